@@ -1,0 +1,311 @@
+//! Types shared by the kernel programs (`monitor-ebpf`) and user space (`monitor`).
+//!
+//! Every record the kernel writes into the ring buffer starts with an [`EventHeader`];
+//! its `kind` says which of the structs below follows. All structs are `#[repr(C)]`
+//! with explicit padding so both sides agree on the layout byte for byte.
+#![no_std]
+
+/// Length of a task's `comm`.
+pub const COMM_LEN: usize = 16;
+/// Bytes of a path copied from a syscall argument or tracepoint (including the NUL).
+pub const PATH_LEN: usize = 512;
+/// Bytes of the NUL-separated argument vector copied at exec.
+pub const ARGS_LEN: usize = 2048;
+/// Bytes of a `sockaddr_un.sun_path`.
+pub const UNIX_PATH_LEN: usize = 108;
+
+/// Capacity of the tagged-process map. Threads of tagged processes may occupy
+/// entries too (see `monitor-ebpf`'s process module), so it is generous.
+pub const MAX_TAGGED: u32 = 65_536;
+/// Capacity of the per-thread maps that pair syscall enter and exit.
+pub const MAX_PENDING: u32 = 16_384;
+/// Ring buffer size in bytes (a power of two, a multiple of the page size).
+pub const RING_BUF_BYTES: u32 = 8 * 1024 * 1024;
+
+/// Names of the maps and globals, so loader and programs cannot drift apart.
+pub mod names {
+    pub const EVENTS: &str = "EVENTS";
+    pub const TAGGED: &str = "TAGGED";
+    pub const DROPS: &str = "DROPS";
+    pub const OFFSETS: &str = "OFFSETS";
+}
+
+/// What follows the header of a ring-buffer record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Fork = 1,
+    Exec = 2,
+    Exit = 3,
+    Open = 4,
+    Connect = 5,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Fork,
+        EventKind::Exec,
+        EventKind::Exit,
+        EventKind::Open,
+        EventKind::Connect,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| *k as u32 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Fork => "fork",
+            EventKind::Exec => "exec",
+            EventKind::Exit => "exit",
+            EventKind::Open => "open",
+            EventKind::Connect => "connect",
+        }
+    }
+}
+
+/// Number of slots in the per-CPU drop counter array (indexed by `EventKind`).
+pub const DROP_SLOTS: u32 = 8;
+
+/// Bits of [`EventHeader::flags`].
+pub mod flags {
+    /// The path did not fit in `PATH_LEN` bytes.
+    pub const PATH_TRUNCATED: u32 = 1 << 0;
+    /// The argument vector did not fit in `ARGS_LEN` bytes.
+    pub const ARGS_TRUNCATED: u32 = 1 << 1;
+    /// The path could not be read from user memory.
+    pub const PATH_UNREADABLE: u32 = 1 << 2;
+    /// The argument vector could not be read.
+    pub const ARGS_UNREADABLE: u32 = 1 << 3;
+    /// The socket address could not be read.
+    pub const ADDR_UNREADABLE: u32 = 1 << 4;
+}
+
+/// Start of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct EventHeader {
+    /// An [`EventKind`] as `u32`.
+    pub kind: u32,
+    /// Bits from [`flags`].
+    pub flags: u32,
+    /// `bpf_ktime_get_boot_ns()` when the event happened.
+    pub ktime_ns: u64,
+    /// Process id (thread group id) of the task.
+    pub tgid: u32,
+    /// Thread id of the task.
+    pub tid: u32,
+    /// Process id of the real parent, 0 when not known.
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// MCP server id from the tag map; 0 for an untagged task.
+    pub server_id: u32,
+    /// The process the tag was first given to.
+    pub root_tgid: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A new process (not a thread) was created by a tagged process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ForkEvent {
+    pub header: EventHeader,
+    pub child_tgid: u32,
+    pub _pad: u32,
+}
+
+/// A successful exec (from `sched_process_exec`), for every process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecEvent {
+    pub header: EventHeader,
+    /// Bytes of `filename` used, without the NUL.
+    pub filename_len: u32,
+    /// Bytes of `args` used (NUL-separated arguments).
+    pub args_len: u32,
+    pub filename: [u8; PATH_LEN],
+    pub args: [u8; ARGS_LEN],
+}
+
+/// A tagged process ended (its whole thread group).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitEvent {
+    pub header: EventHeader,
+    /// `task_struct.exit_code` (wait status), or -1 when not known.
+    pub exit_code: i32,
+    pub _pad: u32,
+}
+
+/// Which system call an [`OpenEvent`] came from.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenSyscall {
+    Open = 0,
+    OpenAt = 1,
+    OpenAt2 = 2,
+    Creat = 3,
+}
+
+impl OpenSyscall {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        [Self::Open, Self::OpenAt, Self::OpenAt2, Self::Creat]
+            .into_iter()
+            .find(|s| *s as u32 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpenSyscall::Open => "open",
+            OpenSyscall::OpenAt => "openat",
+            OpenSyscall::OpenAt2 => "openat2",
+            OpenSyscall::Creat => "creat",
+        }
+    }
+}
+
+/// Arguments of an open-family call, kept from enter until exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingOpen {
+    pub syscall: u32,
+    pub dirfd: i32,
+    pub flags: u64,
+    pub mode: u64,
+    /// User pointer to the path.
+    pub filename: u64,
+}
+
+/// A completed open-family call of a tagged process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OpenEvent {
+    pub header: EventHeader,
+    /// An [`OpenSyscall`] as `u32`.
+    pub syscall: u32,
+    pub dirfd: i32,
+    pub flags: u64,
+    pub mode: u64,
+    /// Return value: the new fd, or a negative errno.
+    pub ret: i64,
+    pub path_len: u32,
+    pub _pad: u32,
+    /// The path argument as the process passed it (may be relative to `dirfd`).
+    pub path: [u8; PATH_LEN],
+}
+
+/// Address families we decode.
+pub mod af {
+    pub const UNIX: u16 = 1;
+    pub const INET: u16 = 2;
+    pub const INET6: u16 = 10;
+}
+
+/// The socket address of a `connect`, read at syscall enter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SockAddr {
+    pub family: u16,
+    /// Port in host byte order (0 for AF_UNIX).
+    pub port: u16,
+    pub _pad: u32,
+    /// IPv4 in the first 4 bytes, or IPv6, in network byte order.
+    pub addr: [u8; 16],
+    /// AF_UNIX path; an abstract socket starts with a NUL byte.
+    pub unix_path: [u8; UNIX_PATH_LEN],
+    /// Bytes of the address the process passed (`addrlen`).
+    pub addr_len: u32,
+    pub _pad2: u32,
+}
+
+/// Arguments of a `connect`, kept from enter until exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingConnect {
+    pub fd: i32,
+    pub flags: u32,
+    pub addr: SockAddr,
+}
+
+/// A completed `connect` of a tagged process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectEvent {
+    pub header: EventHeader,
+    pub fd: i32,
+    pub _pad: u32,
+    /// 0, or a negative errno (`-EINPROGRESS` for a non-blocking connect).
+    pub ret: i64,
+    pub addr: SockAddr,
+}
+
+/// How a process came to be tagged; stored in [`Tag::source`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagSource {
+    /// Inherited from a tagged parent at fork.
+    Inherited = 0,
+    /// The `launch` wrapper registered itself.
+    Wrapper = 1,
+    /// Given on the command line with `--pid`.
+    Pid = 2,
+    /// A command-line pattern matched at exec or in the start-up scan.
+    Pattern = 3,
+    /// A discovered host configuration matched.
+    Config = 4,
+    /// A cgroup given by the user.
+    Cgroup = 5,
+}
+
+/// Value of the tagged-process map, keyed by tgid.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// MCP server id, assigned by user space; never 0.
+    pub server_id: u32,
+    /// The process the server was tagged at (its root).
+    pub root_tgid: u32,
+}
+
+/// Offsets of kernel structure fields, read from BTF (and tracefs formats)
+/// by user space and written into the programs as a global before load.
+/// A zero offset means "not available on this kernel".
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_tgid: u32,
+    pub task_real_parent: u32,
+    pub task_mm: u32,
+    pub task_exit_code: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    /// Offset of `group_dead` in the `sched_process_exit` record, 0 if absent.
+    pub exit_group_dead: u32,
+    /// Offset of `filename` (a `__data_loc`) in the `sched_process_exec` record.
+    pub exec_filename: u32,
+}
+
+impl KernelOffsets {
+    pub const fn zeroed() -> Self {
+        KernelOffsets {
+            task_tgid: 0,
+            task_real_parent: 0,
+            task_mm: 0,
+            task_exit_code: 0,
+            mm_arg_start: 0,
+            mm_arg_end: 0,
+            exit_group_dead: 0,
+            exec_filename: 0,
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for Tag {}
+    unsafe impl aya::Pod for KernelOffsets {}
+}

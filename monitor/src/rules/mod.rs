@@ -1,0 +1,2 @@
+//! Falco-style detection rules: parse, compile, evaluate.
+pub mod cli;
