@@ -1,0 +1,149 @@
+//! The kernel struct and tracepoint record offsets the probes need, read from
+//! this kernel's BTF and tracefs at start-up (never hard-coded).
+use anyhow::{Context, Result, anyhow, bail};
+use monitor_common::KernelOffsets;
+
+use super::btf::{Btf, BtfError, VMLINUX_BTF};
+use super::tracefs::Tracefs;
+
+/// A struct member the probes read, with the width they read it at.
+struct Wanted {
+    strukt: &'static str,
+    member: &'static str,
+    size: u32,
+}
+
+const fn want(strukt: &'static str, member: &'static str, size: u32) -> Wanted {
+    Wanted {
+        strukt,
+        member,
+        size,
+    }
+}
+
+/// Reads the running kernel's BTF and tracefs and fills every field of
+/// [`KernelOffsets`].
+pub fn kernel_offsets() -> Result<KernelOffsets> {
+    let btf = load_vmlinux_btf()?;
+    let tracefs = Tracefs::find().map_err(|e| anyhow!("{e}"))?;
+    kernel_offsets_from(&btf, &tracefs)
+}
+
+/// Reads `/sys/kernel/btf/vmlinux`, with an error that says what to do.
+pub fn load_vmlinux_btf() -> Result<Btf> {
+    match Btf::from_sys_fs() {
+        Ok(btf) => Ok(btf),
+        Err(BtfError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => bail!(
+            "this kernel has no BTF at {VMLINUX_BTF}: mcp-monitor needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+        ),
+        Err(e) => Err(anyhow!("{e}")).context(format!("reading this kernel's BTF ({VMLINUX_BTF})")),
+    }
+}
+
+/// [`kernel_offsets`] from an already loaded BTF and tracefs.
+pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets> {
+    let member = |w: Wanted| -> Result<u32> {
+        let info = btf.member(w.strukt, w.member).map_err(|e| {
+            anyhow!(
+                "{e}; mcp-monitor cannot read {}.{} on this kernel",
+                w.strukt,
+                w.member
+            )
+        })?;
+        if info.size != Some(w.size) {
+            bail!(
+                "{}.{} is {} bytes in this kernel's BTF, mcp-monitor reads it as {} bytes",
+                w.strukt,
+                w.member,
+                info.size
+                    .map_or_else(|| "of unknown size".to_owned(), |s| s.to_string()),
+                w.size
+            );
+        }
+        if info.offset == 0 {
+            // Zero means "not available" to the probes; no kernel has these first.
+            bail!(
+                "{}.{} is at offset 0, which mcp-monitor cannot use",
+                w.strukt,
+                w.member
+            );
+        }
+        Ok(info.offset)
+    };
+    let ptr = std::mem::size_of::<usize>() as u32;
+    let mut off = KernelOffsets {
+        task_tgid: member(want("task_struct", "tgid", 4))?,
+        task_real_parent: member(want("task_struct", "real_parent", ptr))?,
+        task_mm: member(want("task_struct", "mm", ptr))?,
+        task_exit_code: member(want("task_struct", "exit_code", 4))?,
+        mm_arg_start: member(want("mm_struct", "arg_start", 8))?,
+        mm_arg_end: member(want("mm_struct", "arg_end", 8))?,
+        ..KernelOffsets::zeroed()
+    };
+
+    let exit = tracefs
+        .format("sched", "sched_process_exit")
+        .map_err(|e| anyhow!("{e}; mcp-monitor needs sched:sched_process_exit"))?;
+    off.exit_group_dead = exit.field("group_dead").map_or(0, |f| f.offset);
+
+    let exec = tracefs
+        .format("sched", "sched_process_exec")
+        .map_err(|e| anyhow!("{e}; mcp-monitor needs sched:sched_process_exec"))?;
+    let filename = exec.field("filename").ok_or_else(|| {
+        anyhow!("sched:sched_process_exec has no `filename` field on this kernel")
+    })?;
+    if !filename.data_loc || filename.size != 4 {
+        bail!(
+            "sched:sched_process_exec field `filename` is `{}` ({} bytes), mcp-monitor expects a 4-byte __data_loc",
+            filename.decl,
+            filename.size
+        );
+    }
+    off.exec_filename = filename.offset;
+    Ok(off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_kernel_offsets() {
+        if !std::path::Path::new(VMLINUX_BTF).exists() {
+            eprintln!("skipping: no {VMLINUX_BTF}");
+            return;
+        }
+        if Tracefs::find().is_err() {
+            eprintln!("skipping: tracefs not mounted");
+            return;
+        }
+        let off = match kernel_offsets() {
+            Ok(o) => o,
+            Err(e) if e.to_string().contains("Permission denied") => {
+                eprintln!("skipping: {e:#}");
+                return;
+            }
+            Err(e) => panic!("{e:#}"),
+        };
+        eprintln!("{off:#?}");
+        for v in [
+            off.task_tgid,
+            off.task_real_parent,
+            off.task_mm,
+            off.task_exit_code,
+            off.mm_arg_start,
+            off.mm_arg_end,
+            off.exec_filename,
+        ] {
+            assert_ne!(v, 0, "{off:?}");
+        }
+        assert_eq!(off.mm_arg_end, off.mm_arg_start + 8);
+        assert!(off.exec_filename >= 8, "past the common fields");
+    }
+
+    #[test]
+    fn missing_btf_error_says_what_to_do() {
+        let e = Btf::from_file("/nonexistent/vmlinux").unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/vmlinux"), "{e}");
+    }
+}
