@@ -121,6 +121,8 @@ pub struct Capabilities {
     pub btf: Check,
     /// Where tracefs is mounted, if anywhere.
     pub tracefs: Option<PathBuf>,
+    /// Why tracefs is not usable, when it is not.
+    pub tracefs_problem: Option<String>,
     pub tracepoints: Vec<TracepointState>,
     pub raw_tracepoints: Check,
     pub ring_buffer: Check,
@@ -159,7 +161,9 @@ impl Capabilities {
     /// Looks at the running system.
     pub fn probe() -> Capabilities {
         let (kernel_release, kernel_version) = kernel_release();
-        let tracefs = Tracefs::find().ok();
+        let tracefs = Tracefs::find();
+        let tracefs_problem = tracefs.as_ref().err().map(ToString::to_string);
+        let tracefs = tracefs.ok();
         let btf = btf_check();
         let tracepoints = TRACEPOINTS
             .iter()
@@ -188,6 +192,7 @@ impl Capabilities {
                 .and_then(|s| s.parse().ok()),
             memlock: memlock(),
             tracefs: tracefs.map(|t| t.root().to_owned()),
+            tracefs_problem,
             kernel_release,
         }
     }

@@ -121,12 +121,13 @@ pub fn blocking_problem(c: &Capabilities) -> Option<PreflightError> {
         return Some(e);
     }
     if c.tracefs.is_none() {
-        return Some(problem(
-            Problem::NoTracefs,
-            format!(
+        let message = match c.tracefs_problem.as_deref() {
+            Some(p) if !tracefs_unmounted(c) => p.to_owned(),
+            _ => format!(
                 "tracefs is not mounted: `mcp-monitor run` mounts it, or run `mount -t tracefs tracefs {TRACEFS_MOUNT_POINT}`"
             ),
-        ));
+        };
+        return Some(problem(Problem::NoTracefs, message));
     }
     if let Some(t) = c
         .tracepoints
@@ -163,6 +164,14 @@ pub fn blocking_problem(c: &Capabilities) -> Option<PreflightError> {
         ));
     }
     None
+}
+
+/// tracefs is absent (rather than present but unreadable).
+fn tracefs_unmounted(c: &Capabilities) -> bool {
+    c.tracefs.is_none()
+        && c.tracefs_problem
+            .as_deref()
+            .is_none_or(|p| p == tracefs::TracefsError::NotMounted.to_string())
 }
 
 /// What mcp-monitor will attach here: "tracepoints (N), raw tracepoint sched_process_fork, ring buffer".
@@ -314,10 +323,15 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
     });
     rows.push(match &c.tracefs {
         Some(p) => row("tracefs", Avail::Yes, format!("mounted at {}", p.display())),
-        None => row(
+        None if tracefs_unmounted(c) => row(
             "tracefs",
             Avail::No,
             format!("not mounted (`mcp-monitor run` mounts it at {TRACEFS_MOUNT_POINT})"),
+        ),
+        None => row(
+            "tracefs",
+            Avail::Unknown,
+            c.tracefs_problem.clone().unwrap_or_default(),
         ),
     });
     for t in &c.tracepoints {
@@ -434,7 +448,7 @@ fn report_json(
         "unprivileged_bpf_disabled": c.unprivileged_bpf_disabled,
         "memlock": c.memlock.map(|(s, h)| json!({ "soft": limit(s), "hard": limit(h) })),
         "blocking": blocking.map(|b| b.message.clone()),
-        "will_use": will_use(c),
+        "will_use": if blocking.is_some() { Vec::new() } else { will_use(c) },
     })
 }
 
@@ -455,7 +469,11 @@ fn report_text(rows: &[Row], blocking: Option<&PreflightError>, uses: &[String])
     if let Some(b) = blocking {
         out.push_str(&format!("blocking: {b}\n"));
     }
-    out.push_str(&format!("mcp-monitor will use: {}\n", uses.join(", ")));
+    if uses.is_empty() {
+        out.push_str("mcp-monitor will use: nothing until the problem above is fixed\n");
+    } else {
+        out.push_str(&format!("mcp-monitor will use: {}\n", uses.join(", ")));
+    }
     out
 }
 
@@ -465,8 +483,13 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
     let caps = Capabilities::probe();
     let offsets = if caps.btf.avail == Avail::Yes && caps.tracefs.is_some() {
         offsets::kernel_offsets().map_err(|e| format!("{e:#}"))
+    } else if caps.btf.avail != Avail::Yes {
+        Err(format!("not read: {}", caps.btf.detail))
     } else {
-        Err("needs BTF and tracefs".to_owned())
+        Err(format!(
+            "not read: {}",
+            caps.tracefs_problem.as_deref().unwrap_or("no tracefs")
+        ))
     };
     let blocking = blocking_problem(&caps).or_else(|| {
         offsets.as_ref().err().map(|e| PreflightError {
@@ -479,7 +502,12 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
         let v = report_json(&caps, &offsets, blocking.as_ref());
         writeln!(stdout, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        let text = report_text(&rows(&caps, &offsets), blocking.as_ref(), &will_use(&caps));
+        let uses = if blocking.is_some() {
+            Vec::new()
+        } else {
+            will_use(&caps)
+        };
+        let text = report_text(&rows(&caps, &offsets), blocking.as_ref(), &uses);
         stdout.write_all(text.as_bytes())?;
     }
     Ok(if blocking.is_some() { 1 } else { 0 })
@@ -502,6 +530,7 @@ mod tests {
             kernel_version: Some((6, 18, 0)),
             btf: yes(VMLINUX_BTF),
             tracefs: Some("/sys/kernel/tracing".into()),
+            tracefs_problem: None,
             tracepoints: TRACEPOINTS
                 .iter()
                 .map(|&wanted| TracepointState {

@@ -48,6 +48,8 @@ impl Format {
 pub enum TracefsError {
     /// tracefs is mounted nowhere we look.
     NotMounted,
+    /// tracefs is mounted there but this process may not read it.
+    NotAccessible(PathBuf),
     /// Mounting tracefs failed.
     MountFailed(std::io::Error),
     /// The tracepoint has no format file (it does not exist on this kernel).
@@ -67,6 +69,11 @@ impl fmt::Display for TracefsError {
                 f,
                 "tracefs is not mounted at {}: mount it with `mount -t tracefs tracefs {TRACEFS_MOUNT_POINT}`",
                 TRACEFS_PATHS.join(" or ")
+            ),
+            TracefsError::NotAccessible(p) => write!(
+                f,
+                "tracefs at {} is not readable by this process: run as root",
+                p.display()
             ),
             TracefsError::MountFailed(e) => write!(
                 f,
@@ -139,12 +146,22 @@ fn is_tracefs(dir: &Path) -> bool {
 impl Tracefs {
     /// Finds a mounted tracefs, without mounting anything.
     pub fn find() -> Result<Tracefs, TracefsError> {
-        TRACEFS_PATHS
-            .iter()
-            .map(Path::new)
-            .find(|p| is_tracefs(p))
-            .map(|p| Tracefs { root: p.to_owned() })
-            .ok_or(TracefsError::NotMounted)
+        let mut denied = None;
+        for p in TRACEFS_PATHS.iter().map(Path::new) {
+            if is_tracefs(p) {
+                return Ok(Tracefs { root: p.to_owned() });
+            }
+            // tracefs is mode 0700: tell "mounted but not ours" from "absent".
+            let err = std::fs::metadata(p.join("events"))
+                .err()
+                .or_else(|| std::fs::read_dir(p).err());
+            if denied.is_none()
+                && err.is_some_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+            {
+                denied = Some(p.to_owned());
+            }
+        }
+        Err(denied.map_or(TracefsError::NotMounted, TracefsError::NotAccessible))
     }
 
     /// A tracefs at a given directory (also for tests on copies).
@@ -201,9 +218,13 @@ impl Tracefs {
 /// Finds tracefs and, if it is mounted nowhere, mounts it at
 /// [`TRACEFS_MOUNT_POINT`] (as `mount -t tracefs tracefs /sys/kernel/tracing`).
 pub fn ensure_mounted() -> Result<(Tracefs, MountOutcome), TracefsError> {
-    if let Ok(t) = Tracefs::find() {
-        let outcome = MountOutcome::AlreadyMounted(t.root.clone());
-        return Ok((t, outcome));
+    match Tracefs::find() {
+        Ok(t) => {
+            let outcome = MountOutcome::AlreadyMounted(t.root.clone());
+            return Ok((t, outcome));
+        }
+        Err(TracefsError::NotMounted) => {}
+        Err(e) => return Err(e),
     }
     mount_tracefs(Path::new(TRACEFS_MOUNT_POINT))?;
     let root = PathBuf::from(TRACEFS_MOUNT_POINT);
