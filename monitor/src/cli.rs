@@ -1,25 +1,162 @@
 //! Command-line interface of the `mcp-monitor` binary.
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-use crate::rules;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{control, daemon, kernel, launch, rules};
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-monitor", version, about = "eBPF runtime security monitor for MCP server processes")]
+#[command(
+    name = "mcp-monitor",
+    version,
+    about = "eBPF runtime security monitor for MCP server processes"
+)]
 pub struct Cli {
+    /// More detail on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the monitor in the foreground (as root) until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Start an MCP server under watch: tag this process, then exec CMD in place.
+    ///
+    /// Put it in front of a server's command in an AI host's MCP configuration:
+    /// `"command": "mcp-monitor", "args": ["launch", "--name", "fs", "--", "npx", "-y", "…"]`.
+    Launch(LaunchArgs),
+    /// Show what this kernel offers and what mcp-monitor will use.
+    Doctor {
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(rules::cli::RulesCommand),
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Print every event of MCP server process trees as JSON lines on stdout.
+    #[arg(long)]
+    pub events: bool,
+    /// Follow a running process and its descendants as an MCP server: PID or PID=NAME.
+    #[arg(long = "pid", value_name = "PID[=NAME]", value_parser = parse_pid)]
+    pub pids: Vec<(u32, Option<String>)>,
+    /// Also treat commands matching this pattern as MCP servers (space-separated
+    /// globs over the program and its arguments, e.g. "my-server" or "uvx my-*").
+    #[arg(long = "pattern", value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Do not use the built-in MCP launch patterns.
+    #[arg(long)]
+    pub no_default_patterns: bool,
+    /// Control socket the launch wrapper talks to.
+    #[arg(long, env = control::SOCKET_ENV, default_value = control::DEFAULT_SOCKET)]
+    pub control_socket: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+    /// Name of the MCP server (shown as mcp.server).
+    #[arg(long)]
+    pub name: String,
+    /// The AI host that starts it (shown as mcp.host).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Refuse to start the server when no daemon answers.
+    #[arg(long)]
+    pub require_monitor: bool,
+    /// Control socket of the daemon.
+    #[arg(long, env = control::SOCKET_ENV, default_value = control::DEFAULT_SOCKET)]
+    pub control_socket: PathBuf,
+    /// The server's command and arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn parse_pid(s: &str) -> Result<(u32, Option<String>), String> {
+    let (pid, name) = match s.split_once('=') {
+        Some((p, n)) => (p, Some(n.to_owned())),
+        None => (s, None),
+    };
+    let pid = pid
+        .parse::<u32>()
+        .map_err(|_| format!("{pid:?} is not a pid"))?;
+    if let Some(n) = &name {
+        control::validate_name(n)?;
+    }
+    Ok((pid, name))
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_target(false)
+        .init();
     match cli.command {
+        Command::Run(args) => daemon::run(daemon::RunOptions {
+            events: args.events,
+            pids: args.pids,
+            patterns: args.patterns,
+            no_default_patterns: args.no_default_patterns,
+            control_socket: args.control_socket,
+        }),
+        Command::Launch(args) => Ok(launch::launch(&launch::LaunchOptions {
+            name: &args.name,
+            host: args.host.as_deref(),
+            socket: &args.control_socket,
+            require_monitor: args.require_monitor,
+            command: &args.command,
+        })),
+        Command::Doctor { output } => kernel::doctor::run_doctor(output == Format::Json),
         Command::Rules(cmd) => rules::cli::run(cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_arguments() {
+        assert_eq!(parse_pid("42"), Ok((42, None)));
+        assert_eq!(parse_pid("42=fs"), Ok((42, Some("fs".into()))));
+        assert!(parse_pid("x").is_err());
+        assert!(parse_pid("1=").is_err());
+    }
+
+    #[test]
+    fn launch_takes_everything_after_the_double_dash() {
+        let cli = Cli::try_parse_from([
+            "mcp-monitor",
+            "launch",
+            "--name",
+            "fs",
+            "--",
+            "npx",
+            "-y",
+            "--name",
+            "x",
+        ])
+        .unwrap();
+        let Command::Launch(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.name, "fs");
+        assert_eq!(args.command, ["npx", "-y", "--name", "x"]);
     }
 }

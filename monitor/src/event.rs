@@ -205,7 +205,10 @@ pub fn open_flags_to_string(flags: u64) -> String {
         (libc::O_NOATIME as u64, "O_NOATIME"),
         (libc::O_CLOEXEC as u64, "O_CLOEXEC"),
         (libc::O_PATH as u64, "O_PATH"),
-        (libc::O_TMPFILE as u64 & !(libc::O_DIRECTORY as u64), "O_TMPFILE"),
+        (
+            libc::O_TMPFILE as u64 & !(libc::O_DIRECTORY as u64),
+            "O_TMPFILE",
+        ),
     ];
     let mut out = String::from(match flags & libc::O_ACCMODE as u64 {
         0 => "O_RDONLY",

@@ -1,7 +1,17 @@
 //! mcp-monitor: an eBPF runtime security monitor for MCP server processes.
 //!
-//! Data flows one way: kernel record → [`decode`] → process/MCP enrichment
-//! ([`procs`]) → [`rules`] → alert sinks. The binary's subcommands live in [`cli`].
+//! Data flows one way: kernel record ([`probes`]) → [`decode`] → process/MCP
+//! enrichment ([`procs`]) → [`rules`] → sinks; [`daemon`] wires it together.
+//! The binary's subcommands live in [`cli`].
 pub mod cli;
+pub mod control;
+pub mod daemon;
+pub mod decode;
 pub mod event;
+pub mod glob;
+pub mod kernel;
+pub mod launch;
+pub mod paths;
+pub mod probes;
+pub mod procs;
 pub mod rules;

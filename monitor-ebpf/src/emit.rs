@@ -1,0 +1,102 @@
+//! What every program needs: the caller's tag, record headers, drop accounting,
+//! kernel reads through the offsets user space supplied.
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
+    bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
+};
+use monitor_common::{EventHeader, EventKind, Tag};
+
+use crate::maps::{DROPS, TAGGED, offsets};
+
+/// Thread group id of the current task.
+#[inline(always)]
+pub fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// The tag of the current process, `None` for an untagged one.
+#[inline(always)]
+pub fn current_tag() -> Option<Tag> {
+    tag_of(current_tgid())
+}
+
+#[inline(always)]
+pub fn tag_of(tgid: u32) -> Option<Tag> {
+    unsafe { TAGGED.get(&tgid).copied() }
+}
+
+/// Counts a record that did not fit in the ring buffer.
+#[inline(always)]
+pub fn count_drop(kind: EventKind) {
+    if let Some(slot) = DROPS.get_ptr_mut(kind as u32) {
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Reads a kernel pointer-sized field at `base + off`; null when `off` is unknown.
+#[inline(always)]
+pub unsafe fn read_kernel_u64(base: *const u8, off: u32) -> u64 {
+    if base.is_null() || off == 0 {
+        return 0;
+    }
+    unsafe { bpf_probe_read_kernel(base.add(off as usize) as *const u64).unwrap_or(0) }
+}
+
+#[inline(always)]
+pub unsafe fn read_kernel_u32(base: *const u8, off: u32) -> u32 {
+    if base.is_null() || off == 0 {
+        return 0;
+    }
+    unsafe { bpf_probe_read_kernel(base.add(off as usize) as *const u32).unwrap_or(0) }
+}
+
+/// `task_struct.tgid` of `task`.
+#[inline(always)]
+pub unsafe fn task_tgid(task: *const u8) -> u32 {
+    unsafe { read_kernel_u32(task, offsets().task_tgid) }
+}
+
+/// The current task's `task_struct`.
+#[inline(always)]
+pub fn current_task() -> *const u8 {
+    unsafe { bpf_get_current_task() as *const u8 }
+}
+
+/// `current->real_parent->tgid`, 0 when unknown.
+#[inline(always)]
+fn current_ppid() -> u32 {
+    let off = offsets();
+    unsafe {
+        let parent = read_kernel_u64(current_task(), off.task_real_parent) as *const u8;
+        read_kernel_u32(parent, off.task_tgid)
+    }
+}
+
+/// Fills the header of a record for the current task.
+#[inline(always)]
+pub unsafe fn fill_header(h: *mut EventHeader, kind: EventKind, tag: Option<Tag>) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    unsafe {
+        (*h).kind = kind as u32;
+        (*h).flags = 0;
+        (*h).ktime_ns = bpf_ktime_get_boot_ns();
+        (*h).tgid = (pid_tgid >> 32) as u32;
+        (*h).tid = pid_tgid as u32;
+        (*h).ppid = current_ppid();
+        (*h).uid = uid_gid as u32;
+        (*h).gid = (uid_gid >> 32) as u32;
+        match tag {
+            Some(t) => {
+                (*h).server_id = t.server_id;
+                (*h).root_tgid = t.root_tgid;
+            }
+            None => {
+                (*h).server_id = 0;
+                (*h).root_tgid = 0;
+            }
+        }
+        (*h)._pad = 0;
+        (*h).comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    }
+}

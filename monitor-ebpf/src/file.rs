@@ -1,0 +1,178 @@
+//! The open family (`open`, `openat`, `openat2`, `creat`) of tagged processes.
+//! Enter stores the arguments per thread; exit pairs them with the result.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use monitor_common::{EventKind, OpenEvent, OpenSyscall, PATH_LEN, PendingOpen, flags};
+
+use crate::{
+    emit::{count_drop, current_tag, fill_header},
+    maps::{EVENTS, PENDING_OPEN},
+};
+
+/// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
+/// (8-byte common header, syscall nr, then six 8-byte arguments) is the same on
+/// every kernel.
+#[inline(always)]
+pub const fn arg_offset(n: usize) -> usize {
+    16 + 8 * n
+}
+
+/// Offset of the return value in a `syscalls:sys_exit_*` record.
+pub const RET_OFFSET: usize = 16;
+
+#[inline(always)]
+fn arg<T>(ctx: &TracePointContext, n: usize) -> T
+where
+    T: Default,
+{
+    unsafe { ctx.read_at::<T>(arg_offset(n)).unwrap_or_default() }
+}
+
+#[inline(always)]
+fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u64) {
+    if current_tag().is_none() {
+        return;
+    }
+    let pending = PendingOpen {
+        syscall: syscall as u32,
+        dirfd,
+        flags,
+        mode,
+        filename,
+    };
+    let _ = PENDING_OPEN.insert(&bpf_get_current_pid_tgid(), &pending, 0);
+}
+
+#[tracepoint]
+pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
+    remember(
+        OpenSyscall::OpenAt,
+        arg::<u64>(&ctx, 0) as i32,
+        arg(&ctx, 1),
+        arg(&ctx, 2),
+        arg(&ctx, 3),
+    );
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
+    remember(
+        OpenSyscall::Open,
+        libc_at_fdcwd(),
+        arg(&ctx, 0),
+        arg(&ctx, 1),
+        arg(&ctx, 2),
+    );
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
+    // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
+    const CREAT_FLAGS: u64 = 0o100 | 0o1 | 0o1000;
+    remember(
+        OpenSyscall::Creat,
+        libc_at_fdcwd(),
+        arg(&ctx, 0),
+        CREAT_FLAGS,
+        arg(&ctx, 1),
+    );
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
+    if current_tag().is_none() {
+        return 0;
+    }
+    // struct open_how { u64 flags; u64 mode; u64 resolve; }
+    let how: u64 = arg(&ctx, 2);
+    let (flags, mode) = unsafe {
+        (
+            bpf_probe_read_user(how as *const u64).unwrap_or(0),
+            bpf_probe_read_user((how + 8) as *const u64).unwrap_or(0),
+        )
+    };
+    remember(
+        OpenSyscall::OpenAt2,
+        arg::<u64>(&ctx, 0) as i32,
+        arg(&ctx, 1),
+        flags,
+        mode,
+    );
+    0
+}
+
+#[inline(always)]
+const fn libc_at_fdcwd() -> i32 {
+    -100
+}
+
+/// Shared by every `sys_exit_*` of the family.
+#[inline(always)]
+fn complete(ctx: &TracePointContext) -> u32 {
+    let key = bpf_get_current_pid_tgid();
+    let Some(pending) = (unsafe { PENDING_OPEN.get(&key).copied() }) else {
+        return 0;
+    };
+    let _ = PENDING_OPEN.remove(&key);
+    let tag = current_tag();
+    if tag.is_none() {
+        return 0;
+    }
+    let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
+        count_drop(EventKind::Open);
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Open, tag);
+        (*ev).syscall = pending.syscall;
+        (*ev).dirfd = pending.dirfd;
+        (*ev).flags = pending.flags;
+        (*ev).mode = pending.mode;
+        (*ev).ret = ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0);
+        (*ev)._pad = 0;
+        let mut fl = 0;
+        (*ev).path_len =
+            match bpf_probe_read_user_str_bytes(pending.filename as *const u8, &mut (*ev).path) {
+                Ok(s) => {
+                    if s.len() >= PATH_LEN - 1 {
+                        fl |= flags::PATH_TRUNCATED;
+                    }
+                    s.len() as u32
+                }
+                Err(_) => {
+                    fl |= flags::PATH_UNREADABLE;
+                    0
+                }
+            };
+        (*ev).header.flags = fl;
+    }
+    entry.submit(0);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+    complete(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+    complete(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+    complete(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+    complete(&ctx)
+}

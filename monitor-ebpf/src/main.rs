@@ -1,0 +1,24 @@
+//! Kernel programs of mcp-monitor.
+//!
+//! Only tasks whose thread group is in the `TAGGED` map (MCP servers and everything
+//! they spawn) emit file and network events; every program checks that first and
+//! returns at once for anything else. Exec events are emitted for every process so
+//! user space can recognise MCP servers by their command line.
+#![no_std]
+#![no_main]
+
+mod emit;
+mod file;
+mod maps;
+mod net;
+mod process;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

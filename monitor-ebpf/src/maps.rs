@@ -1,0 +1,43 @@
+//! Maps and load-time globals shared by all programs.
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use monitor_common::{
+    DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, PendingConnect, PendingOpen,
+    RING_BUF_BYTES, Tag,
+};
+
+/// Records for user space.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUF_BYTES, 0);
+
+/// tgid → tag of every process that belongs to an MCP server.
+#[map]
+pub static TAGGED: HashMap<u32, Tag> = HashMap::with_max_entries(MAX_TAGGED, 0);
+
+/// Ring-buffer reserve failures, per CPU, indexed by `EventKind`.
+#[map]
+pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_SLOTS, 0);
+
+/// pid_tgid → arguments of an open-family call in flight. LRU so that a lost exit
+/// can never fill the map.
+#[map]
+pub static PENDING_OPEN: LruHashMap<u64, PendingOpen> =
+    LruHashMap::with_max_entries(MAX_PENDING, 0);
+
+/// pid_tgid → address of a connect in flight.
+#[map]
+pub static PENDING_CONNECT: LruHashMap<u64, PendingConnect> =
+    LruHashMap::with_max_entries(MAX_PENDING, 0);
+
+/// Kernel structure offsets, written by user space before load.
+#[unsafe(no_mangle)]
+pub static OFFSETS: KernelOffsets = KernelOffsets::zeroed();
+
+#[inline(always)]
+pub fn offsets() -> KernelOffsets {
+    // Volatile: the value is patched into the object at load time, the compiler
+    // must not fold the zeroed initialiser.
+    unsafe { core::ptr::read_volatile(&OFFSETS) }
+}

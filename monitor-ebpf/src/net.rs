@@ -1,0 +1,104 @@
+//! `connect` of tagged processes, for AF_INET, AF_INET6 and AF_UNIX.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use monitor_common::{ConnectEvent, EventKind, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
+
+use crate::{
+    emit::{count_drop, current_tag, fill_header},
+    file::{RET_OFFSET, arg_offset},
+    maps::{EVENTS, PENDING_CONNECT},
+};
+
+#[tracepoint]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    if current_tag().is_none() {
+        return 0;
+    }
+    let (fd, uaddr, addrlen) = unsafe {
+        (
+            ctx.read_at::<u64>(arg_offset(0)).unwrap_or(0) as i32,
+            ctx.read_at::<u64>(arg_offset(1)).unwrap_or(0),
+            ctx.read_at::<u64>(arg_offset(2)).unwrap_or(0) as u32,
+        )
+    };
+    let mut pending = PendingConnect {
+        fd,
+        flags: 0,
+        addr: SockAddr {
+            family: 0,
+            port: 0,
+            _pad: 0,
+            addr: [0; 16],
+            unix_path: [0; UNIX_PATH_LEN],
+            addr_len: addrlen,
+            _pad2: 0,
+        },
+    };
+    let base = uaddr as *const u8;
+    match unsafe { bpf_probe_read_user(base as *const u16) } {
+        Ok(family) => pending.addr.family = family,
+        Err(_) => pending.flags |= flags::ADDR_UNREADABLE,
+    }
+    unsafe {
+        match pending.addr.family {
+            af::INET => {
+                // sockaddr_in: family, port (big endian), 4-byte address.
+                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
+                pending.addr.port = u16::from_be(port);
+                let a = bpf_probe_read_user(base.add(4) as *const [u8; 4]).unwrap_or([0; 4]);
+                pending.addr.addr[..4].copy_from_slice(&a);
+            }
+            af::INET6 => {
+                // sockaddr_in6: family, port, flowinfo, 16-byte address.
+                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
+                pending.addr.port = u16::from_be(port);
+                pending.addr.addr =
+                    bpf_probe_read_user(base.add(8) as *const [u8; 16]).unwrap_or([0; 16]);
+            }
+            af::UNIX => {
+                let mut n = addrlen.saturating_sub(2) as usize;
+                if n > UNIX_PATH_LEN {
+                    n = UNIX_PATH_LEN;
+                }
+                let n = n & 0x7f;
+                if n > 0 && n <= UNIX_PATH_LEN {
+                    let _ = bpf_probe_read_user_buf(base.add(2), &mut pending.addr.unix_path[..n]);
+                }
+            }
+            _ => return 0,
+        }
+    }
+    let _ = PENDING_CONNECT.insert(&bpf_get_current_pid_tgid(), &pending, 0);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    let key = bpf_get_current_pid_tgid();
+    let Some(pending) = (unsafe { PENDING_CONNECT.get(&key).copied() }) else {
+        return 0;
+    };
+    let _ = PENDING_CONNECT.remove(&key);
+    let tag = current_tag();
+    if tag.is_none() {
+        return 0;
+    }
+    let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
+        count_drop(EventKind::Connect);
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Connect, tag);
+        (*ev).header.flags = pending.flags;
+        (*ev).fd = pending.fd;
+        (*ev)._pad = 0;
+        (*ev).ret = ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0);
+        (*ev).addr = pending.addr;
+    }
+    entry.submit(0);
+    0
+}

@@ -1,0 +1,134 @@
+//! Process lifecycle: tags follow fork, exec is reported for everyone, exit
+//! releases the tag.
+use aya_ebpf::{
+    EbpfContext as _,
+    helpers::{bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_buf},
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use monitor_common::{ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, flags};
+
+use crate::{
+    emit::{
+        count_drop, current_tag, current_task, current_tgid, fill_header, read_kernel_u32,
+        read_kernel_u64, tag_of, task_tgid,
+    },
+    maps::{EVENTS, TAGGED, offsets},
+};
+
+/// `sched_process_fork(parent, child)`: runs before the child is first scheduled,
+/// so a tagged parent's child is tagged before it can do anything.
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+    let Some(tag) = current_tag() else {
+        return 0;
+    };
+    let child: *const u8 = ctx.arg(1);
+    let child_tgid = unsafe { task_tgid(child) };
+    // A new thread shares the parent's tgid and so its tag already.
+    if child_tgid == 0 || child_tgid == current_tgid() {
+        return 0;
+    }
+    let _ = TAGGED.insert(&child_tgid, &tag, 0);
+    match EVENTS.reserve::<ForkEvent>(0) {
+        Some(mut entry) => {
+            let ev = entry.as_mut_ptr();
+            unsafe {
+                fill_header(&mut (*ev).header, EventKind::Fork, Some(tag));
+                (*ev).child_tgid = child_tgid;
+                (*ev)._pad = 0;
+            }
+            entry.submit(0);
+        }
+        None => count_drop(EventKind::Fork),
+    }
+    0
+}
+
+/// `sched_process_exec`: after a successful exec. Emitted for every process.
+#[tracepoint]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let tag = current_tag();
+    let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
+        count_drop(EventKind::Exec);
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    let off = offsets();
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Exec, tag);
+        let mut fl = 0;
+
+        // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
+        let loc: u32 = ctx.read_at(off.exec_filename as usize).unwrap_or(0);
+        let src = (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize);
+        (*ev).filename_len = match bpf_probe_read_kernel_str_bytes(src, &mut (*ev).filename) {
+            Ok(s) => s.len() as u32,
+            Err(_) => {
+                fl |= flags::PATH_UNREADABLE;
+                0
+            }
+        };
+
+        // The argument strings as the new image sees them: mm->arg_start..arg_end.
+        let mm = read_kernel_u64(current_task(), off.task_mm) as *const u8;
+        let start = read_kernel_u64(mm, off.mm_arg_start);
+        let end = read_kernel_u64(mm, off.mm_arg_end);
+        let mut len = end.saturating_sub(start) as usize;
+        if len > ARGS_LEN - 1 {
+            len = ARGS_LEN - 1;
+            fl |= flags::ARGS_TRUNCATED;
+        }
+        // Masking proves the bound to the verifier.
+        let len = len & (ARGS_LEN - 1);
+        (*ev).args_len = 0;
+        if start != 0 && len > 0 {
+            match bpf_probe_read_user_buf(start as *const u8, &mut (&mut (*ev).args)[..len]) {
+                Ok(()) => (*ev).args_len = len as u32,
+                Err(_) => fl |= flags::ARGS_UNREADABLE,
+            }
+        }
+        (*ev).header.flags = fl;
+    }
+    entry.submit(0);
+    0
+}
+
+/// `sched_process_exit`: a task ends. When the whole thread group is gone the
+/// process's tag is removed and, for a tagged process, an exit is reported.
+#[tracepoint]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let tgid = current_tgid();
+    let Some(tag) = tag_of(tgid) else {
+        return 0;
+    };
+    let off = offsets();
+    let group_dead = if off.exit_group_dead != 0 {
+        unsafe { ctx.read_at::<u8>(off.exit_group_dead as usize).unwrap_or(0) != 0 }
+    } else {
+        // Older kernels: take the leader's exit as the process's.
+        let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
+        tid == tgid
+    };
+    if !group_dead {
+        return 0;
+    }
+    let _ = TAGGED.remove(&tgid);
+    match EVENTS.reserve::<ExitEvent>(0) {
+        Some(mut entry) => {
+            let ev = entry.as_mut_ptr();
+            unsafe {
+                fill_header(&mut (*ev).header, EventKind::Exit, Some(tag));
+                (*ev).exit_code = if off.task_exit_code != 0 {
+                    read_kernel_u32(current_task(), off.task_exit_code) as i32
+                } else {
+                    -1
+                };
+                (*ev)._pad = 0;
+            }
+            entry.submit(0);
+        }
+        None => count_drop(EventKind::Exit),
+    }
+    0
+}

@@ -1,0 +1,195 @@
+//! The control socket: how `mcp-monitor launch` asks the daemon to tag it.
+//!
+//! One JSON request line, one JSON response line. The pid that gets tagged is
+//! the peer's, taken from the socket credentials (SO_PEERCRED), never from the
+//! message: a client can tag itself and nothing else, and there is no way to
+//! untag. The socket is world-writable for that reason: tagging yourself only
+//! makes you watched.
+use std::{os::unix::fs::PermissionsExt as _, path::Path, time::Duration};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{UnixListener, UnixStream},
+    sync::{mpsc, oneshot},
+};
+
+/// Default path of the control socket.
+pub const DEFAULT_SOCKET: &str = "/run/mcp-monitor/control.sock";
+/// Environment variable that overrides it, for `run` and `launch` alike.
+pub const SOCKET_ENV: &str = "MCP_MONITOR_CONTROL_SOCKET";
+
+/// Longest accepted request line.
+const MAX_REQUEST: u64 = 4096;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Tag the calling process as MCP server `name`.
+    Tag { name: String, host: Option<String> },
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A tag request on its way to the daemon's event loop, which owns the tag map.
+pub struct TagCommand {
+    pub pid: u32,
+    pub name: String,
+    pub host: Option<String>,
+    pub reply: oneshot::Sender<Result<u32, String>>,
+}
+
+/// Checks a server or host name: 1 to 64 printable characters.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("a server name must be 1 to 64 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a server name must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// Binds the socket (replacing a stale one) and serves it until the task is dropped.
+pub fn serve(
+    path: &Path,
+    commands: mpsc::Sender<TagCommand>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("binding the control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), handle(stream, commands)).await;
+            });
+        }
+    }))
+}
+
+async fn handle(stream: UnixStream, commands: mpsc::Sender<TagCommand>) {
+    let pid = stream
+        .peer_cred()
+        .ok()
+        .and_then(|c| c.pid())
+        .map(|p| p as u32);
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let read_ok = BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await
+        .is_ok();
+    let result = match (pid, read_ok) {
+        (None, _) => Err("the peer's pid is not available".to_owned()),
+        (_, false) => Err("could not read the request".to_owned()),
+        (Some(pid), true) => answer(pid, &line, &commands).await,
+    };
+    let response = match result {
+        Ok(id) => Response {
+            ok: true,
+            server_id: Some(id),
+            error: None,
+        },
+        Err(e) => Response {
+            ok: false,
+            server_id: None,
+            error: Some(e),
+        },
+    };
+    let mut out = serde_json::to_string(&response).unwrap_or_default();
+    out.push('\n');
+    let _ = write.write_all(out.as_bytes()).await;
+}
+
+async fn answer(pid: u32, line: &str, commands: &mpsc::Sender<TagCommand>) -> Result<u32, String> {
+    let request: Request =
+        serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))?;
+    let Request::Tag { name, host } = request;
+    validate_name(&name)?;
+    if let Some(h) = &host {
+        validate_name(h)?;
+    }
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(TagCommand {
+            pid,
+            name,
+            host,
+            reply,
+        })
+        .await
+        .map_err(|_| "the daemon is shutting down".to_owned())?;
+    rx.await
+        .map_err(|_| "the daemon is shutting down".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format() {
+        let r: Request = serde_json::from_str(r#"{"op":"tag","name":"fs","host":null}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Tag {
+                name: "fs".into(),
+                host: None
+            }
+        );
+        // A pid in the message is not part of the protocol.
+        assert!(serde_json::from_str::<Request>(r#"{"op":"untag","pid":1}"#).is_err());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a\nb").is_err());
+        assert!(validate_name(&"x".repeat(65)).is_err());
+        assert!(validate_name("filesystem").is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_peer_pid_is_what_gets_tagged() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-ctl-{}", std::process::id()));
+        let path = dir.join("c.sock");
+        let (tx, mut rx) = mpsc::channel(4);
+        let server = serve(&path, tx).unwrap();
+        let daemon = tokio::spawn(async move {
+            let cmd = rx.recv().await.unwrap();
+            let pid = cmd.pid;
+            let _ = cmd.reply.send(Ok(7));
+            pid
+        });
+        let mut s = UnixStream::connect(&path).await.unwrap();
+        s.write_all(b"{\"op\":\"tag\",\"name\":\"fs\"}\n")
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        BufReader::new(s).read_line(&mut resp).await.unwrap();
+        let resp: Response = serde_json::from_str(&resp).unwrap();
+        assert_eq!(resp.server_id, Some(7));
+        assert_eq!(daemon.await.unwrap(), std::process::id());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o666);
+        server.abort();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

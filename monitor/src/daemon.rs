@@ -1,0 +1,266 @@
+//! `mcp-monitor run`: wires the pipeline together.
+//!
+//! kernel record → decode → tracker (process table, tagging, enrichment) →
+//! sinks. One task owns the tracker and the tag map; the control socket sends it
+//! tag requests over a channel, so nothing on the event path takes a lock.
+use std::{
+    io::Write as _,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use monitor_common::{EventKind, TagSource};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
+
+use crate::{
+    control::{self, TagCommand},
+    decode,
+    event::Event,
+    kernel, probes,
+    procs::{TagRequest, Tracker, patterns::PatternSet, scan},
+};
+
+/// What `run` was asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Print every event of tagged trees as JSON lines on stdout.
+    pub events: bool,
+    /// Processes to follow from the start: (pid, optional server name).
+    pub pids: Vec<(u32, Option<String>)>,
+    /// Extra command-line patterns.
+    pub patterns: Vec<String>,
+    pub no_default_patterns: bool,
+    pub control_socket: PathBuf,
+}
+
+/// Runs until SIGINT or SIGTERM; returns the exit code.
+pub fn run(opts: RunOptions) -> anyhow::Result<i32> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_async(opts))
+}
+
+/// Records taken from the ring buffer per wake-up before other work gets a turn.
+const BATCH: usize = 4096;
+/// How often drop counters and the process table are looked after.
+const TICK: Duration = Duration::from_secs(1);
+/// At most one drop warning per this long.
+const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
+    kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let offsets = kernel::offsets::kernel_offsets()?;
+    let (probes, maps) = probes::load(offsets)?;
+    let probes::Maps {
+        events,
+        mut tags,
+        drops,
+    } = maps;
+
+    let patterns = PatternSet::new(
+        !opts.no_default_patterns,
+        opts.patterns.iter().map(String::as_str),
+    );
+    let mut tracker = Tracker::new(scan::scan_all(), patterns);
+    for (pid, name) in &opts.pids {
+        let name = match name {
+            Some(n) => n.clone(),
+            None => scan::read_process(*pid)
+                .map(|p| p.comm)
+                .with_context(|| format!("--pid {pid}: no such process"))?,
+        };
+        let req = TagRequest {
+            pid: *pid,
+            name,
+            host: None,
+            source: TagSource::Pid,
+        };
+        tracker
+            .tag(&mut tags, &req)
+            .map_err(|e| anyhow::anyhow!("--pid {pid}: {e}"))?;
+    }
+    let found = tracker.tag_matching_processes(&mut tags);
+
+    let (tx, mut commands) = mpsc::channel::<TagCommand>(64);
+    let server = control::serve(&opts.control_socket, tx)?;
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    // SAFETY: the ring buffer owns its map fd, which stays open and the same for
+    // as long as the AsyncFd holds it.
+    let mut ring = unsafe { AsyncFd::register(events) }
+        .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut drops_watch = DropWatch::default();
+    let mut sink = EventSink::new(opts.events);
+
+    eprintln!(
+        "mcp-monitor: watching ({} hooks attached{}), {} running MCP server(s) tagged{}, control socket {}",
+        probes.attached.len(),
+        if probes.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not on this kernel", probes.skipped.len())
+        },
+        opts.pids.len() + found.len(),
+        if found.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                found
+                    .iter()
+                    .map(|(pid, n)| format!("{n}={pid}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        opts.control_socket.display()
+    );
+
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting for the ring buffer")?;
+                let buf = guard.get_inner_mut();
+                let mut n = 0;
+                while n < BATCH {
+                    let Some(item) = buf.next() else { break };
+                    n += 1;
+                    match decode::decode(&item) {
+                        Ok(record) => {
+                            if let Some(ev) = tracker.ingest(record, &mut tags) {
+                                sink.event(&ev);
+                            }
+                        }
+                        Err(e) => drops_watch.bad_record(&e),
+                    }
+                }
+                sink.flush();
+                if n < BATCH {
+                    guard.clear_ready();
+                }
+            }
+            Some(cmd) = commands.recv() => {
+                let req = TagRequest { pid: cmd.pid, name: cmd.name, host: cmd.host, source: TagSource::Wrapper };
+                let result = tracker.tag(&mut tags, &req).map_err(|e| e.to_string());
+                match &result {
+                    Ok(id) => log::info!("pid {} tagged as MCP server {:?} (id {id}) by the launch wrapper", req.pid, req.name),
+                    Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
+                }
+                let _ = cmd.reply.send(result);
+            }
+            _ = tick.tick() => {
+                drops_watch.check(&drops.totals());
+                tracker.prune();
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+
+    server.abort();
+    sink.flush();
+    let attached = probes.attached.len();
+    drop(probes);
+    let _ = std::fs::remove_file(&opts.control_socket);
+    eprintln!("mcp-monitor: stopped; {attached} hooks detached");
+    Ok(0)
+}
+
+/// Where events go: JSON lines on stdout with `--events`.
+struct EventSink {
+    out: Option<std::io::BufWriter<std::io::Stdout>>,
+}
+
+impl EventSink {
+    fn new(enabled: bool) -> Self {
+        EventSink {
+            out: enabled.then(|| std::io::BufWriter::new(std::io::stdout())),
+        }
+    }
+
+    fn event(&mut self, ev: &Event) {
+        if let Some(out) = &mut self.out
+            && writeln!(out, "{}", ev.to_json_line()).is_err()
+        {
+            // The reader went away: stop writing rather than fail the daemon.
+            self.out = None;
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(out) = &mut self.out
+            && out.flush().is_err()
+        {
+            self.out = None;
+        }
+    }
+}
+
+/// Turns kernel drop counters and undecodable records into rate-limited warnings.
+#[derive(Default)]
+struct DropWatch {
+    reported: Vec<(EventKind, u64)>,
+    bad_records: u64,
+    last_warning: Option<Instant>,
+}
+
+impl DropWatch {
+    fn bad_record(&mut self, e: &decode::DecodeError) {
+        self.bad_records += 1;
+        log::debug!("undecodable record: {e}");
+    }
+
+    fn check(&mut self, totals: &[(EventKind, u64)]) {
+        let new: Vec<(EventKind, u64)> = totals
+            .iter()
+            .map(|(kind, total)| {
+                let before = self
+                    .reported
+                    .iter()
+                    .find(|(k, _)| k == kind)
+                    .map_or(0, |(_, n)| *n);
+                (*kind, total.saturating_sub(before))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if new.is_empty() && self.bad_records == 0 {
+            return;
+        }
+        if self
+            .last_warning
+            .is_some_and(|t| t.elapsed() < DROP_WARN_INTERVAL)
+        {
+            return;
+        }
+        let lost: u64 = new.iter().map(|(_, n)| n).sum();
+        if lost > 0 {
+            let by_kind = new
+                .iter()
+                .map(|(k, n)| format!("{} {n}", k.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            eprintln!(
+                "mcp-monitor: warning: the kernel ring buffer was full, {lost} event(s) lost ({by_kind}); \
+                 a flood can be an attempt to blind the monitor"
+            );
+        }
+        if self.bad_records > 0 {
+            eprintln!(
+                "mcp-monitor: warning: {} undecodable record(s) skipped",
+                self.bad_records
+            );
+            self.bad_records = 0;
+        }
+        self.reported = totals.to_vec();
+        self.last_warning = Some(Instant::now());
+    }
+}

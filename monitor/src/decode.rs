@@ -1,0 +1,392 @@
+//! Ring-buffer bytes → [`Record`]: the kernel's view, checked and owned, before
+//! any enrichment. Never panics: a short, unknown or garbled record is an error.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use monitor_common::{
+    ConnectEvent, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, OpenEvent, OpenSyscall,
+    SockAddr, af, flags,
+};
+
+/// Header fields every record carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub flags: u32,
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// 0 for an untagged process.
+    pub server_id: u32,
+    pub root_tgid: u32,
+    pub comm: String,
+}
+
+/// Where a `connect` went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Inet {
+        ip: IpAddr,
+        port: u16,
+    },
+    /// A filesystem path, or `@name` for an abstract socket.
+    Unix(String),
+    Unreadable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Fork {
+        header: Header,
+        child_tgid: u32,
+    },
+    Exec {
+        header: Header,
+        filename: String,
+        argv: Vec<String>,
+    },
+    Exit {
+        header: Header,
+        exit_code: i32,
+    },
+    Open {
+        header: Header,
+        syscall: OpenSyscall,
+        dirfd: i32,
+        flags: u64,
+        mode: u64,
+        ret: i64,
+        path: String,
+    },
+    Connect {
+        header: Header,
+        fd: i32,
+        ret: i64,
+        endpoint: Endpoint,
+    },
+}
+
+impl Record {
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Fork { header, .. }
+            | Record::Exec { header, .. }
+            | Record::Exit { header, .. }
+            | Record::Open { header, .. }
+            | Record::Connect { header, .. } => header,
+        }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Record::Fork { .. } => EventKind::Fork,
+            Record::Exec { .. } => EventKind::Exec,
+            Record::Exit { .. } => EventKind::Exit,
+            Record::Open { .. } => EventKind::Open,
+            Record::Connect { .. } => EventKind::Connect,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooShort { kind: u32, len: usize, need: usize },
+    UnknownKind(u32),
+    BadSyscall(u32),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooShort { kind, len, need } => {
+                write!(f, "record of kind {kind} has {len} bytes, needs {need}")
+            }
+            DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
+            DecodeError::BadSyscall(s) => write!(f, "unknown open syscall id {s}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Reads a `T` from the start of `bytes` (ring-buffer data is not aligned for us).
+fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
+    let need = std::mem::size_of::<T>();
+    if bytes.len() < need {
+        return Err(DecodeError::TooShort {
+            kind,
+            len: bytes.len(),
+            need,
+        });
+    }
+    // SAFETY: length checked; T is a plain-old-data #[repr(C)] struct from
+    // monitor-common for which every bit pattern is valid.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Text up to the first NUL (or `len`), lossily decoded.
+fn text(bytes: &[u8], len: usize) -> String {
+    let bytes = &bytes[..len.min(bytes.len())];
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn header(h: &EventHeader) -> Header {
+    Header {
+        flags: h.flags,
+        ktime_ns: h.ktime_ns,
+        tgid: h.tgid,
+        tid: h.tid,
+        ppid: h.ppid,
+        uid: h.uid,
+        gid: h.gid,
+        server_id: h.server_id,
+        root_tgid: h.root_tgid,
+        comm: text(&h.comm, h.comm.len()),
+    }
+}
+
+/// Splits a NUL-separated argument block.
+fn split_args(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+fn endpoint(addr: &SockAddr, flags_: u32) -> Endpoint {
+    if flags_ & flags::ADDR_UNREADABLE != 0 {
+        return Endpoint::Unreadable;
+    }
+    match addr.family {
+        af::INET => {
+            let a = &addr.addr;
+            Endpoint::Inet {
+                ip: IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])),
+                port: addr.port,
+            }
+        }
+        af::INET6 => {
+            let ip = Ipv6Addr::from(addr.addr);
+            // Show v4-mapped addresses as IPv4: that is where the packet goes.
+            let ip = match ip.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(ip),
+            };
+            Endpoint::Inet {
+                ip,
+                port: addr.port,
+            }
+        }
+        af::UNIX => {
+            let path = &addr.unix_path;
+            let used = (addr.addr_len as usize).saturating_sub(2).min(path.len());
+            if used > 0 && path[0] == 0 {
+                // Abstract socket: the name is every byte after the leading NUL.
+                Endpoint::Unix(format!("@{}", String::from_utf8_lossy(&path[1..used])))
+            } else {
+                Endpoint::Unix(text(path, path.len()))
+            }
+        }
+        _ => Endpoint::Unreadable,
+    }
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let raw_kind: u32 = read(bytes, 0)?;
+    let kind = EventKind::from_u32(raw_kind).ok_or(DecodeError::UnknownKind(raw_kind))?;
+    Ok(match kind {
+        EventKind::Fork => {
+            let ev: ForkEvent = read(bytes, raw_kind)?;
+            Record::Fork {
+                header: header(&ev.header),
+                child_tgid: ev.child_tgid,
+            }
+        }
+        EventKind::Exec => {
+            let ev: ExecEvent = read(bytes, raw_kind)?;
+            Record::Exec {
+                header: header(&ev.header),
+                filename: text(&ev.filename, ev.filename_len as usize),
+                argv: split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]),
+            }
+        }
+        EventKind::Exit => {
+            let ev: ExitEvent = read(bytes, raw_kind)?;
+            Record::Exit {
+                header: header(&ev.header),
+                exit_code: ev.exit_code,
+            }
+        }
+        EventKind::Open => {
+            let ev: OpenEvent = read(bytes, raw_kind)?;
+            Record::Open {
+                header: header(&ev.header),
+                syscall: OpenSyscall::from_u32(ev.syscall)
+                    .ok_or(DecodeError::BadSyscall(ev.syscall))?,
+                dirfd: ev.dirfd,
+                flags: ev.flags,
+                mode: ev.mode,
+                ret: ev.ret,
+                path: text(&ev.path, ev.path_len as usize),
+            }
+        }
+        EventKind::Connect => {
+            let ev: ConnectEvent = read(bytes, raw_kind)?;
+            Record::Connect {
+                header: header(&ev.header),
+                fd: ev.fd,
+                ret: ev.ret,
+                endpoint: endpoint(&ev.addr, ev.header.flags),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, UNIX_PATH_LEN};
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        let p = (v as *const T).cast::<u8>();
+        unsafe { std::slice::from_raw_parts(p, std::mem::size_of::<T>()) }.to_vec()
+    }
+
+    fn hdr(kind: EventKind) -> EventHeader {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..4].copy_from_slice(b"node");
+        EventHeader {
+            kind: kind as u32,
+            flags: 0,
+            ktime_ns: 7,
+            tgid: 10,
+            tid: 11,
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            server_id: 3,
+            root_tgid: 10,
+            _pad: 0,
+            comm,
+        }
+    }
+
+    #[test]
+    fn exec_args_are_split_on_nul() {
+        let mut ev = ExecEvent {
+            header: hdr(EventKind::Exec),
+            filename_len: 0,
+            args_len: 0,
+            filename: [0; PATH_LEN],
+            args: [0; ARGS_LEN],
+        };
+        let f = b"/usr/bin/npx";
+        ev.filename[..f.len()].copy_from_slice(f);
+        ev.filename_len = f.len() as u32;
+        let a = b"npx\0-y\0@modelcontextprotocol/server-filesystem\0/tmp\0";
+        ev.args[..a.len()].copy_from_slice(a);
+        ev.args_len = a.len() as u32;
+        let Record::Exec {
+            header,
+            filename,
+            argv,
+        } = decode(&bytes_of(&ev)).unwrap()
+        else {
+            panic!("not an exec")
+        };
+        assert_eq!(header.comm, "node");
+        assert_eq!(filename, "/usr/bin/npx");
+        assert_eq!(
+            argv,
+            [
+                "npx",
+                "-y",
+                "@modelcontextprotocol/server-filesystem",
+                "/tmp"
+            ]
+        );
+    }
+
+    #[test]
+    fn connect_addresses() {
+        let mut addr = SockAddr {
+            family: af::INET6,
+            port: 443,
+            _pad: 0,
+            addr: [0; 16],
+            unix_path: [0; UNIX_PATH_LEN],
+            addr_len: 28,
+            _pad2: 0,
+        };
+        addr.addr[10] = 0xff;
+        addr.addr[11] = 0xff;
+        addr.addr[12..].copy_from_slice(&[169, 254, 169, 254]);
+        assert_eq!(
+            endpoint(&addr, 0),
+            Endpoint::Inet {
+                ip: "169.254.169.254".parse().unwrap(),
+                port: 443
+            }
+        );
+        addr.family = af::UNIX;
+        addr.unix_path[..5].copy_from_slice(b"\0dock");
+        addr.addr_len = 2 + 5;
+        assert_eq!(endpoint(&addr, 0), Endpoint::Unix("@dock".into()));
+        addr.unix_path[0] = b'/';
+        assert_eq!(endpoint(&addr, 0), Endpoint::Unix("/dock".into()));
+        assert_eq!(
+            endpoint(&addr, flags::ADDR_UNREADABLE),
+            Endpoint::Unreadable
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(&[]).is_err());
+        assert_eq!(decode(&[99, 0, 0, 0]), Err(DecodeError::UnknownKind(99)));
+        assert!(matches!(
+            decode(&[4, 0, 0, 0, 1, 2]),
+            Err(DecodeError::TooShort { kind: 4, .. })
+        ));
+        // Every prefix of a valid record, and every byte value in the kind slot.
+        let ev = ForkEvent {
+            header: hdr(EventKind::Fork),
+            child_tgid: 12,
+            _pad: 0,
+        };
+        let b = bytes_of(&ev);
+        for n in 0..b.len() {
+            assert!(decode(&b[..n]).is_err());
+        }
+        for k in 0..=255u8 {
+            let mut b = b.clone();
+            b[0] = k;
+            let _ = decode(&b);
+        }
+        // A length field larger than its buffer is clamped.
+        let mut open = OpenEvent {
+            header: hdr(EventKind::Open),
+            syscall: 1,
+            dirfd: -100,
+            flags: 0,
+            mode: 0,
+            ret: 3,
+            path_len: u32::MAX,
+            _pad: 0,
+            path: [b'a'; PATH_LEN],
+        };
+        let Record::Open { path, .. } = decode(&bytes_of(&open)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path.len(), PATH_LEN);
+        open.syscall = 77;
+        assert_eq!(decode(&bytes_of(&open)), Err(DecodeError::BadSyscall(77)));
+    }
+}

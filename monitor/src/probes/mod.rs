@@ -1,0 +1,156 @@
+//! Loading and attaching the kernel programs, and the handles user space keeps:
+//! the event ring buffer, the tag map and the drop counters.
+mod programs;
+
+use anyhow::{Context as _, anyhow, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
+};
+use monitor_common::{DROP_SLOTS, EventKind, KernelOffsets, Tag, names};
+
+pub use programs::{Hook, PROGRAMS, ProgramSpec};
+
+/// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
+
+/// The loaded programs. Dropping this detaches every program.
+pub struct Probes {
+    _ebpf: Ebpf,
+    /// Hooks that are attached, for reports.
+    pub attached: Vec<Hook>,
+    /// Hooks that were optional and are missing on this kernel.
+    pub skipped: Vec<Hook>,
+}
+
+/// Map handles taken out of the object, owned by the parts of the daemon that use them.
+pub struct Maps {
+    pub events: RingBuf<MapData>,
+    pub tags: TagMap,
+    pub drops: DropCounters,
+}
+
+/// Loads the object with the kernel's offsets and attaches every program.
+pub fn load(offsets: KernelOffsets) -> anyhow::Result<(Probes, Maps)> {
+    if OBJECT.is_empty() {
+        bail!(
+            "this binary was built without its eBPF programs (AYA_BUILD_SKIP was set); \
+             rebuild it with `cargo xtask build`"
+        );
+    }
+    let mut ebpf = EbpfLoader::new()
+        .override_global(names::OFFSETS, &offsets, true)
+        .load(OBJECT)
+        .context("loading the eBPF object failed (is this root, with CAP_BPF and CAP_PERFMON?)")?;
+
+    let mut attached = Vec::new();
+    let mut skipped = Vec::new();
+    for spec in PROGRAMS {
+        match attach(&mut ebpf, spec) {
+            Ok(()) => attached.push(spec.hook),
+            Err(e) if programs::is_optional(spec) => {
+                log::debug!("{}: {e:#}", spec.hook);
+                skipped.push(spec.hook);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
+    let tags = TagMap(HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?);
+    let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
+    Ok((
+        Probes {
+            _ebpf: ebpf,
+            attached,
+            skipped,
+        },
+        Maps {
+            events,
+            tags,
+            drops,
+        },
+    ))
+}
+
+fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
+    ebpf.take_map(name)
+        .ok_or_else(|| anyhow!("map {name} is missing from the eBPF object"))
+}
+
+fn attach(ebpf: &mut Ebpf, spec: &ProgramSpec) -> anyhow::Result<()> {
+    let program = ebpf
+        .program_mut(spec.program)
+        .ok_or_else(|| anyhow!("program {} is missing from the eBPF object", spec.program))?;
+    let what = || {
+        format!(
+            "attaching {} to {} failed; run `mcp-monitor doctor` to see what this kernel offers",
+            spec.program, spec.hook
+        )
+    };
+    match spec.hook {
+        Hook::TracePoint(category, name) => {
+            let tp: &mut TracePoint = program.try_into()?;
+            tp.load()
+                .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            tp.attach(category, name).with_context(what)?;
+        }
+        Hook::RawTracePoint(name) => {
+            let tp: &mut RawTracePoint = program.try_into()?;
+            tp.load()
+                .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            tp.attach(name).with_context(what)?;
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's map of tagged processes (tgid → tag).
+pub struct TagMap(HashMap<MapData, u32, Tag>);
+
+impl TagMap {
+    pub fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()> {
+        self.0
+            .insert(tgid, tag, 0)
+            .with_context(|| format!("tagging pid {tgid}"))
+    }
+
+    pub fn get(&self, tgid: u32) -> Option<Tag> {
+        self.0.get(&tgid, 0).ok()
+    }
+
+    pub fn remove(&mut self, tgid: u32) {
+        let _ = self.0.remove(&tgid);
+    }
+
+    /// Number of entries (walks the map: for reports, not per event).
+    pub fn len(&self) -> usize {
+        self.0.keys().filter(Result::is_ok).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Ring-buffer reserve failures counted by the kernel, per event kind.
+pub struct DropCounters(PerCpuArray<MapData, u64>);
+
+impl DropCounters {
+    /// Totals over all CPUs, per event kind.
+    pub fn totals(&self) -> Vec<(EventKind, u64)> {
+        EventKind::ALL
+            .into_iter()
+            .filter(|k| (*k as u32) < DROP_SLOTS)
+            .map(|k| {
+                let total = self
+                    .0
+                    .get(&(k as u32), 0)
+                    .map(|per_cpu| per_cpu.iter().sum())
+                    .unwrap_or(0);
+                (k, total)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,604 @@
+//! Processes and MCP servers: the process table, the server registry, tagging
+//! (which writes the kernel's tag map) and the enrichment of kernel records into
+//! [`Event`]s.
+pub mod patterns;
+pub mod scan;
+pub mod servers;
+pub mod table;
+
+use monitor_common::{OpenSyscall, Tag, TagSource, flags};
+
+use crate::{
+    decode::{Endpoint, Header, Record},
+    event::{Event, open_flags_to_string, result_name},
+    paths,
+};
+use patterns::PatternSet;
+use servers::{Servers, roots_from_argv, source_name};
+use table::{ProcInfo, ProcessTable};
+
+/// Where tags live. The daemon's is the kernel map; tests use a plain map.
+pub trait TagStore {
+    fn get(&self, tgid: u32) -> Option<Tag>;
+    fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()>;
+    fn remove(&mut self, tgid: u32);
+}
+
+impl TagStore for crate::probes::TagMap {
+    fn get(&self, tgid: u32) -> Option<Tag> {
+        crate::probes::TagMap::get(self, tgid)
+    }
+    fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()> {
+        crate::probes::TagMap::insert(self, tgid, tag)
+    }
+    fn remove(&mut self, tgid: u32) {
+        crate::probes::TagMap::remove(self, tgid)
+    }
+}
+
+impl TagStore for std::collections::HashMap<u32, Tag> {
+    fn get(&self, tgid: u32) -> Option<Tag> {
+        std::collections::HashMap::get(self, &tgid).copied()
+    }
+    fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()> {
+        std::collections::HashMap::insert(self, tgid, tag);
+        Ok(())
+    }
+    fn remove(&mut self, tgid: u32) {
+        std::collections::HashMap::remove(self, &tgid);
+    }
+}
+
+/// Why a process could not be tagged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TagError {
+    /// It already belongs to a server (named).
+    AlreadyTagged(String),
+    /// It does not exist (any more).
+    NoSuchProcess(u32),
+    /// The kernel map refused the entry.
+    Map(String),
+}
+
+impl std::fmt::Display for TagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TagError::AlreadyTagged(name) => write!(f, "already tagged as MCP server {name:?}"),
+            TagError::NoSuchProcess(pid) => write!(f, "no process with pid {pid}"),
+            TagError::Map(e) => write!(f, "the kernel tag map refused the entry: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TagError {}
+
+/// Who asks for a tag and under which name.
+#[derive(Clone, Debug)]
+pub struct TagRequest {
+    pub pid: u32,
+    pub name: String,
+    pub host: Option<String>,
+    pub source: TagSource,
+}
+
+/// Converts kernel boot-time stamps to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    boot_to_epoch_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        fn ns(clock: libc::clockid_t) -> i128 {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: valid clock id and out-pointer.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+        }
+        Clock {
+            boot_to_epoch_ns: ns(libc::CLOCK_REALTIME) - ns(libc::CLOCK_BOOTTIME),
+        }
+    }
+
+    pub fn epoch_ns(&self, boot_ns: u64) -> u64 {
+        (boot_ns as i128 + self.boot_to_epoch_ns).max(0) as u64
+    }
+}
+
+/// The user-space half of tagging and the enrichment of records.
+pub struct Tracker {
+    pub table: ProcessTable,
+    pub servers: Servers,
+    patterns: PatternSet,
+    clock: Clock,
+}
+
+impl Tracker {
+    pub fn new(table: ProcessTable, patterns: PatternSet) -> Self {
+        Tracker {
+            table,
+            servers: Servers::default(),
+            patterns,
+            clock: Clock::now(),
+        }
+    }
+
+    /// Tags `req.pid` and every descendant it has now. The tag is checked against
+    /// the process's start time after it is written, so a pid that was reused in
+    /// between is untagged again.
+    pub fn tag(&mut self, store: &mut impl TagStore, req: &TagRequest) -> Result<u32, TagError> {
+        if let Some(existing) = store.get(req.pid) {
+            let name = self
+                .servers
+                .get(existing.server_id)
+                .map_or_else(|| format!("#{}", existing.server_id), |s| s.name.clone());
+            return Err(TagError::AlreadyTagged(name));
+        }
+        let info = scan::read_process(req.pid).ok_or(TagError::NoSuchProcess(req.pid))?;
+        let id = self
+            .servers
+            .add(&req.name, req.host.clone(), req.source, req.pid);
+        if let Some(server) = self.servers.get_mut(id) {
+            server.roots = roots_from_argv(&info.argv);
+        }
+        let tag = Tag {
+            server_id: id,
+            root_tgid: req.pid,
+        };
+        let start_time = info.start_time;
+        self.table.upsert(ProcInfo {
+            server_id: id,
+            ..info
+        });
+        if let Err(e) = store.insert(req.pid, tag) {
+            self.servers.remove(id);
+            return Err(TagError::Map(format!("{e:#}")));
+        }
+        if scan::start_time(req.pid) != Some(start_time) {
+            store.remove(req.pid);
+            self.servers.remove(id);
+            return Err(TagError::NoSuchProcess(req.pid));
+        }
+        for child in descendants(req.pid) {
+            if store.get(child).is_none() && store.insert(child, tag).is_ok() {
+                let info = scan::read_process(child).unwrap_or(ProcInfo {
+                    pid: child,
+                    ..Default::default()
+                });
+                self.table.upsert(ProcInfo {
+                    server_id: id,
+                    ..info
+                });
+            }
+        }
+        Ok(id)
+    }
+
+    /// Tags every running process whose command line matches a pattern (and its
+    /// descendants). Returns the servers found.
+    pub fn tag_matching_processes(&mut self, store: &mut impl TagStore) -> Vec<(u32, String)> {
+        let mut candidates: Vec<(u32, String)> = self
+            .table
+            .pids()
+            .filter_map(|pid| {
+                let p = self.table.get(pid)?;
+                Some((pid, self.patterns.match_argv(&p.argv)?))
+            })
+            .collect();
+        // Parents before children, so a matching child inside a matching tree is
+        // part of its ancestor's server.
+        candidates.sort_by_key(|(pid, _)| self.table.ancestors(*pid).len());
+        let mut found = Vec::new();
+        for (pid, name) in candidates {
+            if store.get(pid).is_some() || pid == std::process::id() {
+                continue;
+            }
+            let req = TagRequest {
+                pid,
+                name: name.clone(),
+                host: None,
+                source: TagSource::Pattern,
+            };
+            if self.tag(store, &req).is_ok() {
+                found.push((pid, name));
+            }
+        }
+        found
+    }
+
+    /// Turns one kernel record into an event for tagged processes, updating the
+    /// process table and tagging exec'd processes that match a pattern. Returns
+    /// `None` for records that concern no MCP server.
+    pub fn ingest(&mut self, record: Record, store: &mut impl TagStore) -> Option<Event> {
+        match record {
+            Record::Fork { header, child_tgid } => {
+                let mut child = self.proc_info(&header).clone();
+                child.pid = child_tgid;
+                child.ppid = header.tgid;
+                child.start_time = 0;
+                child.server_id = header.server_id;
+                self.table.upsert(child);
+                let mut ev = self.base_event(&header, "clone", "process")?;
+                ev.child_pid = Some(child_tgid);
+                ev.res = Some(result_name(child_tgid as i64));
+                ev.rawres = Some(child_tgid as i64);
+                Some(ev)
+            }
+            Record::Exec {
+                header,
+                filename,
+                argv,
+            } => {
+                self.record_exec(&header, &filename, argv);
+                let mut header = header;
+                if header.server_id == 0 {
+                    header.server_id = self.tag_on_exec(&header, store)?;
+                }
+                let mut ev = self.base_event(&header, "execve", "process")?;
+                ev.truncated = header.flags & flags::ARGS_TRUNCATED != 0;
+                ev.res = Some(result_name(0));
+                ev.rawres = Some(0);
+                Some(ev)
+            }
+            Record::Exit { header, exit_code } => {
+                let mut ev = self.base_event(&header, "procexit", "process");
+                if let Some(ev) = ev.as_mut() {
+                    ev.exit_status = Some(exit_code);
+                }
+                self.table.remove(header.tgid);
+                ev
+            }
+            Record::Open {
+                header,
+                syscall,
+                dirfd,
+                flags: open_flags,
+                mode,
+                ret,
+                path,
+            } => {
+                let mut ev = self.base_event(&header, syscall.name(), "file")?;
+                let (name, source) = if header.flags & flags::PATH_UNREADABLE != 0 {
+                    (path.clone(), "raw")
+                } else {
+                    paths::resolve(header.tgid, dirfd, &path, &ev.cwd)
+                };
+                ev.truncated = header.flags & flags::PATH_TRUNCATED != 0;
+                ev.fd_name = Some(name);
+                ev.fd_name_source = Some(source.into());
+                ev.fd_typechar = Some("f".into());
+                ev.arg_path = Some(path);
+                ev.arg_flags = Some(open_flags_to_string(open_flags));
+                ev.rawarg_flags = Some(open_flags);
+                if syscall == OpenSyscall::Creat || open_flags & libc::O_CREAT as u64 != 0 {
+                    ev.arg_mode = Some(mode);
+                }
+                let access = open_flags & libc::O_ACCMODE as u64;
+                ev.is_open_read = Some(access == 0 || access == 2);
+                ev.is_open_write = Some(access == 1 || access == 2);
+                set_result(&mut ev, ret);
+                if ret >= 0 {
+                    ev.fd_num = Some(ret);
+                }
+                Some(ev)
+            }
+            Record::Connect {
+                header,
+                fd,
+                ret,
+                endpoint,
+            } => {
+                let mut ev = self.base_event(&header, "connect", "net")?;
+                ev.fd_num = Some(fd as i64);
+                match endpoint {
+                    Endpoint::Inet { ip, port } => {
+                        ev.fd_typechar = Some(if ip.is_ipv4() { "4" } else { "6" }.into());
+                        ev.fd_name = Some(match ip {
+                            std::net::IpAddr::V6(_) => format!("[{ip}]:{port}"),
+                            std::net::IpAddr::V4(_) => format!("{ip}:{port}"),
+                        });
+                        ev.fd_dip = Some(ip);
+                        ev.fd_dport = Some(port);
+                    }
+                    Endpoint::Unix(path) => {
+                        ev.fd_typechar = Some("u".into());
+                        ev.fd_name = Some(path);
+                    }
+                    Endpoint::Unreadable => {}
+                }
+                set_result(&mut ev, ret);
+                Some(ev)
+            }
+        }
+    }
+
+    /// Forgets untagged processes that no longer exist (the kernel reports exits of
+    /// tagged processes only).
+    pub fn prune(&mut self) {
+        let gone: Vec<u32> = self
+            .table
+            .pids()
+            .filter(|pid| {
+                self.table.get(*pid).is_some_and(|p| p.server_id == 0)
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            })
+            .collect();
+        for pid in gone {
+            self.table.remove(pid);
+        }
+    }
+
+    fn record_exec(&mut self, header: &Header, filename: &str, argv: Vec<String>) {
+        let exepath = if filename.starts_with('/') {
+            filename.to_owned()
+        } else {
+            std::fs::read_link(format!("/proc/{}/exe", header.tgid))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| filename.to_owned())
+        };
+        let previous = self.table.get(header.tgid).cloned().unwrap_or_default();
+        self.table.upsert(ProcInfo {
+            pid: header.tgid,
+            ppid: if header.ppid != 0 {
+                header.ppid
+            } else {
+                previous.ppid
+            },
+            comm: header.comm.clone(),
+            exepath,
+            argv,
+            cwd: scan::cwd(header.tgid).unwrap_or(previous.cwd),
+            uid: header.uid,
+            gid: header.gid,
+            start_time: previous.start_time,
+            server_id: header.server_id,
+        });
+        if header.server_id != 0 {
+            self.learn_roots(header.server_id, header.tgid);
+        }
+    }
+
+    /// A server's roots come from the first command line in its tree that names them.
+    fn learn_roots(&mut self, server_id: u32, pid: u32) {
+        let Some(argv) = self.table.get(pid).map(|p| &p.argv) else {
+            return;
+        };
+        if let Some(server) = self.servers.get_mut(server_id)
+            && server.roots.is_empty()
+        {
+            server.roots = roots_from_argv(argv);
+        }
+    }
+
+    fn tag_on_exec(&mut self, header: &Header, store: &mut impl TagStore) -> Option<u32> {
+        if header.tgid == std::process::id() {
+            return None;
+        }
+        let name = self
+            .patterns
+            .match_argv(&self.table.get(header.tgid)?.argv)?;
+        let req = TagRequest {
+            pid: header.tgid,
+            name,
+            host: None,
+            source: TagSource::Pattern,
+        };
+        match self.tag(store, &req) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                log::debug!("pattern match for pid {} not tagged: {e}", header.tgid);
+                None
+            }
+        }
+    }
+
+    /// The table entry for the record's process, read from procfs if unknown.
+    fn proc_info(&mut self, header: &Header) -> &ProcInfo {
+        if self.table.get(header.tgid).is_none() {
+            let info = scan::read_process(header.tgid).unwrap_or_else(|| ProcInfo {
+                pid: header.tgid,
+                ppid: header.ppid,
+                comm: header.comm.clone(),
+                uid: header.uid,
+                gid: header.gid,
+                ..Default::default()
+            });
+            self.table.upsert(ProcInfo {
+                server_id: header.server_id,
+                ..info
+            });
+        }
+        let p = self.table.get_mut(header.tgid).expect("inserted above");
+        if header.ppid != 0 {
+            p.ppid = header.ppid;
+        }
+        p.server_id = header.server_id;
+        p
+    }
+
+    /// The fields every event of a tagged process carries; `None` if untagged.
+    fn base_event(&mut self, header: &Header, evt_type: &str, category: &str) -> Option<Event> {
+        if header.server_id == 0 {
+            return None;
+        }
+        let p = self.proc_info(header).clone();
+        let ancestors = self.table.ancestors(header.tgid);
+        let server = self.servers.get(header.server_id);
+        let cmdline = std::iter::once(header.comm.as_str())
+            .chain(p.argv.iter().skip(1).map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(Event {
+            evt_type: evt_type.into(),
+            category: category.into(),
+            time_ns: self.clock.epoch_ns(header.ktime_ns),
+            pid: header.tgid,
+            tid: header.tid,
+            ppid: p.ppid,
+            name: header.comm.clone(),
+            exepath: p.exepath.clone(),
+            cmdline,
+            args: p.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" "),
+            argv: p.argv.clone(),
+            cwd: p.cwd.clone(),
+            pname: ancestors
+                .first()
+                .map(|a| a.comm.clone())
+                .unwrap_or_default(),
+            anames: ancestors.iter().map(|a| a.comm.clone()).collect(),
+            apids: ancestors.iter().map(|a| a.pid).collect(),
+            uid: header.uid,
+            gid: header.gid,
+            mcp_server: Some(
+                server.map_or_else(|| format!("#{}", header.server_id), |s| s.name.clone()),
+            ),
+            mcp_host: server.and_then(|s| s.host.clone()),
+            mcp_tag_source: server.map(|s| source_name(s.source).to_owned()),
+            mcp_root_pid: Some(header.root_tgid),
+            mcp_roots: server.map(|s| s.roots.clone()).unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+}
+
+fn set_result(ev: &mut Event, ret: i64) {
+    ev.res = Some(result_name(ret));
+    ev.rawres = Some(ret);
+}
+
+/// Every process below `pid` right now, from `/proc/PID/task/TID/children`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let path = task.path().join("children");
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for child in text
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                if child != pid && !out.contains(&child) && out.len() < 100_000 {
+                    out.push(child);
+                    queue.push(child);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn tagging_a_real_tree_and_refusing_a_second_tag() {
+        // A real parent with a real child: `sh -c 'sleep 30 & wait'`.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Wait until the sleep exists.
+        let mut kids = Vec::new();
+        for _ in 0..100 {
+            kids = descendants(pid);
+            if !kids.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let mut tracker = Tracker::new(ProcessTable::default(), PatternSet::new(true, []));
+        let req = TagRequest {
+            pid,
+            name: "t".into(),
+            host: Some("test-host".into()),
+            source: TagSource::Pid,
+        };
+        let id = tracker.tag(&mut store, &req).unwrap();
+        assert_eq!(store.get(&pid).unwrap().server_id, id);
+        assert!(!kids.is_empty());
+        for k in &kids {
+            assert_eq!(store.get(k).unwrap().root_tgid, pid);
+        }
+        assert_eq!(
+            tracker.tag(&mut store, &req),
+            Err(TagError::AlreadyTagged("t".into()))
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        for k in kids {
+            // SAFETY: killing the sleep this test started.
+            unsafe { libc::kill(k as i32, libc::SIGKILL) };
+        }
+        assert_eq!(
+            tracker.tag(
+                &mut store,
+                &TagRequest {
+                    pid: u32::MAX - 1,
+                    ..req
+                }
+            ),
+            Err(TagError::NoSuchProcess(u32::MAX - 1))
+        );
+    }
+
+    fn header(tgid: u32, server_id: u32) -> Header {
+        Header {
+            flags: 0,
+            ktime_ns: 1,
+            tgid,
+            tid: tgid,
+            ppid: 1,
+            uid: 0,
+            gid: 0,
+            server_id,
+            root_tgid: tgid,
+            comm: "node".into(),
+        }
+    }
+
+    #[test]
+    fn untagged_records_give_no_event_and_tagged_ones_are_enriched() {
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let mut tracker = Tracker::new(ProcessTable::default(), PatternSet::new(false, []));
+        let me = std::process::id();
+        let open = |server_id| Record::Open {
+            header: header(me, server_id),
+            syscall: OpenSyscall::OpenAt,
+            dirfd: -100,
+            flags: libc::O_RDONLY as u64,
+            mode: 0,
+            ret: -2,
+            path: "sub/../file.txt".into(),
+        };
+        assert!(tracker.ingest(open(0), &mut store).is_none());
+        let id = tracker.servers.add("fs", None, TagSource::Wrapper, me);
+        let ev = tracker.ingest(open(id), &mut store).unwrap();
+        assert_eq!(ev.evt_type, "openat");
+        assert_eq!(ev.mcp_server.as_deref(), Some("fs"));
+        assert_eq!(ev.mcp_tag_source.as_deref(), Some("wrapper"));
+        assert_eq!(ev.res.as_deref(), Some("ENOENT"));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            ev.fd_name.as_deref(),
+            Some(cwd.join("file.txt").to_str().unwrap())
+        );
+        assert_eq!(ev.fd_name_source.as_deref(), Some("cwd"));
+        assert_eq!(ev.is_open_read, Some(true));
+        assert_eq!(ev.is_open_write, Some(false));
+        assert_eq!(ev.arg_path.as_deref(), Some("sub/../file.txt"));
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""A real MCP client (the official `mcp` Python SDK) for the end-to-end tests.
+
+    mcp_client.py --call TOOL JSON_ARGS [--call TOOL JSON_ARGS ...] -- CMD [ARGS...]
+
+Starts CMD as a stdio MCP server, initialises a session, lists the tools, makes
+each call in order and prints one JSON line per call: {"tool", "ok", "text"}.
+Exits non-zero if the session cannot be set up.
+"""
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+async def run(command, calls):
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            names = sorted(t.name for t in tools.tools)
+            print(json.dumps({"tools": names}), flush=True)
+            for tool, arguments in calls:
+                result = await session.call_tool(tool, arguments)
+                text = "".join(getattr(c, "text", "") for c in result.content)
+                print(json.dumps({"tool": tool, "ok": not result.isError, "text": text}), flush=True)
+
+
+def main():
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        sys.exit("usage: mcp_client.py --call TOOL JSON_ARGS ... -- CMD [ARGS...]")
+    split = argv.index("--")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--call", nargs=2, action="append", default=[], metavar=("TOOL", "JSON_ARGS"))
+    opts = parser.parse_args(argv[:split])
+    calls = [(tool, json.loads(args)) for tool, args in opts.call]
+    asyncio.run(run(argv[split + 1:], calls))
+
+
+if __name__ == "__main__":
+    main()

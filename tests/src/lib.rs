@@ -1,0 +1,230 @@
+//! Harness for the end-to-end tests: privileges, the daemon under test, and
+//! waiting for the events it prints.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// Whether the tests run in CI, where a missing privilege is a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// True if this test may load eBPF. Otherwise prints why it is skipped, or
+/// panics in CI.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let why = "needs root to load eBPF programs";
+    if in_ci() {
+        panic!("{test}: {why}, and CI=true makes that a failure");
+    }
+    eprintln!("SKIP {test}: {why}; run `sudo cargo xtask test`");
+    false
+}
+
+/// The `mcp-monitor` binary under test.
+pub fn monitor_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("MCP_MONITOR_BIN") {
+        return p.into();
+    }
+    let p = workspace_root().join("target/release/mcp-monitor");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo xtask test`, which builds it",
+        p.display()
+    );
+    p
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("mcpmon-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The daemon under test, run with `--events`.
+pub struct Daemon {
+    child: Option<Child>,
+    events: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    pub socket: PathBuf,
+    _dir: TempDir,
+}
+
+/// How long the daemon may take to load and attach.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Daemon {
+    /// Starts `mcp-monitor run --events` with `extra` arguments and waits until it
+    /// says it is watching.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let socket = dir.path().join("control.sock");
+        let mut child = Command::new(monitor_bin())
+            .arg("run")
+            .arg("--events")
+            .arg("--control-socket")
+            .arg(&socket)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting mcp-monitor");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("event line is not JSON ({e}): {line}"));
+                ev.lock().unwrap().push(v);
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let errs = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[daemon] {line}");
+                errs.lock().unwrap().push(line);
+            }
+        });
+        let mut d = Daemon {
+            child: Some(child),
+            events,
+            stderr,
+            socket,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            if d.stderr_text().contains("mcp-monitor: watching") {
+                break;
+            }
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!(
+                    "mcp-monitor exited during start-up ({status}):\n{}",
+                    d.stderr_text()
+                );
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "mcp-monitor did not start within {START_TIMEOUT:?}:\n{}",
+                d.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Every event printed so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits until an event satisfies `pred`, returning it.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let started = Instant::now();
+        loop {
+            if let Some(v) = self.events.lock().unwrap().iter().find(|v| pred(v)) {
+                return Some(v.clone());
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `mcp-monitor launch --name NAME -- CMD…` against this daemon.
+    pub fn launch(&self, name: &str, cmd: &[&str]) -> Command {
+        let mut c = Command::new(monitor_bin());
+        c.arg("launch")
+            .arg("--name")
+            .arg(name)
+            .arg("--control-socket")
+            .arg(&self.socket)
+            .arg("--")
+            .args(cmd);
+        c
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling the daemon this harness started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("mcp-monitor did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `v[field]` as a string, or "".
+pub fn s<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `v[field]` as an integer, or -1.
+pub fn n(v: &Value, field: &str) -> i64 {
+    v.get(field).and_then(Value::as_i64).unwrap_or(-1)
+}

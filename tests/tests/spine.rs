@@ -1,0 +1,328 @@
+//! The spine end to end: the real daemon, real probes, real process trees.
+use std::{
+    net::TcpListener,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use e2e::{Daemon, TempDir, monitor_bin, n, privileged, s};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn tree_probe() -> &'static str {
+    env!("CARGO_BIN_EXE_tree-probe")
+}
+
+/// A loopback listener that accepts and drops connections in the background.
+fn listener() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in l.incoming() {});
+    port
+}
+
+fn opens_of<'a>(events: &'a [Value], path: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| s(e, "evt.category") == "file" && s(e, "fd.name") == path)
+        .collect()
+}
+
+#[test]
+fn launched_tree_is_followed_through_every_generation_and_siblings_are_not() {
+    if !privileged("launched_tree") {
+        return;
+    }
+    let dir = TempDir::new("tree");
+    let port = listener();
+    let daemon = Daemon::start(&[]);
+    let prefix = dir.path().join("f");
+    let untagged = dir.path().join("untagged");
+
+    // An untagged sibling first: same program, same actions, no wrapper.
+    let status = Command::new(tree_probe())
+        .args(["2", untagged.to_str().unwrap(), &port.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // The tagged tree: launch → tree-probe (gen 2) → gen 1 → gen 0.
+    let mut launched = daemon
+        .launch(
+            "tree",
+            &[
+                tree_probe(),
+                "2",
+                prefix.to_str().unwrap(),
+                &port.to_string(),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    let root_pid = launched.id() as i64;
+    assert!(launched.wait().unwrap().success());
+
+    let gen0 = format!("{}.gen0", prefix.display());
+    daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == gen0)
+        .unwrap_or_else(|| panic!("no open of {gen0}; stderr:\n{}", daemon.stderr_text()));
+    // Let the connect of the last generation arrive too.
+    daemon.wait_for(WAIT, |e| {
+        s(e, "evt.type") == "procexit" && n(e, "proc.pid") == root_pid
+    });
+    let events = daemon.events();
+
+    let mut pids = Vec::new();
+    for g in 0..=2 {
+        let path = format!("{}.gen{g}", prefix.display());
+        let opens = opens_of(&events, &path);
+        assert_eq!(opens.len(), 1, "one open of {path}: {opens:?}");
+        let open = opens[0];
+        assert_eq!(s(open, "mcp.server"), "tree");
+        assert_eq!(s(open, "mcp.tag_source"), "wrapper");
+        assert_eq!(n(open, "mcp.root_pid"), root_pid);
+        assert_eq!(s(open, "evt.res"), "ENOENT");
+        assert_eq!(s(open, "fd.name_source"), "absolute");
+        assert!(s(open, "proc.cmdline").contains(&path.replace(&format!(".gen{g}"), "")));
+        let pid = n(open, "proc.pid");
+        pids.push(pid);
+        let connect = events
+            .iter()
+            .find(|e| s(e, "evt.type") == "connect" && n(e, "proc.pid") == pid)
+            .unwrap_or_else(|| panic!("no connect from generation {g} (pid {pid})"));
+        assert_eq!(s(connect, "mcp.server"), "tree");
+        assert_eq!(s(connect, "fd.dip"), "127.0.0.1");
+        assert_eq!(n(connect, "fd.dport"), port as i64);
+        assert_eq!(s(connect, "fd.typechar"), "4");
+        assert_eq!(s(connect, "evt.res"), "SUCCESS");
+    }
+    // Generation 2 is the launch wrapper's own pid, exec'd in place.
+    assert_eq!(pids[2], root_pid);
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "three distinct processes");
+    // Each child generation was announced by a clone and an execve.
+    for g in 0..2 {
+        let pid = n(
+            opens_of(&events, &format!("{}.gen{g}", prefix.display()))[0],
+            "proc.pid",
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| s(e, "evt.type") == "clone" && n(e, "evt.arg.child_pid") == pid)
+        );
+        let exec = events
+            .iter()
+            .find(|e| s(e, "evt.type") == "execve" && n(e, "proc.pid") == pid)
+            .expect("execve of the child");
+        assert_eq!(s(exec, "proc.exepath"), tree_probe());
+        assert_eq!(s(exec, "mcp.server"), "tree");
+    }
+
+    // Nothing of the untagged sibling.
+    let leaked: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            s(e, "fd.name").contains("untagged") || s(e, "proc.cmdline").contains("untagged")
+        })
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "untagged sibling produced events: {leaked:?}"
+    );
+
+    let status = daemon.stop();
+    assert!(status.success(), "daemon exit: {status}");
+}
+
+#[test]
+fn a_running_tree_tagged_by_pid_is_followed_with_its_existing_children() {
+    if !privileged("tagged_by_pid") {
+        return;
+    }
+    let dir = TempDir::new("bypid");
+    let port = listener();
+    let prefix = dir.path().join("held");
+    let go = dir.path().join("go");
+    // The chain exists (3 processes) and waits for the go file.
+    let mut root = Command::new(tree_probe())
+        .args([
+            "2",
+            prefix.to_str().unwrap(),
+            &port.to_string(),
+            go.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let root_pid = root.id();
+    // Wait until the grandchild exists.
+    let mut count = 0;
+    for _ in 0..500 {
+        count = all_descendants(root_pid).len();
+        if count >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(count, 2, "child and grandchild started");
+
+    let daemon = Daemon::start(&["--pid", &format!("{root_pid}=held")]);
+    std::fs::write(&go, b"").unwrap();
+    assert!(root.wait().unwrap().success());
+    for g in 0..=2 {
+        let path = format!("{}.gen{g}", prefix.display());
+        let open = daemon
+            .wait_for(WAIT, |e| s(e, "fd.name") == path)
+            .unwrap_or_else(|| panic!("no open of {path}; stderr:\n{}", daemon.stderr_text()));
+        assert_eq!(s(&open, "mcp.server"), "held");
+        assert_eq!(s(&open, "mcp.tag_source"), "pid");
+        assert_eq!(n(&open, "mcp.root_pid"), root_pid as i64);
+        let pid = n(&open, "proc.pid");
+        daemon
+            .wait_for(WAIT, |e| {
+                s(e, "evt.type") == "connect" && n(e, "proc.pid") == pid
+            })
+            .unwrap_or_else(|| panic!("no connect from generation {g}"));
+    }
+    assert!(daemon.stop().success());
+}
+
+fn all_descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let text =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for c in text.split_whitespace().filter_map(|c| c.parse().ok()) {
+            out.push(c);
+            queue.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn relative_paths_are_made_absolute_against_the_cwd() {
+    if !privileged("relative_paths") {
+        return;
+    }
+    let dir = TempDir::new("rel");
+    std::fs::write(dir.path().join("here.txt"), b"x").unwrap();
+    let daemon = Daemon::start(&[]);
+    let status = daemon
+        .launch("rel", &["cat", "sub/../here.txt"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let want = dir.path().join("here.txt");
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "evt.arg.path") == "sub/../here.txt")
+        .expect("open of the relative path");
+    assert_eq!(s(&open, "fd.name"), want.to_str().unwrap());
+    assert_eq!(s(&open, "fd.name_source"), "cwd");
+    assert_eq!(s(&open, "evt.res"), "SUCCESS");
+    assert_eq!(s(&open, "evt.arg.flags"), "O_RDONLY");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn launch_without_a_daemon_still_runs_the_server_unless_required() {
+    // Needs no privileges: nothing is loaded.
+    let dir = TempDir::new("nodaemon");
+    let socket = dir.path().join("none.sock");
+    let out = Command::new(monitor_bin())
+        .args([
+            "launch",
+            "--name",
+            "x",
+            "--control-socket",
+            socket.to_str().unwrap(),
+            "--",
+            "echo",
+            "ran",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning") && err.contains("unmonitored"),
+        "{err}"
+    );
+
+    let out = Command::new(monitor_bin())
+        .args([
+            "launch",
+            "--name",
+            "x",
+            "--require-monitor",
+            "--control-socket",
+            socket.to_str().unwrap(),
+            "--",
+            "echo",
+            "ran",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "the command must not run");
+
+    let out = Command::new(monitor_bin())
+        .args([
+            "launch",
+            "--name",
+            "x",
+            "--control-socket",
+            socket.to_str().unwrap(),
+            "--",
+            "/nonexistent/cmd",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn a_process_cannot_be_tagged_twice_and_the_daemon_stops_cleanly() {
+    if !privileged("tag_twice") {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    // launch → launch: the inner registration is refused (already tagged), the
+    // command still runs, and keeps the outer name.
+    let out = daemon
+        .launch(
+            "outer",
+            &[
+                monitor_bin().to_str().unwrap(),
+                "launch",
+                "--name",
+                "inner",
+                "--control-socket",
+                daemon.socket.to_str().unwrap(),
+                "--",
+                "cat",
+                "/etc/hostname",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already tagged as MCP server \"outer\""),
+        "{err}"
+    );
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == "/etc/hostname")
+        .expect("open of /etc/hostname");
+    assert_eq!(s(&open, "mcp.server"), "outer");
+    let socket = daemon.socket.clone();
+    assert!(daemon.stop().success());
+    assert!(!socket.exists(), "control socket removed on exit");
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask …`: set-up, build, run and test mcp-monitor from a fresh machine.
+mod setup;
+mod test;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "mcp-monitor's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building the kernel programs needs (idempotent).
+    Setup,
+    /// Set up and build the release binary.
+    Build,
+    /// Set up, build and start the monitor with its embedded defaults (as root).
+    Run {
+        /// Arguments for `mcp-monitor run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up and run every check and test: fmt, clippy, unit and end-to-end tests.
+    Test {
+        /// Only the end-to-end tests whose name contains this.
+        filter: Option<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Setup => setup::ensure_toolchain(),
+        Task::Build => setup::ensure_toolchain().and_then(|()| build_release()),
+        Task::Run { args } => setup::ensure_toolchain()
+            .and_then(|()| build_release())
+            .and_then(|bin| run_monitor(&bin, &args)),
+        Task::Test { filter } => test::run(filter.as_deref()),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Prints a step the way every task does.
+pub fn step(what: &str) {
+    eprintln!("\x1b[1m==> {what}\x1b[0m");
+}
+
+/// Runs a command in the workspace root, failing on a non-zero exit.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // A cargo started by `cargo xtask` inherits RUSTUP_TOOLCHAIN; let each build
+    // pick its own toolchain (the eBPF build needs nightly through rustup).
+    cmd.env_remove("RUSTUP_TOOLCHAIN");
+    cmd
+}
+
+/// Builds the release binary and returns its path.
+fn build_release() -> anyhow::Result<PathBuf> {
+    step("building mcp-monitor (release)");
+    run(cargo().args(["build", "--release", "--package", "monitor"]))?;
+    Ok(root().join("target/release/mcp-monitor"))
+}
+
+fn run_monitor(bin: &Path, args: &[String]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    step(&format!(
+        "starting {} run {}",
+        bin.display(),
+        args.join(" ")
+    ));
+    let err = Command::new(bin).arg("run").args(args).exec();
+    bail!("cannot start {}: {err}", bin.display())
+}
