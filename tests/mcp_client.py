@@ -28,7 +28,7 @@ async def run(command, calls):
             for tool, arguments in calls:
                 result = await session.call_tool(tool, arguments)
                 text = "".join(getattr(c, "text", "") for c in result.content)
-                print(json.dumps({"tool": tool, "ok": not result.isError, "text": text}), flush=True)
+                print(json.dumps({"tool": tool, "ok": not getattr(result, "is_error", getattr(result, "isError", False)), "text": text}), flush=True)
 
 
 def main():

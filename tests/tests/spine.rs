@@ -210,6 +210,7 @@ fn relative_paths_are_made_absolute_against_the_cwd() {
     }
     let dir = TempDir::new("rel");
     std::fs::write(dir.path().join("here.txt"), b"x").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
     let daemon = Daemon::start(&[]);
     let status = daemon
         .launch("rel", &["cat", "sub/../here.txt"])
