@@ -9,16 +9,19 @@ use std::{env, fs, path::PathBuf};
 use anyhow::{Context as _, anyhow};
 
 const EBPF_PACKAGE: &str = "monitor-ebpf";
-const OBJECT_NAME: &str = "monitor-ebpf";
+/// The binaries of `monitor-ebpf`, each an eBPF object.
+const OBJECT_NAMES: &[&str] = &["monitor-ebpf", "monitor-ebpf-floor"];
 
 fn main() -> anyhow::Result<()> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
     if skip {
-        let object = out_dir.join(OBJECT_NAME);
-        if !object.exists() {
-            fs::write(&object, b"").context("writing the empty eBPF placeholder")?;
+        for name in OBJECT_NAMES {
+            let object = out_dir.join(name);
+            if !object.exists() {
+                fs::write(&object, b"").context("writing an empty eBPF placeholder")?;
+            }
         }
         return Ok(());
     }

@@ -36,6 +36,9 @@ pub enum Command {
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(rules::cli::RulesCommand),
+    /// Attach no-op programs to every hook and wait (the overhead benchmark's floor).
+    #[command(hide = true)]
+    Floor,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         })),
         Command::Doctor { output } => kernel::doctor::run_doctor(output == Format::Json),
         Command::Rules(cmd) => rules::cli::run(cmd),
+        Command::Floor => daemon::run_floor(),
     }
 }
 

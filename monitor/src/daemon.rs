@@ -47,6 +47,32 @@ pub fn run(opts: RunOptions) -> anyhow::Result<i32> {
         .block_on(run_async(opts))
 }
 
+/// `mcp-monitor floor`: attaches no-op programs to every hook the monitor uses
+/// and waits for SIGINT/SIGTERM. The overhead benchmark's floor.
+pub fn run_floor() -> anyhow::Result<i32> {
+    kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let probes = probes::load_floor()?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            let mut sigint = signal(SignalKind::interrupt())?;
+            let mut sigterm = signal(SignalKind::terminate())?;
+            eprintln!(
+                "mcp-monitor: floor: no-op programs on {} hooks",
+                probes.attached.len()
+            );
+            tokio::select! {
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
+            }
+            anyhow::Ok(())
+        })?;
+    drop(probes);
+    Ok(0)
+}
+
 /// Records taken from the ring buffer per wake-up before other work gets a turn.
 const BATCH: usize = 4096;
 /// How often drop counters and the process table are looked after.

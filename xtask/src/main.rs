@@ -1,4 +1,5 @@
 //! `cargo xtask …`: set-up, build, run and test mcp-monitor from a fresh machine.
+mod bench;
 mod setup;
 mod test;
 
@@ -34,17 +35,29 @@ enum Task {
         /// Only the end-to-end tests whose name contains this.
         filter: Option<String>,
     },
+    /// Measure the monitor's overhead on a syscall storm and a real workload (root).
+    Bench {
+        /// open+close pairs per storm run.
+        #[arg(long, default_value_t = 1_000_000)]
+        iterations: u64,
+        /// Rounds; each configuration's figure is the median over them.
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Setup => setup::ensure_toolchain(),
-        Task::Build => setup::ensure_toolchain().and_then(|()| build_release()),
+        Task::Build => setup::ensure_toolchain().and_then(|()| build_release().map(drop)),
         Task::Run { args } => setup::ensure_toolchain()
             .and_then(|()| build_release())
             .and_then(|bin| run_monitor(&bin, &args)),
         Task::Test { filter } => test::run(filter.as_deref()),
+        Task::Bench { iterations, rounds } => {
+            setup::ensure_toolchain().and_then(|()| bench::run(iterations, rounds))
+        }
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
@@ -66,7 +79,7 @@ pub fn step(what: &str) {
 }
 
 /// Runs a command in the workspace root, failing on a non-zero exit.
-pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub fn checked(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     let status = cmd
         .current_dir(root())
@@ -89,7 +102,7 @@ pub fn cargo() -> Command {
 /// Builds the release binary and returns its path.
 fn build_release() -> anyhow::Result<PathBuf> {
     step("building mcp-monitor (release)");
-    run(cargo().args(["build", "--release", "--package", "monitor"]))?;
+    checked(cargo().args(["build", "--release", "--package", "monitor"]))?;
     Ok(root().join("target/release/mcp-monitor"))
 }
 

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-use crate::{run, step};
+use crate::{checked, step};
 
 /// LLVM major that bpf-linker must share with rustc.
 const LLVM_MAJOR: u32 = 22;
@@ -57,11 +57,13 @@ pub fn ensure_apt_packages(packages: &[&str]) -> anyhow::Result<()> {
             missing.join(" ")
         );
     }
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+    checked(Command::new("apt-get").args(["update", "-qq"]))?;
+    checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn ensure_nightly_rust_src() -> anyhow::Result<()> {
@@ -75,7 +77,7 @@ fn ensure_nightly_rust_src() -> anyhow::Result<()> {
     match installed {
         None => {
             step("installing the nightly toolchain with rust-src");
-            run(Command::new("rustup").args([
+            checked(Command::new("rustup").args([
                 "toolchain",
                 "install",
                 "nightly",
@@ -87,7 +89,7 @@ fn ensure_nightly_rust_src() -> anyhow::Result<()> {
         }
         Some(list) if !list.lines().any(|l| l.starts_with("rust-src")) => {
             step("installing rust-src for the nightly toolchain");
-            run(Command::new("rustup").args([
+            checked(Command::new("rustup").args([
                 "component",
                 "add",
                 "rust-src",
@@ -115,17 +117,19 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
         "building bpf-linker {BPF_LINKER_VERSION} against LLVM {LLVM_MAJOR} (about a minute)"
     ));
     let prefix = format!("/usr/lib/llvm-{LLVM_MAJOR}");
-    run(crate::cargo()
-        .args([
-            "install",
-            "bpf-linker",
-            "--version",
-            BPF_LINKER_VERSION,
-            "--no-default-features",
-            "--features",
-            &format!("llvm-{LLVM_MAJOR}"),
-        ])
-        .env("LLVM_PREFIX", &prefix))
+    checked(
+        crate::cargo()
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{LLVM_MAJOR}"),
+            ])
+            .env("LLVM_PREFIX", &prefix),
+    )
     .context("building bpf-linker")?;
     if !quiet(Command::new("bpf-linker").arg("--version")) {
         bail!("bpf-linker was installed but is not on PATH: add ~/.cargo/bin to PATH");

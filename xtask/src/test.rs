@@ -9,7 +9,7 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::bail;
 
-use crate::{cargo, root, run as run_cmd, setup, step};
+use crate::{cargo, checked, root, setup, step};
 
 /// Versions the end-to-end tests install.
 const SERVER_FILESYSTEM: &str = "@modelcontextprotocol/server-filesystem@2026.8.31";
@@ -20,17 +20,17 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let deps = ensure_e2e_deps()?;
 
     step("cargo fmt --check");
-    run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    checked(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("cargo clippy -D warnings");
-    run_cmd(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    checked(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
 
     step("building mcp-monitor (release) for the end-to-end tests");
-    run_cmd(cargo().args(["build", "--release", "--package", "monitor"]))?;
+    checked(cargo().args(["build", "--release", "--package", "monitor"]))?;
     let bin = root().join("target/release/mcp-monitor");
 
     if filter.is_none() {
         step("unit tests");
-        run_cmd(cargo().args([
+        checked(cargo().args([
             "test",
             "--package",
             "monitor",
@@ -56,7 +56,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
     // One daemon at a time: two cores, and timings in the tests stay honest.
     e2e.arg("--test-threads=1");
-    run_cmd(&mut e2e)
+    checked(&mut e2e)
 }
 
 struct E2eDeps {
@@ -81,7 +81,7 @@ fn ensure_e2e_deps() -> anyhow::Result<E2eDeps> {
             "installing {SERVER_FILESYSTEM} for the end-to-end tests"
         ));
         std::fs::create_dir_all(&node_dir)?;
-        run_cmd(
+        checked(
             Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund", "--prefix"])
                 .arg(&node_dir)
@@ -106,9 +106,9 @@ fn ensure_e2e_deps() -> anyhow::Result<E2eDeps> {
             .is_ok_and(|s| s.success())
         {
             setup::ensure_apt_packages(&["python3-venv"])?;
-            run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+            checked(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         }
-        run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", PYTHON_MCP]))?;
+        checked(Command::new(&python).args(["-m", "pip", "install", "--quiet", PYTHON_MCP]))?;
     }
     if !python.exists() {
         bail!("{} was not created", python.display());

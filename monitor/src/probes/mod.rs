@@ -14,6 +14,9 @@ pub use programs::{Hook, PROGRAMS, ProgramSpec};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
+/// No-op programs on the same hooks, for the overhead benchmark's floor.
+static FLOOR_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf-floor"));
 
 /// The loaded programs. Dropping this detaches every program.
 pub struct Probes {
@@ -33,33 +36,12 @@ pub struct Maps {
 
 /// Loads the object with the kernel's offsets and attaches every program.
 pub fn load(offsets: KernelOffsets) -> anyhow::Result<(Probes, Maps)> {
-    if OBJECT.is_empty() {
-        bail!(
-            "this binary was built without its eBPF programs (AYA_BUILD_SKIP was set); \
-             rebuild it with `cargo xtask build`"
-        );
-    }
-    let mut ebpf = EbpfLoader::new()
-        .override_global(names::OFFSETS, &offsets, true)
-        .load(OBJECT)
-        .context("loading the eBPF object failed (is this root, with CAP_BPF and CAP_PERFMON?)")?;
-
-    let mut attached = Vec::new();
-    let mut skipped = Vec::new();
-    for spec in PROGRAMS {
-        match attach(&mut ebpf, spec) {
-            Ok(()) => attached.push(spec.hook),
-            Err(e) if programs::is_optional(spec) => {
-                log::debug!("{}: {e:#}", spec.hook);
-                skipped.push(spec.hook);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-
+    let mut ebpf = load_object(OBJECT, Some(offsets))?;
+    let probes_attached = attach_all(&mut ebpf)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
     let tags = TagMap(HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?);
     let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
+    let (attached, skipped) = probes_attached;
     Ok((
         Probes {
             _ebpf: ebpf,
@@ -72,6 +54,51 @@ pub fn load(offsets: KernelOffsets) -> anyhow::Result<(Probes, Maps)> {
             drops,
         },
     ))
+}
+
+/// Loads the no-op programs on every hook (the benchmark floor).
+pub fn load_floor() -> anyhow::Result<Probes> {
+    let mut ebpf = load_object(FLOOR_OBJECT, None)?;
+    let (attached, skipped) = attach_all(&mut ebpf)?;
+    Ok(Probes {
+        _ebpf: ebpf,
+        attached,
+        skipped,
+    })
+}
+
+fn load_object(object: &[u8], offsets: Option<KernelOffsets>) -> anyhow::Result<Ebpf> {
+    if object.is_empty() {
+        bail!(
+            "this binary was built without its eBPF programs (AYA_BUILD_SKIP was set); \
+             rebuild it with `cargo xtask build`"
+        );
+    }
+    let mut loader = EbpfLoader::new();
+    if let Some(offsets) = &offsets {
+        loader.override_global(names::OFFSETS, offsets, true);
+    }
+    loader
+        .load(object)
+        .context("loading the eBPF object failed (is this root, with CAP_BPF and CAP_PERFMON?)")
+}
+
+/// Attaches every program of [`PROGRAMS`]; returns the hooks attached and the
+/// optional ones this kernel lacks.
+fn attach_all(ebpf: &mut Ebpf) -> anyhow::Result<(Vec<Hook>, Vec<Hook>)> {
+    let mut attached = Vec::new();
+    let mut skipped = Vec::new();
+    for spec in PROGRAMS {
+        match attach(ebpf, spec) {
+            Ok(()) => attached.push(spec.hook),
+            Err(e) if programs::is_optional(spec) => {
+                log::debug!("{}: {e:#}", spec.hook);
+                skipped.push(spec.hook);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((attached, skipped))
 }
 
 fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {

@@ -29,14 +29,14 @@ fn main() {
         cmd
     });
     // With a go file the whole chain exists before anyone acts.
-    let mut running = None;
-    if go.is_some() {
-        running = child.map(|mut cmd| cmd.spawn().expect("spawn child"));
+    let mut running = if go.is_some() {
+        let spawned = child.map(|mut cmd| cmd.spawn().expect("spawn child"));
         act(depth, prefix, port, go);
+        spawned
     } else {
         act(depth, prefix, port, go);
-        running = child.map(|mut cmd| cmd.spawn().expect("spawn child"));
-    }
+        child.map(|mut cmd| cmd.spawn().expect("spawn child"))
+    };
     if let Some(c) = running.as_mut() {
         let status = c.wait().expect("wait child");
         std::process::exit(status.code().unwrap_or(1));

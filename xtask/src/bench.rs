@@ -1,0 +1,241 @@
+//! `cargo xtask bench`: what the monitor costs the processes it watches and the
+//! ones it does not, measured against no monitor and against the floor (no-op
+//! programs on the same hooks) in the same run.
+//!
+//! Each round runs, in order: no monitor; the floor; the monitor with the load
+//! untagged; the monitor with the load tagged (started through `launch`). The
+//! loads are a syscall storm (open+close of one file, `iterations` times) and a
+//! real workload (`tar` of /usr/share into a pipe). Figures are medians over
+//! the rounds.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{cargo, checked, root, setup, step};
+
+const WORKLOAD: &str = "tar -cf - /usr/share 2>/dev/null | wc -c >/dev/null";
+
+pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
+    if !setup::is_root() {
+        bail!("the benchmark loads eBPF programs: run it as root");
+    }
+    step("building release binaries (monitor, syscall-storm)");
+    checked(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "monitor",
+        "--package",
+        "e2e",
+        "--bins",
+    ]))?;
+    let release = root().join("target/release");
+    let monitor = release.join("mcp-monitor");
+    let storm = release.join("syscall-storm");
+    let socket = std::env::temp_dir().join(format!("mcpmon-bench-{}.sock", std::process::id()));
+
+    step("warming the page cache for the workload");
+    shell(WORKLOAD, None)?;
+
+    let mut storms: [Vec<f64>; 4] = Default::default();
+    let mut works: [Vec<f64>; 4] = Default::default();
+    let mut drop_warnings = 0;
+    for round in 1..=rounds {
+        step(&format!("round {round}/{rounds}"));
+        storms[0].push(storm_run(&storm, iterations, None)?);
+        works[0].push(shell(WORKLOAD, None)?);
+
+        let floor = Daemon::start(Command::new(&monitor).arg("floor"), "floor:")?;
+        storms[1].push(storm_run(&storm, iterations, None)?);
+        works[1].push(shell(WORKLOAD, None)?);
+        floor.stop()?;
+
+        let daemon = Daemon::start(
+            Command::new(&monitor)
+                .arg("run")
+                .arg("--control-socket")
+                .arg(&socket),
+            "watching",
+        )?;
+        storms[2].push(storm_run(&storm, iterations, None)?);
+        works[2].push(shell(WORKLOAD, None)?);
+        let launch = |name: &str| {
+            let mut c = Command::new(&monitor);
+            c.args([
+                "launch",
+                "--require-monitor",
+                "--name",
+                name,
+                "--control-socket",
+            ])
+            .arg(&socket)
+            .arg("--");
+            c
+        };
+        storms[3].push(storm_run(&storm, iterations, Some(launch("storm")))?);
+        works[3].push(shell(WORKLOAD, Some(launch("tar")))?);
+        let stderr = daemon.stop()?;
+        drop_warnings += stderr.matches("ring buffer was full").count();
+    }
+
+    let storm_m: Vec<f64> = storms.iter_mut().map(|v| median(v)).collect();
+    let work_m: Vec<f64> = works.iter_mut().map(|v| median(v)).collect();
+    let names = [
+        "no monitor",
+        "floor (no-op programs)",
+        "monitor, load untagged",
+        "monitor, load tagged",
+    ];
+    println!();
+    println!(
+        "open+close storm, {iterations} iterations; workload `{WORKLOAD}`; medians of {rounds} rounds"
+    );
+    println!();
+    println!(
+        "| configuration | storm ns/iter | × none | × floor | workload s | × none | × floor |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            storm_m[i] / iterations as f64,
+            storm_m[i] / storm_m[0],
+            storm_m[i] / storm_m[1],
+            work_m[i],
+            work_m[i] / work_m[0],
+            work_m[i] / work_m[1],
+        );
+    }
+    println!();
+    println!(
+        "budget: untagged ≤ floor + 3% → {:+.1}% over floor ({}); tagged ≤ 2× none → {:.2}× ({})",
+        (storm_m[2] / storm_m[1] - 1.0) * 100.0,
+        verdict(storm_m[2] <= storm_m[1] * 1.03),
+        storm_m[3] / storm_m[0],
+        verdict(storm_m[3] <= storm_m[0] * 2.0),
+    );
+    println!("ring-buffer overflow warnings during tagged runs: {drop_warnings}");
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "within budget" } else { "OVER budget" }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs the storm (through `via` if given) and returns its own timing in ns.
+fn storm_run(storm: &Path, iterations: u64, via: Option<Command>) -> anyhow::Result<f64> {
+    let mut cmd = via.unwrap_or_else(|| Command::new(storm));
+    if cmd.get_program() != storm.as_os_str() {
+        cmd.arg(storm);
+    }
+    let out = cmd
+        .arg(iterations.to_string())
+        .output()
+        .context("running the storm")?;
+    if !out.status.success() {
+        bail!("storm failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("storm output")
+}
+
+/// Runs a shell line (through `via` if given); returns wall seconds.
+fn shell(line: &str, via: Option<Command>) -> anyhow::Result<f64> {
+    let mut cmd = via.unwrap_or_else(|| Command::new("sh"));
+    if cmd.get_program() != "sh" {
+        cmd.arg("sh");
+    }
+    let start = Instant::now();
+    let status = cmd
+        .args(["-c", line])
+        .status()
+        .context("running the workload")?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("workload failed: {status}");
+    }
+    Ok(secs)
+}
+
+/// A background mcp-monitor that is ready once it printed `marker` on stderr.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Daemon {
+    fn start(cmd: &mut Command, marker: &str) -> anyhow::Result<Daemon> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting mcp-monitor")?;
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match d.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let ready = line.contains(marker);
+                    d.seen.push(line);
+                    if ready {
+                        return Ok(d);
+                    }
+                }
+                Err(_) if Instant::now() > deadline => {
+                    bail!("mcp-monitor did not start:\n{}", d.seen.join("\n"))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("mcp-monitor exited:\n{}", d.seen.join("\n"))
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// SIGTERM; returns everything it printed on stderr.
+    fn stop(mut self) -> anyhow::Result<String> {
+        // SAFETY: signalling the child this harness started.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let status = self.child.wait()?;
+        self.seen.extend(self.lines.try_iter());
+        if !status.success() {
+            bail!(
+                "mcp-monitor exited with {status}:\n{}",
+                self.seen.join("\n")
+            );
+        }
+        Ok(self.seen.join("\n"))
+    }
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
