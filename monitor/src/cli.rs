@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// Control socket the launch wrapper talks to.
     #[arg(long, env = control::SOCKET_ENV, default_value = control::DEFAULT_SOCKET)]
     pub control_socket: PathBuf,
+    /// Size of the kernel ring buffer in bytes: a power of two, at least 4096
+    /// (default 8 MiB). Larger absorbs longer bursts.
+    #[arg(long, value_name = "BYTES")]
+    pub ring_buffer_size: Option<u32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             patterns: args.patterns,
             no_default_patterns: args.no_default_patterns,
             control_socket: args.control_socket,
+            ring_buffer_bytes: args.ring_buffer_size,
         }),
         Command::Launch(args) => Ok(launch::launch(&launch::LaunchOptions {
             name: &args.name,

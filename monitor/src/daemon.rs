@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub patterns: Vec<String>,
     pub no_default_patterns: bool,
     pub control_socket: PathBuf,
+    /// Size of the kernel ring buffer in bytes (default: monitor-common's).
+    pub ring_buffer_bytes: Option<u32>,
 }
 
 /// Runs until SIGINT or SIGTERM; returns the exit code.
@@ -83,7 +85,7 @@ const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
     let offsets = kernel::offsets::kernel_offsets()?;
-    let (probes, maps) = probes::load(offsets)?;
+    let (probes, maps) = probes::load(offsets, opts.ring_buffer_bytes)?;
     let probes::Maps {
         events,
         mut tags,
@@ -194,6 +196,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 
     server.abort();
     sink.flush();
+    drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
     drop(probes);
     let _ = std::fs::remove_file(&opts.control_socket);
@@ -243,6 +246,17 @@ impl DropWatch {
     fn bad_record(&mut self, e: &decode::DecodeError) {
         self.bad_records += 1;
         log::debug!("undecodable record: {e}");
+    }
+
+    /// At shutdown: what was lost over the whole run, whatever was said before.
+    fn final_report(&self, totals: &[(EventKind, u64)]) {
+        let lost: u64 = totals.iter().map(|(_, n)| n).sum();
+        if lost > 0 {
+            eprintln!(
+                "mcp-monitor: {lost} event(s) were lost to a full ring buffer during this run; \
+                 consider a larger --ring-buffer-size"
+            );
+        }
     }
 
     fn check(&mut self, totals: &[(EventKind, u64)]) {

@@ -327,3 +327,116 @@ fn a_process_cannot_be_tagged_twice_and_the_daemon_stops_cleanly() {
     assert!(daemon.stop().success());
     assert!(!socket.exists(), "control socket removed on exit");
 }
+
+/// A copy of tree-probe under a name that looks like an MCP server.
+fn server_named(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name);
+    std::fs::copy(tree_probe(), &path).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
+    if !privileged("patterns") {
+        return;
+    }
+    let dir = TempDir::new("patterns");
+    let port = listener();
+    let early = server_named(dir.path(), "mcp-server-early");
+    let late = server_named(dir.path(), "weather-mcp");
+    let go = dir.path().join("go");
+    let early_prefix = dir.path().join("early");
+    // Running before the daemon starts, waiting for the go file.
+    let mut early_proc = Command::new(&early)
+        .args(["1", early_prefix.to_str().unwrap(), &port.to_string(), go.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let daemon = Daemon::start(&[]);
+    assert!(
+        daemon.stderr_text().contains("mcp-server-early="),
+        "start-up scan names the running server: {}",
+        daemon.stderr_text()
+    );
+    std::fs::write(&go, b"").unwrap();
+    assert!(early_proc.wait().unwrap().success());
+    for g in 0..=1 {
+        let path = format!("{}.gen{g}", early_prefix.display());
+        let open = daemon
+            .wait_for(WAIT, |e| s(e, "fd.name") == path)
+            .unwrap_or_else(|| panic!("no open of {path}"));
+        assert_eq!(s(&open, "mcp.server"), "mcp-server-early");
+        assert_eq!(s(&open, "mcp.tag_source"), "pattern");
+    }
+
+    // Started while the daemon runs, through a shell, without the wrapper: the
+    // exec of `weather-mcp` matches `*-mcp`. Its first generation waits for the
+    // go file (already there) so the tag is in place before it acts.
+    let late_prefix = dir.path().join("late");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 0.3; {late} 1 {} {port}", late_prefix.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exec = daemon
+        .wait_for(WAIT, |e| s(e, "evt.type") == "execve" && s(e, "proc.exepath") == late)
+        .expect("execve of weather-mcp reported");
+    assert_eq!(s(&exec, "mcp.server"), "weather-mcp");
+    assert_eq!(s(&exec, "mcp.tag_source"), "pattern");
+    // Its child is tagged in the kernel at fork.
+    let child = format!("{}.gen0", late_prefix.display());
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == child)
+        .unwrap_or_else(|| panic!("no open of {child}"));
+    assert_eq!(s(&open, "mcp.server"), "weather-mcp");
+    // The shell that started it is not part of the server.
+    assert!(
+        !daemon.events().iter().any(|e| s(e, "proc.name") == "sh"),
+        "the parent shell is not tagged"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_full_ring_buffer_is_counted_and_reported() {
+    if !privileged("ring_buffer_full") {
+        return;
+    }
+    // One page of ring buffer cannot hold a burst of 20 000 opens.
+    let daemon = Daemon::start(&["--ring-buffer-size", "4096"]);
+    let storm = env!("CARGO_BIN_EXE_syscall-storm");
+    let status = daemon.launch("flood", &[storm, "20000"]).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    let stderr = {
+        let started = std::time::Instant::now();
+        loop {
+            let text = daemon.stderr_text();
+            if text.contains("ring buffer was full") || started.elapsed() > WAIT {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(stderr.contains("ring buffer was full"), "{stderr}");
+    assert!(stderr.contains("open "), "drops are named by kind: {stderr}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn without_privileges_run_fails_with_one_line_saying_what_to_do() {
+    if !privileged("unprivileged_run") {
+        return;
+    }
+    use std::os::unix::process::CommandExt as _;
+    let out = Command::new(monitor_bin())
+        .args(["run", "--control-socket", "/tmp/mcpmon-unpriv.sock"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("root") && err.contains("CAP_BPF"), "{err}");
+}

@@ -35,8 +35,16 @@ pub struct Maps {
 }
 
 /// Loads the object with the kernel's offsets and attaches every program.
-pub fn load(offsets: KernelOffsets) -> anyhow::Result<(Probes, Maps)> {
-    let mut ebpf = load_object(OBJECT, Some(offsets))?;
+/// `ring_buffer_bytes` overrides the ring buffer's size (a power of two, at
+/// least one page).
+pub fn load(offsets: KernelOffsets, ring_buffer_bytes: Option<u32>) -> anyhow::Result<(Probes, Maps)> {
+    if let Some(bytes) = ring_buffer_bytes {
+        let page = 4096;
+        if bytes < page || !bytes.is_power_of_two() {
+            bail!("the ring buffer size must be a power of two of at least {page} bytes, not {bytes}");
+        }
+    }
+    let mut ebpf = load_object(OBJECT, Some(offsets), ring_buffer_bytes)?;
     let probes_attached = attach_all(&mut ebpf)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
     let tags = TagMap(HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?);
@@ -58,7 +66,7 @@ pub fn load(offsets: KernelOffsets) -> anyhow::Result<(Probes, Maps)> {
 
 /// Loads the no-op programs on every hook (the benchmark floor).
 pub fn load_floor() -> anyhow::Result<Probes> {
-    let mut ebpf = load_object(FLOOR_OBJECT, None)?;
+    let mut ebpf = load_object(FLOOR_OBJECT, None, None)?;
     let (attached, skipped) = attach_all(&mut ebpf)?;
     Ok(Probes {
         _ebpf: ebpf,
@@ -67,7 +75,11 @@ pub fn load_floor() -> anyhow::Result<Probes> {
     })
 }
 
-fn load_object(object: &[u8], offsets: Option<KernelOffsets>) -> anyhow::Result<Ebpf> {
+fn load_object(
+    object: &[u8],
+    offsets: Option<KernelOffsets>,
+    ring_buffer_bytes: Option<u32>,
+) -> anyhow::Result<Ebpf> {
     if object.is_empty() {
         bail!(
             "this binary was built without its eBPF programs (AYA_BUILD_SKIP was set); \
@@ -77,6 +89,9 @@ fn load_object(object: &[u8], offsets: Option<KernelOffsets>) -> anyhow::Result<
     let mut loader = EbpfLoader::new();
     if let Some(offsets) = &offsets {
         loader.override_global(names::OFFSETS, offsets, true);
+    }
+    if let Some(bytes) = ring_buffer_bytes {
+        loader.map_max_entries(names::EVENTS, bytes);
     }
     loader
         .load(object)

@@ -4,9 +4,7 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// Check rule files and report errors with file:line:col.
-    Check {
-        files: Vec<std::path::PathBuf>,
-    },
+    Check { files: Vec<std::path::PathBuf> },
 }
 
 pub fn run(cmd: RulesCommand) -> anyhow::Result<i32> {
