@@ -37,11 +37,16 @@ pub struct Maps {
 /// Loads the object with the kernel's offsets and attaches every program.
 /// `ring_buffer_bytes` overrides the ring buffer's size (a power of two, at
 /// least one page).
-pub fn load(offsets: KernelOffsets, ring_buffer_bytes: Option<u32>) -> anyhow::Result<(Probes, Maps)> {
+pub fn load(
+    offsets: KernelOffsets,
+    ring_buffer_bytes: Option<u32>,
+) -> anyhow::Result<(Probes, Maps)> {
     if let Some(bytes) = ring_buffer_bytes {
         let page = 4096;
         if bytes < page || !bytes.is_power_of_two() {
-            bail!("the ring buffer size must be a power of two of at least {page} bytes, not {bytes}");
+            bail!(
+                "the ring buffer size must be a power of two of at least {page} bytes, not {bytes}"
+            );
         }
     }
     let mut ebpf = load_object(OBJECT, Some(offsets), ring_buffer_bytes)?;
