@@ -348,7 +348,12 @@ fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
     let early_prefix = dir.path().join("early");
     // Running before the daemon starts, waiting for the go file.
     let mut early_proc = Command::new(&early)
-        .args(["1", early_prefix.to_str().unwrap(), &port.to_string(), go.to_str().unwrap()])
+        .args([
+            "1",
+            early_prefix.to_str().unwrap(),
+            &port.to_string(),
+            go.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -375,12 +380,17 @@ fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
     let late_prefix = dir.path().join("late");
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("sleep 0.3; {late} 1 {} {port}", late_prefix.display()))
+        .arg(format!(
+            "sleep 0.3; {late} 1 {} {port}",
+            late_prefix.display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
     let exec = daemon
-        .wait_for(WAIT, |e| s(e, "evt.type") == "execve" && s(e, "proc.exepath") == late)
+        .wait_for(WAIT, |e| {
+            s(e, "evt.type") == "execve" && s(e, "proc.exepath") == late
+        })
         .expect("execve of weather-mcp reported");
     assert_eq!(s(&exec, "mcp.server"), "weather-mcp");
     assert_eq!(s(&exec, "mcp.tag_source"), "pattern");
@@ -406,7 +416,11 @@ fn a_full_ring_buffer_is_counted_and_reported() {
     // One page of ring buffer cannot hold a burst of 20 000 opens.
     let daemon = Daemon::start(&["--ring-buffer-size", "4096"]);
     let storm = env!("CARGO_BIN_EXE_syscall-storm");
-    let status = daemon.launch("flood", &[storm, "20000"]).stdout(Stdio::null()).status().unwrap();
+    let status = daemon
+        .launch("flood", &[storm, "20000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
     let stderr = {
         let started = std::time::Instant::now();
@@ -419,7 +433,10 @@ fn a_full_ring_buffer_is_counted_and_reported() {
         }
     };
     assert!(stderr.contains("ring buffer was full"), "{stderr}");
-    assert!(stderr.contains("open "), "drops are named by kind: {stderr}");
+    assert!(
+        stderr.contains("open "),
+        "drops are named by kind: {stderr}"
+    );
     assert!(daemon.stop().success());
 }
 
