@@ -1,0 +1,529 @@
+//! The field catalogue: every field a rule may name, its type, its meaning, and
+//! how it is read from an [`Event`]. Names are resolved to a [`Field`] once, when
+//! rules are compiled; evaluation reads values through a `match`, never by name.
+use std::net::IpAddr;
+
+use crate::event::Event;
+
+/// The type of a field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Str,
+    Int,
+    Bool,
+    Ip,
+    /// A list of strings.
+    StrList,
+    /// A list of integers.
+    IntList,
+}
+
+impl FieldType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Str => "string",
+            FieldType::Int => "int",
+            FieldType::Bool => "bool",
+            FieldType::Ip => "ip",
+            FieldType::StrList => "list of strings",
+            FieldType::IntList => "list of ints",
+        }
+    }
+
+    pub fn is_list(self) -> bool {
+        matches!(self, FieldType::StrList | FieldType::IntList)
+    }
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident, $name:literal, $ty:ident, $index:literal, $desc:literal; )*) => {
+        /// A field a rule can name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Field { $( $variant, )* }
+
+        /// Static description of a field.
+        #[derive(Clone, Copy, Debug)]
+        pub struct FieldInfo {
+            pub field: Field,
+            pub name: &'static str,
+            pub ty: FieldType,
+            /// Takes an argument in brackets, `proc.aname[2]`.
+            pub indexable: bool,
+            pub desc: &'static str,
+        }
+
+        /// Every field, in the order `rules fields` prints them.
+        pub const FIELDS: &[FieldInfo] = &[
+            $( FieldInfo { field: Field::$variant, name: $name, ty: FieldType::$ty, indexable: $index, desc: $desc }, )*
+        ];
+    };
+}
+
+catalogue! {
+    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect.";
+    EvtCategory, "evt.category", Str, false, "process, file or net.";
+    EvtTime, "evt.time", Int, false, "Nanoseconds since the Unix epoch.";
+    EvtRes, "evt.res", Str, false, "SUCCESS or the errno name (ENOENT, EACCES, EINPROGRESS...).";
+    EvtRawres, "evt.rawres", Int, false, "The raw return value: an fd, 0, or a negative errno.";
+    EvtFailed, "evt.failed", Bool, false, "The call returned an error.";
+    EvtTruncated, "evt.truncated", Bool, false, "A path or the arguments were cut to fit the kernel record.";
+    EvtArgFlags, "evt.arg.flags", Str, false, "Open flags by name, O_RDONLY|O_CLOEXEC.";
+    EvtRawargFlags, "evt.rawarg.flags", Int, false, "Open flags as a number.";
+    EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open or creat.";
+    EvtArgPath, "evt.arg.path", Str, false, "The path exactly as the process passed it (may be relative).";
+    EvtArgChildPid, "evt.arg.child_pid", Int, false, "For clone: the pid of the new process.";
+    EvtArgStatus, "evt.arg.status", Int, false, "For procexit: the wait status.";
+    EvtIsOpenRead, "evt.is_open_read", Bool, false, "The open asked for read access.";
+    EvtIsOpenWrite, "evt.is_open_write", Bool, false, "The open asked for write access.";
+    ProcPid, "proc.pid", Int, false, "Process id (thread group id).";
+    ProcTid, "proc.tid", Int, false, "Thread id.";
+    ProcPpid, "proc.ppid", Int, false, "Parent process id.";
+    ProcName, "proc.name", Str, false, "The task's comm (executable name, at most 15 characters).";
+    ProcExe, "proc.exe", Str, false, "argv[0] as the process was started.";
+    ProcExepath, "proc.exepath", Str, false, "Absolute path of the executable.";
+    ProcCmdline, "proc.cmdline", Str, false, "proc.name followed by the arguments.";
+    ProcArgs, "proc.args", Str, false, "The arguments after argv[0], space-joined.";
+    ProcArgv, "proc.argv", StrList, true, "The argument vector, argv[0] included; proc.argv[n] is one argument.";
+    ProcCwd, "proc.cwd", Str, false, "Working directory.";
+    ProcPname, "proc.pname", Str, false, "Name of the parent process.";
+    ProcAname, "proc.aname", StrList, true, "Ancestor names: proc.aname[0] is the process, [1] its parent, [2] the grandparent; without index, all ancestors (parent first).";
+    ProcApid, "proc.apid", IntList, true, "Ancestor pids, indexed like proc.aname.";
+    UserUid, "user.uid", Int, false, "Real user id.";
+    UserName, "user.name", Str, false, "User name.";
+    GroupGid, "group.gid", Int, false, "Real group id.";
+    FdName, "fd.name", Str, false, "For files the absolute path; for connects dip:dport or the unix socket path.";
+    FdNameSource, "fd.name_source", Str, false, "How fd.name was obtained: absolute, cwd, dirfd or raw (could not be made absolute).";
+    FdDirectory, "fd.directory", Str, false, "Directory part of fd.name (files only).";
+    FdFilename, "fd.filename", Str, false, "Last component of fd.name (files only).";
+    FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/ or /root/), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";
+    FdNum, "fd.num", Int, false, "The fd: result of an open, socket of a connect.";
+    FdTypechar, "fd.typechar", Str, false, "f file, 4 IPv4 socket, 6 IPv6 socket, u unix socket.";
+    FdType, "fd.type", Str, false, "file, ipv4, ipv6 or unix.";
+    FdSockfamily, "fd.sockfamily", Str, false, "ip or unix, for sockets.";
+    FdL4proto, "fd.l4proto", Str, false, "tcp or udp when known.";
+    FdDip, "fd.dip", Ip, false, "Destination address of a connect.";
+    FdDport, "fd.dport", Int, false, "Destination port of a connect.";
+    FdSip, "fd.sip", Ip, false, "Source (local) address of a connect, when known. Note: Falco's fd.sip is the server address.";
+    FdSport, "fd.sport", Int, false, "Source (local) port of a connect, when known.";
+    FdRip, "fd.rip", Ip, false, "Remote address (same as fd.dip for a connect).";
+    FdRport, "fd.rport", Int, false, "Remote port (same as fd.dport for a connect).";
+    FdLip, "fd.lip", Ip, false, "Local address (same as fd.sip for a connect).";
+    FdLport, "fd.lport", Int, false, "Local port (same as fd.sport for a connect).";
+    McpServer, "mcp.server", Str, false, "The MCP server the process belongs to; absent for untagged processes.";
+    McpHost, "mcp.host", Str, false, "The AI host that runs the server, when known.";
+    McpTagSource, "mcp.tag_source", Str, false, "How the process was tagged: wrapper, pid, pattern, config, cgroup.";
+    McpRootPid, "mcp.root_pid", Int, false, "The process the server was tagged at.";
+    McpRoots, "mcp.roots", StrList, false, "Directories the server was given to work in.";
+    McpInRoots, "mcp.in_roots", Bool, false, "fd.name lies under one of mcp.roots (absent when the server has no roots or the event has no path).";
+    ContainerId, "container.id", Str, false, "Container id, when the process runs in one.";
+}
+
+impl Field {
+    pub fn info(self) -> &'static FieldInfo {
+        &FIELDS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn ty(self) -> FieldType {
+        self.info().ty
+    }
+
+    pub fn by_name(name: &str) -> Option<Field> {
+        FIELDS.iter().find(|f| f.name == name).map(|f| f.field)
+    }
+}
+
+/// A field with its optional index, as a rule names it: `proc.aname[2]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldRef {
+    pub field: Field,
+    pub index: Option<u32>,
+}
+
+impl FieldRef {
+    /// The type of the value this reference reads: indexing a list gives an element.
+    pub fn ty(self) -> FieldType {
+        match (self.field.ty(), self.index) {
+            (FieldType::StrList, Some(_)) => FieldType::Str,
+            (FieldType::IntList, Some(_)) => FieldType::Int,
+            (t, _) => t,
+        }
+    }
+
+    /// `proc.aname[2]`, or the plain name.
+    pub fn display_name(self) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}]", self.field.name()),
+            None => self.field.name().to_string(),
+        }
+    }
+
+    /// Reads the value from an event. Never allocates.
+    #[inline]
+    pub fn get<'a>(self, ev: &'a Event) -> Value<'a> {
+        use Value::*;
+        let s = |o: Option<&'a String>| o.map_or(Absent, |s| Str(s.as_str()));
+        let ne = |s: &'a String| {
+            if s.is_empty() {
+                Absent
+            } else {
+                Str(s.as_str())
+            }
+        };
+        let ip = |o: Option<IpAddr>| o.map_or(Absent, Ip);
+        let int = |o: Option<i64>| o.map_or(Absent, Int);
+        match self.field {
+            Field::EvtType => Str(&ev.evt_type),
+            Field::EvtCategory => ne(&ev.category),
+            Field::EvtTime => Int(ev.time_ns as i64),
+            Field::EvtRes => s(ev.res.as_ref()),
+            Field::EvtRawres => int(ev.rawres),
+            Field::EvtFailed => match (&ev.rawres, &ev.res) {
+                (Some(r), _) => Bool(*r < 0),
+                (None, Some(r)) => Bool(r != "SUCCESS"),
+                (None, None) => Absent,
+            },
+            Field::EvtTruncated => Bool(ev.truncated),
+            Field::EvtArgFlags => s(ev.arg_flags.as_ref()),
+            Field::EvtRawargFlags => int(ev.rawarg_flags.map(|v| v as i64)),
+            Field::EvtArgMode => int(ev.arg_mode.map(|v| v as i64)),
+            Field::EvtArgPath => s(ev.arg_path.as_ref()),
+            Field::EvtArgChildPid => int(ev.child_pid.map(i64::from)),
+            Field::EvtArgStatus => int(ev.exit_status.map(i64::from)),
+            Field::EvtIsOpenRead => ev.is_open_read.map_or(Absent, Bool),
+            Field::EvtIsOpenWrite => ev.is_open_write.map_or(Absent, Bool),
+            Field::ProcPid => Int(ev.pid.into()),
+            Field::ProcTid => Int(ev.tid.into()),
+            Field::ProcPpid => Int(ev.ppid.into()),
+            Field::ProcName => ne(&ev.name),
+            Field::ProcExe => ev.argv.first().map_or(Absent, |a| Str(a.as_str())),
+            Field::ProcExepath => ne(&ev.exepath),
+            Field::ProcCmdline => ne(&ev.cmdline),
+            Field::ProcArgs => Str(&ev.args),
+            Field::ProcArgv => match self.index {
+                Some(i) => ev.argv.get(i as usize).map_or(Absent, |a| Str(a.as_str())),
+                None => StrList(&ev.argv),
+            },
+            Field::ProcCwd => ne(&ev.cwd),
+            Field::ProcPname => ne(&ev.pname),
+            Field::ProcAname => match self.index {
+                Some(i) => ev.aname(i as usize).map_or(Absent, Str),
+                None => StrList(&ev.anames),
+            },
+            Field::ProcApid => match self.index {
+                Some(i) => ev.apid(i as usize).map_or(Absent, |p| Int(p.into())),
+                None => IntList(&ev.apids),
+            },
+            Field::UserUid => Int(ev.uid.into()),
+            Field::UserName => ne(&ev.user_name),
+            Field::GroupGid => Int(ev.gid.into()),
+            Field::FdName => s(ev.fd_name.as_ref()),
+            Field::FdNameSource => s(ev.fd_name_source.as_ref()),
+            Field::FdDirectory => ev.fd_directory().map_or(Absent, Str),
+            Field::FdFilename => ev.fd_filename().map_or(Absent, Str),
+            Field::FdHomerel => match ev.fd_typechar.as_deref() {
+                Some("f") => ev
+                    .fd_name
+                    .as_deref()
+                    .and_then(home_relative)
+                    .map_or(Absent, Str),
+                _ => Absent,
+            },
+            Field::FdNum => int(ev.fd_num),
+            Field::FdTypechar => s(ev.fd_typechar.as_ref()),
+            Field::FdType => match ev.fd_typechar.as_deref() {
+                Some("f") => Str("file"),
+                Some("4") => Str("ipv4"),
+                Some("6") => Str("ipv6"),
+                Some("u") => Str("unix"),
+                _ => Absent,
+            },
+            Field::FdSockfamily => match ev.fd_typechar.as_deref() {
+                Some("4" | "6") => Str("ip"),
+                Some("u") => Str("unix"),
+                _ => Absent,
+            },
+            Field::FdL4proto => s(ev.fd_l4proto.as_ref()),
+            Field::FdDip | Field::FdRip => ip(ev.fd_dip),
+            Field::FdDport | Field::FdRport => int(ev.fd_dport.map(i64::from)),
+            Field::FdSip | Field::FdLip => ip(ev.fd_sip),
+            Field::FdSport | Field::FdLport => int(ev.fd_sport.map(i64::from)),
+            Field::McpServer => s(ev.mcp_server.as_ref()),
+            Field::McpHost => s(ev.mcp_host.as_ref()),
+            Field::McpTagSource => s(ev.mcp_tag_source.as_ref()),
+            Field::McpRootPid => int(ev.mcp_root_pid.map(i64::from)),
+            Field::McpRoots => StrList(&ev.mcp_roots),
+            Field::McpInRoots => match (ev.fd_typechar.as_deref(), ev.fd_name.as_deref()) {
+                (Some("f"), Some(path)) if !ev.mcp_roots.is_empty() => {
+                    Bool(ev.mcp_roots.iter().any(|r| path_under(path, r)))
+                }
+                _ => Absent,
+            },
+            Field::ContainerId => s(ev.container_id.as_ref()),
+        }
+    }
+}
+
+/// The part of `path` after the home directory it lies in: `/home/u/.ssh/x`
+/// and `/root/.ssh/x` give `.ssh/x`.
+pub fn home_relative(path: &str) -> Option<&str> {
+    let rest = match path.strip_prefix("/root/") {
+        Some(r) => r,
+        None => {
+            let after = path.strip_prefix("/home/")?;
+            &after[after.find('/')? + 1..]
+        }
+    };
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// `path` is `dir` or lies below it (component-wise: `/a/bc` is not under `/a/b`).
+pub fn path_under(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return path.starts_with('/');
+    }
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A field's value in one event, borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    Absent,
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Ip(IpAddr),
+    StrList(&'a [String]),
+    IntList(&'a [u32]),
+}
+
+impl Value<'_> {
+    /// As JSON, for `output_fields` (absent is `null`, like Falco).
+    pub fn to_json(self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Absent => J::Null,
+            Value::Str(s) => J::String(s.to_string()),
+            Value::Int(i) => J::from(i),
+            Value::Bool(b) => J::Bool(b),
+            Value::Ip(ip) => J::String(ip.to_string()),
+            Value::StrList(l) => J::Array(l.iter().map(|s| J::String(s.clone())).collect()),
+            Value::IntList(l) => J::Array(l.iter().map(|&i| J::from(i)).collect()),
+        }
+    }
+
+    /// As text, for output templates (absent is `<NA>`, like Falco).
+    pub fn write_to(self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Value::Absent => out.push_str("<NA>"),
+            Value::Str(s) => out.push_str(s),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+            Value::Ip(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+            Value::StrList(l) => out.push_str(&l.join(",")),
+            Value::IntList(l) => {
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
+    }
+}
+
+/// Fields of Falco's that mcp-monitor does not provide (yet). A rule that names
+/// one is reported as unsupported rather than as a typo.
+const FALCO_ONLY_FIELDS: &[&str] = &[
+    "evt.num",
+    "evt.dir",
+    "evt.args",
+    "evt.arg",
+    "evt.rawarg",
+    "evt.hostname",
+    "evt.buffer",
+    "evt.source",
+    "evt.is_open_exec",
+    "evt.rawtime",
+    "evt.deltatime",
+    "evt.latency",
+    "evt.cpu",
+    "evt.plugininfo",
+    "syscall.type",
+    "proc.tty",
+    "proc.pcmdline",
+    "proc.pexe",
+    "proc.pexepath",
+    "proc.sname",
+    "proc.vpid",
+    "proc.vpgid",
+    "proc.pvpid",
+    "proc.sid",
+    "proc.env",
+    "proc.duration",
+    "proc.loginshellid",
+    "proc.aexe",
+    "proc.aexepath",
+    "proc.acmdline",
+    "proc.exeline",
+    "proc.is_exe_writable",
+    "proc.is_exe_upper_layer",
+    "proc.is_exe_from_memfd",
+    "proc.is_sid_leader",
+    "proc.is_vpgid_leader",
+    "proc.is_container_healthcheck",
+    "proc.is_container_liveness_probe",
+    "proc.is_container_readiness_probe",
+    "proc.exe_ino",
+    "proc.exe_ino.ctime",
+    "proc.exe_ino.mtime",
+    "proc.exe_ino.ctime_duration_proc_start",
+    "proc.ppid.duration",
+    "proc.vpgid.name",
+    "proc.vpgid.exe",
+    "proc.vpgid.exepath",
+    "proc.stdin.name",
+    "proc.stdout.name",
+    "proc.stderr.name",
+    "proc.fdopencount",
+    "user.loginuid",
+    "user.loginname",
+    "user.homedir",
+    "user.shell",
+    "group.name",
+    "fd.nameraw",
+    "fd.name_changed",
+    "fd.connected",
+    "fd.types",
+    "fd.ip",
+    "fd.port",
+    "fd.net",
+    "fd.snet",
+    "fd.cnet",
+    "fd.lnet",
+    "fd.rnet",
+    "fd.cip",
+    "fd.cport",
+    "fd.sip.name",
+    "fd.cip.name",
+    "fd.rip.name",
+    "fd.lip.name",
+    "fd.is_server",
+    "fd.uid",
+    "fd.containername",
+    "fd.containerdirectory",
+    "fd.proto",
+    "fd.dev",
+    "fd.ino",
+];
+
+/// Namespaces that belong wholly to Falco and its plugins.
+const FALCO_ONLY_PREFIXES: &[&str] = &[
+    "container.",
+    "k8s.",
+    "ka.",
+    "thread.",
+    "fs.",
+    "fdlist.",
+    "span.",
+    "mesos.",
+    "k8smeta.",
+    "evt.arg.",
+    "evt.rawarg.",
+    "evt.abspath",
+    "proc.exe_",
+];
+
+/// How a name that is not in the catalogue should be reported.
+pub enum Unknown {
+    /// A Falco field we do not provide.
+    Unsupported,
+    /// Nobody's field; perhaps a typo of the suggested one.
+    Unknown(Option<&'static str>),
+}
+
+pub fn classify_unknown(name: &str) -> Unknown {
+    if FALCO_ONLY_FIELDS.contains(&name) || FALCO_ONLY_PREFIXES.iter().any(|p| name.starts_with(p))
+    {
+        return Unknown::Unsupported;
+    }
+    let best = FIELDS
+        .iter()
+        .map(|f| (edit_distance(name, f.name), f.name))
+        .min_by_key(|(d, _)| *d);
+    Unknown::Unknown(best.filter(|(d, _)| *d <= 2).map(|(_, n)| n))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_in_enum_order_and_unique() {
+        for (i, f) in FIELDS.iter().enumerate() {
+            assert_eq!(f.field as usize, i, "{}", f.name);
+            assert_eq!(Field::by_name(f.name), Some(f.field));
+        }
+    }
+
+    #[test]
+    fn values_from_an_event() {
+        let ev = Event {
+            name: "sh".into(),
+            anames: vec!["node".into(), "npx".into()],
+            fd_typechar: Some("f".into()),
+            fd_name: Some("/srv/data/x".into()),
+            mcp_roots: vec!["/srv/data/".into()],
+            ..Default::default()
+        };
+        let r = |field, index| FieldRef { field, index };
+        assert_eq!(r(Field::ProcAname, Some(2)).get(&ev), Value::Str("npx"));
+        assert_eq!(r(Field::ProcAname, Some(9)).get(&ev), Value::Absent);
+        assert_eq!(r(Field::McpInRoots, None).get(&ev), Value::Bool(true));
+        assert_eq!(r(Field::FdType, None).get(&ev), Value::Str("file"));
+        assert_eq!(r(Field::McpServer, None).get(&ev), Value::Absent);
+        assert!(!path_under("/srv/database", "/srv/data"));
+        assert_eq!(home_relative("/home/u/.ssh/id_rsa"), Some(".ssh/id_rsa"));
+        assert_eq!(home_relative("/root/.kube/config"), Some(".kube/config"));
+        assert_eq!(home_relative("/home/u"), None);
+        assert_eq!(home_relative("/etc/passwd"), None);
+    }
+
+    #[test]
+    fn unknown_names_are_classified() {
+        assert!(matches!(
+            classify_unknown("proc.nmae"),
+            Unknown::Unknown(Some("proc.name"))
+        ));
+        assert!(matches!(classify_unknown("proc.tty"), Unknown::Unsupported));
+        assert!(matches!(
+            classify_unknown("container.image.repository"),
+            Unknown::Unsupported
+        ));
+    }
+}

@@ -1,0 +1,391 @@
+//! Value matchers built once at compile time and used per event without
+//! allocating: string sets, prefix sets, path-prefix sets, globs, IP networks.
+use std::net::IpAddr;
+
+use rustc_hash::FxHashSet;
+
+/// A set of strings (hashing with a fast non-cryptographic hash).
+#[derive(Clone, Debug, Default)]
+pub struct StrSet(FxHashSet<Box<str>>);
+
+impl StrSet {
+    pub fn new<I: IntoIterator<Item = String>>(items: I) -> Self {
+        StrSet(items.into_iter().map(String::into_boxed_str).collect())
+    }
+
+    #[inline]
+    pub fn contains(&self, s: &str) -> bool {
+        self.0.contains(s)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+}
+
+/// "Starts with any of": a sorted vector from which every entry that has
+/// another entry as its prefix was removed. Then the greatest entry not
+/// greater than the value is the only candidate prefix: one binary search.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixSet(Vec<Box<str>>);
+
+impl PrefixSet {
+    pub fn new<I: IntoIterator<Item = String>>(items: I) -> Self {
+        let mut v: Vec<Box<str>> = items.into_iter().map(String::into_boxed_str).collect();
+        v.sort();
+        v.dedup();
+        let mut kept: Vec<Box<str>> = Vec::with_capacity(v.len());
+        for p in v {
+            // Sorted order puts a prefix right before the strings it starts.
+            if kept.last().is_some_and(|k| p.starts_with(&**k)) {
+                continue;
+            }
+            kept.push(p);
+        }
+        PrefixSet(kept)
+    }
+
+    #[inline]
+    pub fn matches(&self, s: &str) -> bool {
+        let i = self.0.partition_point(|p| &**p <= s);
+        i > 0 && s.starts_with(&*self.0[i - 1])
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+}
+
+/// Path-prefix set (`pmatch`): the value is one of the paths or lies below one,
+/// component-wise (`/etc/sshd` does not match `/etc/ssh`). Each ancestor of the
+/// value is looked up by binary search: O(depth · log n), no allocation.
+#[derive(Clone, Debug, Default)]
+pub struct PathSet(Vec<Box<str>>);
+
+impl PathSet {
+    pub fn new<I: IntoIterator<Item = String>>(items: I) -> Self {
+        let mut v: Vec<Box<str>> = items
+            .into_iter()
+            .map(|p| {
+                let t = p.trim_end_matches('/');
+                if t.is_empty() && p.starts_with('/') {
+                    "/".into()
+                } else {
+                    t.into()
+                }
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        PathSet(v)
+    }
+
+    #[inline]
+    pub fn matches(&self, path: &str) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let has = |p: &str| self.0.binary_search_by(|e| (**e).cmp(p)).is_ok();
+        if has(path) {
+            return true;
+        }
+        if path.starts_with('/') && has("/") {
+            return true;
+        }
+        path.match_indices('/')
+            .any(|(i, _)| i > 0 && has(&path[..i]))
+    }
+}
+
+/// Shell-style wildcards: `*` any run, `?` one character, `[abc]`/`[a-z]`/`[!a]`
+/// a class; everything else literal. Iterative with one backtrack point, so
+/// linear in practice and never exponential.
+#[derive(Clone, Debug)]
+pub struct Glob(Vec<GlobTok>);
+
+#[derive(Clone, Debug)]
+enum GlobTok {
+    Lit(char),
+    Any,
+    Star,
+    Class(Vec<(char, char)>, bool),
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        let mut toks = Vec::new();
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    if !matches!(toks.last(), Some(GlobTok::Star)) {
+                        toks.push(GlobTok::Star);
+                    }
+                }
+                '?' => toks.push(GlobTok::Any),
+                '[' => {
+                    let close = chars[i + 1..].iter().skip(1).position(|&c| c == ']');
+                    match close {
+                        Some(rel) => {
+                            let end = i + 1 + 1 + rel;
+                            let mut body = &chars[i + 1..end];
+                            let negate = matches!(body.first(), Some('!' | '^'));
+                            if negate {
+                                body = &body[1..];
+                            }
+                            let mut ranges = Vec::new();
+                            let mut j = 0;
+                            while j < body.len() {
+                                if j + 2 < body.len() && body[j + 1] == '-' {
+                                    ranges.push((body[j], body[j + 2]));
+                                    j += 3;
+                                } else {
+                                    ranges.push((body[j], body[j]));
+                                    j += 1;
+                                }
+                            }
+                            toks.push(GlobTok::Class(ranges, negate));
+                            i = end;
+                        }
+                        None => toks.push(GlobTok::Lit('[')),
+                    }
+                }
+                c => toks.push(GlobTok::Lit(c)),
+            }
+            i += 1;
+        }
+        Glob(toks)
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let p = &self.0;
+        let mut t = text.char_indices();
+        let mut pi = 0;
+        let mut back: Option<(usize, std::str::CharIndices<'_>)> = None;
+        loop {
+            let save = t.clone();
+            let next = t.next();
+            let Some((_, c)) = next else {
+                return p[pi..].iter().all(|k| matches!(k, GlobTok::Star));
+            };
+            let ok = match p.get(pi) {
+                Some(GlobTok::Star) => {
+                    back = Some((pi + 1, save.clone()));
+                    pi += 1;
+                    t = save;
+                    continue;
+                }
+                Some(GlobTok::Any) => true,
+                Some(GlobTok::Lit(l)) => *l == c,
+                Some(GlobTok::Class(ranges, neg)) => {
+                    ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg
+                }
+                None => false,
+            };
+            if ok {
+                pi += 1;
+                continue;
+            }
+            match back.as_mut() {
+                Some((bp, bt)) => {
+                    // Let the last star eat one more character.
+                    if bt.next().is_none() {
+                        return false;
+                    }
+                    pi = *bp;
+                    t = bt.clone();
+                }
+                None => return false,
+            }
+        }
+    }
+}
+
+/// IP addresses and networks (CIDR). `10.0.0.0/8` matches every address in it;
+/// a plain address matches itself. IPv4-mapped IPv6 addresses are compared as
+/// IPv4.
+#[derive(Clone, Debug, Default)]
+pub struct IpSet {
+    nets: Vec<(IpAddr, u8)>,
+}
+
+impl IpSet {
+    /// Parses `addr` or `addr/prefix`; the error says what is wrong.
+    pub fn parse_net(s: &str) -> Result<(IpAddr, u8), String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let ip: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let ip = canonical(ip);
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(l) => {
+                let n: u8 = l
+                    .parse()
+                    .map_err(|_| format!("`{l}` is not a prefix length"))?;
+                if n > max {
+                    return Err(format!("prefix length {n} is longer than {max}"));
+                }
+                n
+            }
+        };
+        Ok((ip, len))
+    }
+
+    pub fn new(nets: Vec<(IpAddr, u8)>) -> Self {
+        IpSet { nets }
+    }
+
+    #[inline]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.nets.iter().any(|&(net, len)| in_net(ip, net, len))
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// ASCII case-insensitive substring search; `needle` must be lowercase.
+#[inline]
+pub fn icontains(hay: &str, needle: &[u8]) -> bool {
+    let h = hay.as_bytes();
+    if needle.is_empty() {
+        return true;
+    }
+    if h.len() < needle.len() {
+        return false;
+    }
+    let first = needle[0];
+    let first_up = first.to_ascii_uppercase();
+    (0..=h.len() - needle.len()).any(|i| {
+        (h[i] == first || h[i] == first_up)
+            && h[i + 1..i + needle.len()]
+                .iter()
+                .zip(&needle[1..])
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_set_finds_the_one_candidate() {
+        let s = PrefixSet::new([
+            "/etc/".into(),
+            "/etc/ssh".into(),
+            "/a b".into(),
+            "/ab".into(),
+        ]);
+        assert_eq!(s.len(), 3);
+        assert!(s.matches("/etc/passwd"));
+        assert!(s.matches("/abd"));
+        assert!(s.matches("/a b c"));
+        assert!(!s.matches("/a"));
+        assert!(!s.matches("/usr"));
+        assert!(!PrefixSet::default().matches("x"));
+    }
+
+    #[test]
+    fn path_set_is_component_wise() {
+        let s = PathSet::new(["/etc/ssh/".into(), "/root".into()]);
+        assert!(s.matches("/etc/ssh"));
+        assert!(s.matches("/etc/ssh/sshd_config"));
+        assert!(!s.matches("/etc/sshd"));
+        assert!(s.matches("/root/.bashrc"));
+        assert!(!s.matches("/rooted"));
+        assert!(PathSet::new(["/".into()]).matches("/x/y"));
+    }
+
+    #[test]
+    fn globs() {
+        let g = |p: &str, t: &str| Glob::new(p).matches(t);
+        assert!(g("/home/*/.ssh/id_*", "/home/u/.ssh/id_rsa"));
+        assert!(g("*.env", "/srv/app/.env"));
+        assert!(!g("*.env", "/srv/app/.envrc"));
+        assert!(g("a?c", "aéc"));
+        assert!(g("[a-c]x[!0-9]", "bxz"));
+        assert!(!g("[a-c]x[!0-9]", "bx1"));
+        assert!(g("*", ""));
+        assert!(!g("a*b*c*d*e*f*g*h*i*j*k", &"a".repeat(5000)));
+        assert!(g("[unclosed", "[unclosed"));
+    }
+
+    #[test]
+    fn networks() {
+        let s = IpSet::new(vec![
+            IpSet::parse_net("10.0.0.0/8").unwrap(),
+            IpSet::parse_net("169.254.169.254").unwrap(),
+            IpSet::parse_net("fd00:ec2::254").unwrap(),
+        ]);
+        assert!(s.contains("10.1.2.3".parse().unwrap()));
+        assert!(s.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(s.contains("169.254.169.254".parse().unwrap()));
+        assert!(!s.contains("169.254.169.253".parse().unwrap()));
+        assert!(s.contains("fd00:ec2::254".parse().unwrap()));
+        assert!(!s.contains("11.0.0.1".parse().unwrap()));
+        assert!(IpSet::parse_net("10.0.0.0/33").is_err());
+        assert!(IpSet::parse_net("10.0.0/8").is_err());
+        assert!(
+            IpSet::new(vec![IpSet::parse_net("0.0.0.0/0").unwrap()])
+                .contains("1.2.3.4".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn case_insensitive_search() {
+        assert!(icontains("Hello World", b"o w"));
+        assert!(!icontains("Hello", b"hello!"));
+        assert!(icontains("x", b""));
+    }
+}
