@@ -89,10 +89,45 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A launcher's basename, with a version suffix such as `python3.11` folded.
-fn is_launcher(program: &str) -> bool {
+/// A launcher's name with a version suffix folded (`python3.11` → `python`),
+/// or `None` for a program that is not a launcher.
+fn launcher_name(program: &str) -> Option<&str> {
     let trimmed = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    LAUNCHERS.contains(&program) || LAUNCHERS.contains(&trimmed)
+    [trimmed, program]
+        .into_iter()
+        .find(|p| LAUNCHERS.contains(p))
+}
+
+/// Entry-point files and build directories that say nothing about which
+/// program a path is: `node /opt/github-mcp/dist/index.js` is `github-mcp`.
+const GENERIC_PATH_PARTS: &[&str] = &[
+    "index.js",
+    "index.mjs",
+    "index.cjs",
+    "index.ts",
+    "main.js",
+    "main.ts",
+    "server.js",
+    "server.ts",
+    "cli.js",
+    "main.py",
+    "server.py",
+    "__main__.py",
+    "app.py",
+    "dist",
+    "build",
+    "src",
+    "lib",
+    "bin",
+    "out",
+    "",
+];
+
+/// The name a path argument stands for: its last component that is not generic.
+fn path_identity(path: &str) -> &str {
+    path.rsplit('/')
+        .find(|part| !GENERIC_PATH_PARTS.contains(part))
+        .unwrap_or_else(|| basename(path))
 }
 
 fn tokens(argv: &[String]) -> Vec<&str> {
@@ -100,10 +135,10 @@ fn tokens(argv: &[String]) -> Vec<&str> {
         return Vec::new();
     };
     let program = basename(first);
-    let mut out = vec![program];
-    if !is_launcher(program) {
-        return out;
-    }
+    let Some(launcher) = launcher_name(program) else {
+        return vec![program];
+    };
+    let mut out = vec![launcher];
     for arg in &argv[1..] {
         if out.len() >= MAX_TOKENS {
             break;
@@ -112,7 +147,11 @@ fn tokens(argv: &[String]) -> Vec<&str> {
             continue;
         }
         let t = strip_version(arg);
-        out.push(if t.starts_with('@') { t } else { basename(t) });
+        out.push(if t.starts_with('@') {
+            t
+        } else {
+            path_identity(t)
+        });
     }
     out
 }
@@ -196,7 +235,11 @@ mod tests {
         assert_eq!(strip_version("pkg@1.2.3"), "pkg");
         assert_eq!(strip_version("@scope/pkg@latest"), "@scope/pkg");
         assert_eq!(strip_version("@scope/pkg"), "@scope/pkg");
-        assert!(is_launcher("python3.11"));
-        assert!(!is_launcher("vim"));
+        assert_eq!(launcher_name("python3.11"), Some("python"));
+        assert_eq!(launcher_name("npx"), Some("npx"));
+        assert_eq!(launcher_name("vim"), None);
+        assert_eq!(path_identity("/opt/github-mcp/dist/index.js"), "github-mcp");
+        assert_eq!(path_identity("build/index.js"), "index.js");
+        assert_eq!(path_identity("/x/.bin/mcp-server-git"), "mcp-server-git");
     }
 }
