@@ -371,7 +371,7 @@ fn cmp_of(op: Op) -> Cmp {
 
 /// Flattens nested `and`/`or`, folds constants, merges `or`s of equalities or
 /// prefixes on one string field, and puts the cheapest children first.
-fn simplify(is_and: bool, items: Vec<Node>) -> Node {
+pub fn simplify(is_and: bool, items: Vec<Node>) -> Node {
     let mut flat = Vec::with_capacity(items.len());
     for n in items {
         match n {

@@ -36,7 +36,7 @@ impl Cmp {
 
 /// A test on one value. On a list field, the string and number tests hold
 /// when some element passes ([`Pred::Any`] wraps them).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Pred {
     Exists,
     StrEq(Box<str>),
@@ -91,8 +91,8 @@ impl Pred {
     #[inline]
     fn test_str(&self, s: &str) -> bool {
         match self {
-            Pred::StrEq(v) => s == &**v,
-            Pred::StrNe(v) => s != &**v,
+            Pred::StrEq(v) => str_eq(s, v),
+            Pred::StrNe(v) => !str_eq(s, v),
             Pred::StrIn(set) => set.contains(s),
             Pred::Contains(f) => f.find(s.as_bytes()).is_some(),
             Pred::IContains(n) => icontains(s, n),
@@ -135,14 +135,20 @@ impl Pred {
     }
 }
 
+/// String equality that rejects on length and last byte before comparing.
+#[inline(always)]
+pub fn str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
+}
+
 /// One test of one field.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Test {
     pub field: FieldRef,
     pub pred: Pred,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Node {
     Const(bool),
     And(Box<[Node]>),

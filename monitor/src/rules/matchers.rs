@@ -4,30 +4,59 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashSet;
 
-/// A set of strings (hashing with a fast non-cryptographic hash).
-#[derive(Clone, Debug, Default)]
-pub struct StrSet(FxHashSet<Box<str>>);
+/// A set of strings: a few are compared one by one (cheaper than hashing),
+/// more are hashed with a fast non-cryptographic hash.
+#[derive(Clone, Debug)]
+pub enum StrSet {
+    Small(Box<[Box<str>]>),
+    Hashed(FxHashSet<Box<str>>),
+}
+
+/// Up to this many values, a linear scan beats hashing the probe.
+const SMALL_SET: usize = 8;
+
+impl Default for StrSet {
+    fn default() -> Self {
+        StrSet::Small(Box::default())
+    }
+}
 
 impl StrSet {
     pub fn new<I: IntoIterator<Item = String>>(items: I) -> Self {
-        StrSet(items.into_iter().map(String::into_boxed_str).collect())
+        let mut v: Vec<Box<str>> = items.into_iter().map(String::into_boxed_str).collect();
+        v.sort();
+        v.dedup();
+        if v.len() <= SMALL_SET {
+            StrSet::Small(v.into_boxed_slice())
+        } else {
+            StrSet::Hashed(v.into_iter().collect())
+        }
     }
 
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
-        self.0.contains(s)
+        match self {
+            StrSet::Small(v) => v.iter().any(|e| super::eval::str_eq(e, s)),
+            StrSet::Hashed(h) => h.contains(s),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        match self {
+            StrSet::Small(v) => v.len(),
+            StrSet::Hashed(h) => h.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|s| &**s)
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            StrSet::Small(v) => Box::new(v.iter().map(|s| &**s)),
+            StrSet::Hashed(h) => Box::new(h.iter().map(|s| &**s)),
+        }
     }
 }
 
@@ -73,43 +102,69 @@ impl PrefixSet {
 }
 
 /// Path-prefix set (`pmatch`): the value is one of the paths or lies below one,
-/// component-wise (`/etc/sshd` does not match `/etc/ssh`). Each ancestor of the
-/// value is looked up by binary search: O(depth · log n), no allocation.
+/// component-wise (`/etc/sshd` does not match `/etc/ssh`).
+///
+/// A value is first gated on its first component (a handful of entries share
+/// a few first components, so most paths are rejected by one small lookup),
+/// then each ancestor no longer than the longest entry is looked up by binary
+/// search: O(depth · log n), no allocation.
 #[derive(Clone, Debug, Default)]
-pub struct PathSet(Vec<Box<str>>);
+pub struct PathSet {
+    entries: Vec<Box<str>>,
+    firsts: StrSet,
+    root: bool,
+    max_len: usize,
+}
+
+/// `/etc/ssh/x` → `/etc`, `.aws/credentials` → `.aws`, `/etc` → `/etc`.
+fn first_component(p: &str) -> &str {
+    let skip = usize::from(p.starts_with('/'));
+    match p[skip..].find('/') {
+        Some(i) => &p[..skip + i],
+        None => p,
+    }
+}
 
 impl PathSet {
     pub fn new<I: IntoIterator<Item = String>>(items: I) -> Self {
-        let mut v: Vec<Box<str>> = items
-            .into_iter()
-            .map(|p| {
-                let t = p.trim_end_matches('/');
-                if t.is_empty() && p.starts_with('/') {
-                    "/".into()
-                } else {
-                    t.into()
-                }
-            })
-            .collect();
-        v.sort();
-        v.dedup();
-        PathSet(v)
+        let mut root = false;
+        let mut entries: Vec<Box<str>> = Vec::new();
+        for p in items {
+            let t = p.trim_end_matches('/');
+            if t.is_empty() {
+                root |= p.starts_with('/');
+                continue;
+            }
+            entries.push(t.into());
+        }
+        entries.sort();
+        entries.dedup();
+        let firsts = StrSet::new(entries.iter().map(|e| first_component(e).to_string()));
+        let max_len = entries.iter().map(|e| e.len()).max().unwrap_or(0);
+        PathSet {
+            entries,
+            firsts,
+            root,
+            max_len,
+        }
     }
 
     #[inline]
     pub fn matches(&self, path: &str) -> bool {
-        if self.0.is_empty() {
-            return false;
-        }
-        let has = |p: &str| self.0.binary_search_by(|e| (**e).cmp(p)).is_ok();
-        if has(path) {
+        if self.root && path.starts_with('/') {
             return true;
         }
-        if path.starts_with('/') && has("/") {
+        if !self.firsts.contains(first_component(path)) {
+            return false;
+        }
+        let has = |p: &str| self.entries.binary_search_by(|e| (**e).cmp(p)).is_ok();
+        if path.len() <= self.max_len && has(path) {
             return true;
         }
         path.match_indices('/')
-            .any(|(i, _)| i > 0 && has(&path[..i]))
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= self.max_len)
+            .any(|i| i > 0 && has(&path[..i]))
     }
 }
 

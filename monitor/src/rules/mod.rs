@@ -62,6 +62,7 @@ pub mod cli;
 pub mod compile;
 mod context;
 pub mod diag;
+mod dispatch;
 pub mod document;
 pub mod eval;
 pub mod fields;

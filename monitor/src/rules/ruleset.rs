@@ -12,6 +12,7 @@ use super::{
     compile::{Compiler, event_types, resolve_field},
     context::Ctx,
     diag::{Diagnostic, Kind, LoadError, Location, RuleSource, Severity, SourceFile, Warning},
+    dispatch::Dispatch,
     document::{ExcValue, Exception, Priority, Reader},
     eval::Node,
     fields::FieldRef,
@@ -149,8 +150,7 @@ pub struct SkippedRule {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    by_type: FxHashMap<Box<str>, Box<[u32]>>,
-    catch_all: Box<[u32]>,
+    dispatch: Dispatch,
     skipped: Vec<SkippedRule>,
 }
 
@@ -184,24 +184,20 @@ impl RuleSet {
     /// The event types the enabled rules look at, and whether some rule looks
     /// at every type (so the daemon can attach only the probes it needs).
     pub fn event_types(&self) -> (BTreeSet<&str>, bool) {
-        let types = self.by_type.keys().map(|k| &**k).collect();
-        (types, !self.catch_all.is_empty())
-    }
-
-    /// Indices of the enabled rules that can match an event of this type.
-    #[inline]
-    fn candidates(&self, evt_type: &str) -> &[u32] {
-        self.by_type
-            .get(evt_type)
-            .map_or(&*self.catch_all, |v| &**v)
+        (
+            self.dispatch.types().collect(),
+            self.dispatch.has_catch_all(),
+        )
     }
 
     /// The enabled rules that match `ev`, in load order. No allocation.
     pub fn matching<'a>(&'a self, ev: &'a Event) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.candidates(&ev.evt_type)
+        let mcp = ev.mcp_server.is_some();
+        self.dispatch
+            .group(&ev.evt_type)
             .iter()
-            .map(|&i| &self.rules[i as usize])
-            .filter(move |r| r.cond.eval(ev))
+            .filter(move |e| e.matches(ev, mcp))
+            .map(|e| &self.rules[e.rule as usize])
     }
 
     /// Calls `f` with the rendered alert of every enabled rule matching `ev`.
@@ -717,37 +713,17 @@ impl Loader {
     }
 }
 
-/// Groups enabled rules by event type; rules without a type constraint are
-/// merged into every group and form the catch-all for other types.
 fn dispatch(rules: Vec<Rule>, skipped: Vec<SkippedRule>) -> RuleSet {
-    let mut by_type: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    let mut catch_all = Vec::new();
-    for (i, r) in rules.iter().enumerate() {
-        if !r.enabled {
-            continue;
-        }
-        match &r.evt_types {
-            None => catch_all.push(i as u32),
-            Some(types) => {
-                for t in types {
-                    by_type.entry(t).or_default().push(i as u32);
-                }
-            }
-        }
-    }
-    let by_type = by_type
-        .into_iter()
-        .map(|(t, mut v)| {
-            v.extend(&catch_all);
-            v.sort_unstable();
-            v.dedup();
-            (Box::from(t), v.into_boxed_slice())
-        })
-        .collect();
+    let dispatch = Dispatch::build(
+        rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.enabled)
+            .map(|(i, r)| (i as u32, r.evt_types.as_deref(), &r.cond)),
+    );
     RuleSet {
-        by_type,
-        catch_all: catch_all.into_boxed_slice(),
         rules,
+        dispatch,
         skipped,
     }
 }
