@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{control, daemon, kernel, launch, rules};
+use crate::{control, daemon, detect, discover, kernel, launch, rules};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +28,14 @@ pub enum Command {
     /// Put it in front of a server's command in an AI host's MCP configuration:
     /// `"command": "mcp-monitor", "args": ["launch", "--name", "fs", "--", "npx", "-y", "…"]`.
     Launch(LaunchArgs),
+    /// List the MCP servers the AI hosts on this machine are configured to run.
+    Discover {
+        /// Look only in this home directory (repeatable; default: /root and /home/*).
+        #[arg(long = "home", value_name = "DIR")]
+        homes: Vec<PathBuf>,
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
     /// Show what this kernel offers and what mcp-monitor will use.
     Doctor {
         #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
@@ -69,6 +77,17 @@ pub struct RunArgs {
     /// (default 8 MiB). Larger absorbs longer bursts.
     #[arg(long, value_name = "BYTES")]
     pub ring_buffer_size: Option<u32>,
+    /// Also load rules from this file or directory (repeatable; after the
+    /// defaults and /etc/mcp-monitor/rules.d, overrides applied in order).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the embedded default rules.
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Alert format on stdout: text (one line each, coloured on a terminal) or
+    /// json (one object per line). Default: text on a terminal, json otherwise.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,6 +141,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             no_default_patterns: args.no_default_patterns,
             control_socket: args.control_socket,
             ring_buffer_bytes: args.ring_buffer_size,
+            rules: rules::LoadOptions {
+                default_rules: !args.no_default_rules,
+                extra: args.rules,
+                ..Default::default()
+            },
+            alert_format: match args.output {
+                None => detect::AlertFormat::Auto,
+                Some(Format::Text) => detect::AlertFormat::Text,
+                Some(Format::Json) => detect::AlertFormat::Json,
+            },
         }),
         Command::Launch(args) => Ok(launch::launch(&launch::LaunchOptions {
             name: &args.name,
@@ -130,6 +159,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             require_monitor: args.require_monitor,
             command: &args.command,
         })),
+        Command::Discover { homes, output } => {
+            discover::cli::run_discover(homes, output == Format::Json)
+        }
         Command::Doctor { output } => kernel::doctor::run_doctor(output == Format::Json),
         Command::Rules(cmd) => rules::cli::run(cmd),
         Command::Floor => daemon::run_floor(),

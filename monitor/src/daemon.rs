@@ -20,9 +20,11 @@ use tokio::{
 use crate::{
     control::{self, TagCommand},
     decode,
+    detect::{self, AlertFormat, AlertSink, Detector},
     event::Event,
     kernel, probes,
     procs::{TagRequest, Tracker, patterns::PatternSet, scan},
+    rules::LoadOptions,
 };
 
 /// What `run` was asked to do.
@@ -38,6 +40,9 @@ pub struct RunOptions {
     pub control_socket: PathBuf,
     /// Size of the kernel ring buffer in bytes (default: monitor-common's).
     pub ring_buffer_bytes: Option<u32>,
+    /// Which rule files to load.
+    pub rules: LoadOptions,
+    pub alert_format: AlertFormat,
 }
 
 /// Runs until SIGINT or SIGTERM; returns the exit code.
@@ -84,6 +89,16 @@ const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut detector, warnings) = match Detector::load(opts.rules.clone()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            detect::report_load_error(&e);
+            anyhow::bail!("the rules do not compile; fix them (see `mcp-monitor rules check`)");
+        }
+    };
+    for w in &warnings {
+        log::info!("{w}");
+    }
     let offsets = kernel::offsets::kernel_offsets()?;
     let (probes, maps) = probes::load(offsets, opts.ring_buffer_bytes)?;
     let probes::Maps {
@@ -121,6 +136,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     // SAFETY: the ring buffer owns its map fd, which stays open and the same for
     // as long as the AsyncFd holds it.
     let mut ring = unsafe { AsyncFd::register(events) }
@@ -128,15 +144,17 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut tick = tokio::time::interval(TICK);
     let mut drops_watch = DropWatch::default();
     let mut sink = EventSink::new(opts.events);
+    let mut alerts = AlertSink::new(opts.alert_format);
 
     eprintln!(
-        "mcp-monitor: watching ({} hooks attached{}), {} running MCP server(s) tagged{}, control socket {}",
+        "mcp-monitor: watching ({} hooks attached{}), {} rules, {} running MCP server(s) tagged{}, control socket {}",
         probes.attached.len(),
         if probes.skipped.is_empty() {
             String::new()
         } else {
             format!(", {} not on this kernel", probes.skipped.len())
         },
+        detector.rules().rules().len(),
         opts.pids.len() + found.len(),
         if found.is_empty() {
             String::new()
@@ -166,12 +184,14 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                         Ok(record) => {
                             if let Some(ev) = tracker.ingest(record, &mut tags) {
                                 sink.event(&ev);
+                                alerts.evaluate(&detector, &ev);
                             }
                         }
                         Err(e) => drops_watch.bad_record(&e),
                     }
                 }
                 sink.flush();
+                alerts.flush();
                 if n < BATCH {
                     guard.clear_ready();
                 }
@@ -188,7 +208,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             _ = tick.tick() => {
                 drops_watch.check(&drops.totals());
                 tracker.prune();
+                if detector.files_changed() {
+                    reload(&mut detector, "a rule file changed");
+                }
             }
+            _ = sighup.recv() => reload(&mut detector, "SIGHUP"),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -196,12 +220,32 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 
     server.abort();
     sink.flush();
+    alerts.flush();
     drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
     drop(probes);
     let _ = std::fs::remove_file(&opts.control_socket);
     eprintln!("mcp-monitor: stopped; {attached} hooks detached");
     Ok(0)
+}
+
+/// Reloads the rules, reporting what changed or why the old rules stay.
+fn reload(detector: &mut Detector, why: &str) {
+    match detector.reload() {
+        Ok((summary, _warnings)) => eprintln!(
+            "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
+            detector.rules().rules().len(),
+            summary.added,
+            summary.removed,
+            summary.changed
+        ),
+        Err(e) => {
+            eprintln!(
+                "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
+            );
+            detect::report_load_error(&e);
+        }
+    }
 }
 
 /// Where events go: JSON lines on stdout with `--events`.

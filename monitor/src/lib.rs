@@ -3,10 +3,13 @@
 //! Data flows one way: kernel record ([`probes`]) → [`decode`] → process/MCP
 //! enrichment ([`procs`]) → [`rules`] → sinks; [`daemon`] wires it together.
 //! The binary's subcommands live in [`cli`].
+pub mod alerts;
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod decode;
+pub mod detect;
+pub mod discover;
 pub mod event;
 pub mod glob;
 pub mod kernel;

@@ -79,6 +79,7 @@ impl Drop for TempDir {
 pub struct Daemon {
     child: Option<Child>,
     events: Arc<Mutex<Vec<Value>>>,
+    alerts: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     pub socket: PathBuf,
     _dir: TempDir,
@@ -105,14 +106,20 @@ impl Daemon {
             .spawn()
             .expect("starting mcp-monitor");
         let events = Arc::new(Mutex::new(Vec::new()));
+        let alerts = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().expect("stdout");
-        let ev = events.clone();
+        let (ev, al) = (events.clone(), alerts.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("event line is not JSON ({e}): {line}"));
-                ev.lock().unwrap().push(v);
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                // Alerts and events share stdout; an alert names its rule.
+                if v.get("rule").is_some() {
+                    al.lock().unwrap().push(v);
+                } else {
+                    ev.lock().unwrap().push(v);
+                }
             }
         });
         let err = child.stderr.take().expect("stderr");
@@ -126,6 +133,7 @@ impl Daemon {
         let mut d = Daemon {
             child: Some(child),
             events,
+            alerts,
             stderr,
             socket,
             _dir: dir,
@@ -164,18 +172,41 @@ impl Daemon {
         self.events.lock().unwrap().clone()
     }
 
+    /// Every alert printed so far.
+    pub fn alerts(&self) -> Vec<Value> {
+        self.alerts.lock().unwrap().clone()
+    }
+
     /// Waits until an event satisfies `pred`, returning it.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        wait_in(&self.events, timeout, pred)
+    }
+
+    /// Waits until an alert satisfies `pred`, returning it.
+    pub fn wait_for_alert(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        wait_in(&self.alerts, timeout, pred)
+    }
+
+    /// Waits until the daemon's stderr contains `text`.
+    pub fn wait_for_stderr(&self, timeout: Duration, text: &str) -> bool {
         let started = Instant::now();
-        loop {
-            if let Some(v) = self.events.lock().unwrap().iter().find(|v| pred(v)) {
-                return Some(v.clone());
-            }
-            if started.elapsed() > timeout {
-                return None;
+        while started.elapsed() < timeout {
+            if self.stderr_text().contains(text) {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        false
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling the daemon this harness started.
+        unsafe { libc::kill(self.pid() as i32, sig) };
     }
 
     /// `mcp-monitor launch --name NAME -- CMD…` against this daemon.
@@ -216,6 +247,23 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+fn wait_in(
+    list: &Mutex<Vec<Value>>,
+    timeout: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = list.lock().unwrap().iter().find(|v| pred(v)) {
+            return Some(v.clone());
+        }
+        if started.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,0 +1,154 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{event::Event, rules::ruleset::Match};
+
+/// One alert, as written to every sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// RFC 3339 with nanoseconds, UTC.
+    pub time: String,
+    pub rule: String,
+    /// Falco's capitalised names: `Critical`, `Warning`, …
+    pub priority: String,
+    pub output: String,
+    pub output_fields: BTreeMap<String, serde_json::Value>,
+    pub tags: Vec<String>,
+    /// Always `mcp-monitor`.
+    pub source: String,
+    pub hostname: String,
+    pub mcp: AlertMcp,
+    pub process: AlertProcess,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertMcp {
+    pub server: Option<String>,
+    pub host: Option<String>,
+    pub tag_source: Option<String>,
+    pub root_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertProcess {
+    pub pid: u32,
+    pub ppid: u32,
+    pub name: String,
+    pub exepath: String,
+    pub cmdline: String,
+    pub uid: u32,
+    /// Parent first.
+    pub ancestors: Vec<Ancestor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub name: String,
+}
+
+impl Alert {
+    pub fn new(m: &Match<'_>, ev: &Event, hostname: &str) -> Alert {
+        Alert {
+            time: rfc3339_nanos(ev.time_ns),
+            rule: m.rule.to_owned(),
+            priority: m.priority.as_str().to_owned(),
+            output: m.output.clone(),
+            output_fields: m.output_fields.clone(),
+            tags: m.tags.to_vec(),
+            source: "mcp-monitor".into(),
+            hostname: hostname.to_owned(),
+            mcp: AlertMcp {
+                server: ev.mcp_server.clone(),
+                host: ev.mcp_host.clone(),
+                tag_source: ev.mcp_tag_source.clone(),
+                root_pid: ev.mcp_root_pid,
+                roots: ev.mcp_roots.clone(),
+            },
+            process: AlertProcess {
+                pid: ev.pid,
+                ppid: ev.ppid,
+                name: ev.name.clone(),
+                exepath: ev.exepath.clone(),
+                cmdline: ev.cmdline.clone(),
+                uid: ev.uid,
+                ancestors: ev
+                    .apids
+                    .iter()
+                    .zip(&ev.anames)
+                    .map(|(pid, name)| Ancestor {
+                        pid: *pid,
+                        name: name.clone(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    /// One JSON line, no trailing newline.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are valid.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// `2026-11-25T06:14:03.123456789Z` from nanoseconds since the epoch.
+pub fn rfc3339_nanos(epoch_ns: u64) -> String {
+    let secs = epoch_ns / 1_000_000_000;
+    let nanos = epoch_ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339_nanos(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339_nanos(1_795_586_988_159_473_973),
+            "2026-11-25T06:09:48.159473973Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+    }
+}

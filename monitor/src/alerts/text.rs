@@ -1,0 +1,72 @@
+use super::Alert;
+
+/// One line for a terminal: time, priority, server, the rule's output, the rule
+/// name; coloured by priority when `colour` is set.
+pub fn render_text(alert: &Alert, colour: bool) -> String {
+    let time = alert.time.get(11..23).unwrap_or(&alert.time);
+    let server = alert.mcp.server.as_deref().unwrap_or("-");
+    let priority = alert.priority.to_uppercase();
+    // The output is the rule author's text: keep it on one line.
+    let output: String = alert
+        .output
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if !colour {
+        return format!("{time} {priority:<8} [{server}] {output} ({})", alert.rule);
+    }
+    let code = match alert.priority.as_str() {
+        "Emergency" | "Alert" | "Critical" => "1;31",
+        "Error" => "31",
+        "Warning" => "33",
+        "Notice" => "36",
+        _ => "2",
+    };
+    format!(
+        "\x1b[2m{time}\x1b[0m \x1b[{code}m{priority:<8}\x1b[0m \x1b[1m[{server}]\x1b[0m {output} \x1b[2m({})\x1b[0m",
+        alert.rule
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::{AlertMcp, AlertProcess};
+
+    #[test]
+    fn one_line_with_and_without_colour() {
+        let a = Alert {
+            time: "2026-11-25T06:14:03.123456789Z".into(),
+            rule: "Read of SSH key".into(),
+            priority: "Critical".into(),
+            output: "node read /home/u/.ssh/id_rsa\n(injected)".into(),
+            output_fields: Default::default(),
+            tags: vec![],
+            source: "mcp-monitor".into(),
+            hostname: "h".into(),
+            mcp: AlertMcp {
+                server: Some("fs".into()),
+                host: None,
+                tag_source: None,
+                root_pid: None,
+                roots: vec![],
+            },
+            process: AlertProcess {
+                pid: 1,
+                ppid: 0,
+                name: "node".into(),
+                exepath: String::new(),
+                cmdline: String::new(),
+                uid: 0,
+                ancestors: vec![],
+            },
+        };
+        assert_eq!(
+            render_text(&a, false),
+            "06:14:03.123 CRITICAL [fs] node read /home/u/.ssh/id_rsa (injected) (Read of SSH key)"
+        );
+        let c = render_text(&a, true);
+        assert!(c.contains("\x1b[1;31mCRITICAL"));
+        assert!(!c.contains('\n'));
+    }
+}
