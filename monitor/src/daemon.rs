@@ -206,7 +206,14 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 let _ = cmd.reply.send(result);
             }
             _ = tick.tick() => {
-                drops_watch.check(&drops.totals());
+                if let Some(lost) = drops_watch.check(&drops.totals()) {
+                    alerts.health(
+                        "Kernel events lost",
+                        "Warning",
+                        format!("the kernel ring buffer was full and {} event(s) were lost ({}); a flood can be an attempt to blind the monitor", lost.total, lost.by_kind_text()),
+                        lost.fields(),
+                    );
+                }
                 tracker.prune();
                 if detector.files_changed() {
                     reload(&mut detector, "a rule file changed");
@@ -303,7 +310,9 @@ impl DropWatch {
         }
     }
 
-    fn check(&mut self, totals: &[(EventKind, u64)]) {
+    /// Reports new losses (at most every [`DROP_WARN_INTERVAL`]); returns them
+    /// so the caller can raise an alert.
+    fn check(&mut self, totals: &[(EventKind, u64)]) -> Option<Lost> {
         let new: Vec<(EventKind, u64)> = totals
             .iter()
             .map(|(kind, total)| {
@@ -317,24 +326,24 @@ impl DropWatch {
             .filter(|(_, n)| *n > 0)
             .collect();
         if new.is_empty() && self.bad_records == 0 {
-            return;
+            return None;
         }
         if self
             .last_warning
             .is_some_and(|t| t.elapsed() < DROP_WARN_INTERVAL)
         {
-            return;
+            return None;
         }
-        let lost: u64 = new.iter().map(|(_, n)| n).sum();
-        if lost > 0 {
-            let by_kind = new
-                .iter()
-                .map(|(k, n)| format!("{} {n}", k.name()))
-                .collect::<Vec<_>>()
-                .join(", ");
+        let lost = Lost {
+            total: new.iter().map(|(_, n)| n).sum(),
+            by_kind: new,
+        };
+        if lost.total > 0 {
             eprintln!(
-                "mcp-monitor: warning: the kernel ring buffer was full, {lost} event(s) lost ({by_kind}); \
-                 a flood can be an attempt to blind the monitor"
+                "mcp-monitor: warning: the kernel ring buffer was full, {} event(s) lost ({}); \
+                 a flood can be an attempt to blind the monitor",
+                lost.total,
+                lost.by_kind_text()
             );
         }
         if self.bad_records > 0 {
@@ -346,5 +355,31 @@ impl DropWatch {
         }
         self.reported = totals.to_vec();
         self.last_warning = Some(Instant::now());
+        (lost.total > 0).then_some(lost)
+    }
+}
+
+/// Events lost since the last report.
+struct Lost {
+    total: u64,
+    by_kind: Vec<(EventKind, u64)>,
+}
+
+impl Lost {
+    fn by_kind_text(&self) -> String {
+        self.by_kind
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn fields(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut f = std::collections::BTreeMap::new();
+        f.insert("monitor.lost".into(), self.total.into());
+        for (k, n) in &self.by_kind {
+            f.insert(format!("monitor.lost.{}", k.name()), (*n).into());
+        }
+        f
     }
 }

@@ -5,6 +5,7 @@
 //! replaces the old one between two events, or keeps the old one if the new
 //! files do not compile.
 use std::{
+    collections::BTreeMap,
     io::{IsTerminal as _, Write as _},
     path::PathBuf,
     time::SystemTime,
@@ -114,19 +115,36 @@ impl AlertSink {
     /// Evaluates `ev` against `detector`'s rules and writes an alert per match.
     pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
         detector.rules().evaluate(ev, |m| {
-            self.raised += 1;
             let alert = Alert::new(&m, ev, &self.hostname);
-            let line = if self.json {
-                alert.to_json_line()
-            } else {
-                render_text(&alert, self.colour)
-            };
-            if let Some(out) = &mut self.out
-                && writeln!(out, "{line}").is_err()
-            {
-                self.out = None;
-            }
+            self.write(&alert);
         });
+    }
+
+    /// Raises an alert about the monitor itself.
+    pub fn health(
+        &mut self,
+        rule: &str,
+        priority: &str,
+        output: String,
+        fields: BTreeMap<String, serde_json::Value>,
+    ) {
+        let alert = Alert::health(rule, priority, output, fields, &self.hostname);
+        self.write(&alert);
+        self.flush();
+    }
+
+    fn write(&mut self, alert: &Alert) {
+        self.raised += 1;
+        let line = if self.json {
+            alert.to_json_line()
+        } else {
+            render_text(alert, self.colour)
+        };
+        if let Some(out) = &mut self.out
+            && writeln!(out, "{line}").is_err()
+        {
+            self.out = None;
+        }
     }
 
     pub fn flush(&mut self) {

@@ -19,7 +19,10 @@ pub struct Alert {
     pub source: String,
     pub hostname: String,
     pub mcp: AlertMcp,
-    pub process: AlertProcess,
+    /// The process that triggered the rule; absent for the monitor's own
+    /// health alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<AlertProcess>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,7 +71,7 @@ impl Alert {
                 root_pid: ev.mcp_root_pid,
                 roots: ev.mcp_roots.clone(),
             },
-            process: AlertProcess {
+            process: Some(AlertProcess {
                 pid: ev.pid,
                 ppid: ev.ppid,
                 name: ev.name.clone(),
@@ -84,7 +87,38 @@ impl Alert {
                         name: name.clone(),
                     })
                     .collect(),
+            }),
+        }
+    }
+
+    /// An alert about the monitor itself (events lost, …): no process, no server.
+    pub fn health(
+        rule: &str,
+        priority: &str,
+        output: String,
+        output_fields: BTreeMap<String, serde_json::Value>,
+        hostname: &str,
+    ) -> Alert {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Alert {
+            time: rfc3339_nanos(now),
+            rule: rule.to_owned(),
+            priority: priority.to_owned(),
+            output,
+            output_fields,
+            tags: vec!["mcp_monitor_health".into()],
+            source: "mcp-monitor".into(),
+            hostname: hostname.to_owned(),
+            mcp: AlertMcp {
+                server: None,
+                host: None,
+                tag_source: None,
+                root_pid: None,
+                roots: Vec::new(),
             },
+            process: None,
         }
     }
 

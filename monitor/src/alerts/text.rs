@@ -51,7 +51,7 @@ mod tests {
                 root_pid: None,
                 roots: vec![],
             },
-            process: AlertProcess {
+            process: Some(AlertProcess {
                 pid: 1,
                 ppid: 0,
                 name: "node".into(),
@@ -59,7 +59,7 @@ mod tests {
                 cmdline: String::new(),
                 uid: 0,
                 ancestors: vec![],
-            },
+            }),
         };
         assert_eq!(
             render_text(&a, false),
