@@ -89,7 +89,12 @@ pub fn strip_jsonc(text: &str) -> String {
                 i = end;
             }
             b',' => {
-                pending_comma = Some(i);
+                // A second comma in a row is an error to leave for the parser.
+                pending_comma = if pending_comma.is_some() {
+                    None
+                } else {
+                    Some(i)
+                };
                 i += 1;
             }
             b'}' | b']' => {

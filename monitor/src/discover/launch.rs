@@ -598,13 +598,10 @@ fn uvx(args: &[String], via: &str) -> Option<Launch> {
     if !GENERIC.contains(&name) {
         ids.push(Ident::Bin(name.to_owned()));
     }
-    if let Some(f) = &from {
-        if let Some(n) = py_dist_name(f) {
-            let n = normalize_py(n);
-            if !ids.contains(&Ident::Py(n.clone())) {
-                ids.push(Ident::Py(n));
-            }
-        }
+    if let Some(n) = from.as_deref().and_then(py_dist_name).map(normalize_py)
+        && !ids.contains(&Ident::Py(n.clone()))
+    {
+        ids.push(Ident::Py(n));
     }
     Some(Launch {
         ids,
@@ -789,14 +786,14 @@ fn uv_run<'a>(args: &'a [String], mut directory: Option<&'a str>) -> Option<Laun
 /// Makes relative script paths absolute against `dir` (`uv run --directory`).
 fn absolutise(l: &mut Launch, dir: &str) {
     for id in &mut l.ids {
-        if let Ident::Path(p) = id {
-            if !p.starts_with('/') {
-                *p = format!(
-                    "{}/{}",
-                    dir.trim_end_matches('/'),
-                    p.trim_start_matches("./")
-                );
-            }
+        if let Ident::Path(p) = id
+            && !p.starts_with('/')
+        {
+            *p = format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                p.trim_start_matches("./")
+            );
         }
     }
 }

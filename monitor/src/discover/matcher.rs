@@ -323,11 +323,10 @@ fn same_path(a: &str, b: &str) -> Option<u8> {
     let weight = |rel: &str| -> u8 {
         if rel.starts_with('/') {
             2
-        } else if rel.trim_start_matches("./").contains('/') {
-            1
-        } else if super::launch::path_idents(rel)
-            .iter()
-            .any(|i| matches!(i, Ident::Bin(_)))
+        } else if rel.trim_start_matches("./").contains('/')
+            || super::launch::path_idents(rel)
+                .iter()
+                .any(|i| matches!(i, Ident::Bin(_)))
             || !is_generic_file(rel)
         {
             1

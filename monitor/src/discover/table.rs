@@ -173,10 +173,7 @@ pub fn render_text(reports: &[ServerReport]) -> String {
             let mut secrets: Vec<String> = r.secret_env.clone();
             secrets.extend(r.secret_headers.iter().map(|h| format!("header:{h}")));
             secrets.extend(r.secret_args.iter().cloned());
-            let scope = match (&r.project, r.scope) {
-                (Some(p), s) => format!("{s} {p}"),
-                (None, s) => s.to_owned(),
-            };
+            let scope = r.scope.to_owned();
             let name = if r.disabled {
                 format!("{} (disabled)", r.name)
             } else {
@@ -222,15 +219,23 @@ pub fn render_text(reports: &[ServerReport]) -> String {
         }
         l.trim_end().to_owned() + "\n"
     };
-    let mut last_file: Option<(&str, &str)> = None;
+    // One group per config file (and project, for Claude Code's local scope).
+    let mut last_group: Option<(&str, &str, Option<&str>)> = None;
     for (r, row) in reports.iter().zip(&rows) {
-        if last_file != Some((r.host, &r.config_path)) {
-            if last_file.is_some() {
+        let group = (r.host, r.config_path.as_str(), r.project.as_deref());
+        if last_group != Some(group) {
+            if last_group.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}  {}", r.host, r.config_path);
+            let _ = write!(out, "{}  {}", r.host, r.config_path);
+            match &r.project {
+                Some(p) if !r.config_path.starts_with(p.as_str()) => {
+                    let _ = writeln!(out, "  (project {p})");
+                }
+                _ => out.push('\n'),
+            }
             out.push_str(&line(&header));
-            last_file = Some((r.host, &r.config_path));
+            last_group = Some(group);
         }
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         out.push_str(&line(&cells));
