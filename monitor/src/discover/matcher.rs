@@ -97,13 +97,15 @@ pub struct ConfigMatchers {
     /// from the npx caches and global installs.
     npm_bins: Vec<(String, Vec<String>)>,
     resolve_links: bool,
+    /// Whether any configured server is an npm package (links are followed only then).
+    has_npm: bool,
 }
 
 impl ConfigMatchers {
     /// Matchers for the enabled stdio servers among `servers`. Indices returned
     /// by [`ConfigMatchers::match_indices`] refer to this slice.
     pub fn new(servers: &[ServerConfig]) -> Self {
-        let entries = servers
+        let entries: Vec<Entry> = servers
             .iter()
             .enumerate()
             .filter(|(_, s)| s.transport == Transport::Stdio && !s.disabled)
@@ -130,10 +132,16 @@ impl ConfigMatchers {
                 })
             })
             .collect();
+        let has_npm = entries
+            .iter()
+            .flat_map(|e| &e.launches)
+            .flat_map(|l| &l.ids)
+            .any(|i| matches!(i, Ident::Npm(_)));
         ConfigMatchers {
             entries,
             npm_bins: Vec::new(),
             resolve_links: true,
+            has_npm,
         }
     }
 
@@ -228,7 +236,7 @@ impl ConfigMatchers {
         if exec.is_empty() {
             return Vec::new();
         }
-        if self.resolve_links {
+        if self.resolve_links && self.has_npm {
             for l in &mut exec {
                 add_resolved(l);
             }
@@ -391,8 +399,15 @@ fn resolve_relative(ids: Vec<Ident>, cwd: Option<&str>) -> Vec<Ident> {
 }
 
 /// Adds the npm package an exec'd script belongs to when its path is a
-/// symlink into a package (`node_modules/.bin/x`, `/usr/local/bin/x`).
+/// symlink into a package (`node_modules/.bin/x`, `/usr/local/bin/x`). Only
+/// scripts run by a JavaScript runtime are looked at: one `realpath` each.
 fn add_resolved(l: &mut Launch) {
+    if !matches!(
+        l.via.as_deref(),
+        Some("node" | "nodejs" | "bun" | "deno" | "tsx" | "ts-node")
+    ) {
+        return;
+    }
     let mut extra = Vec::new();
     for id in &l.ids {
         if let Ident::Path(p) = id

@@ -1038,3 +1038,14 @@ fn real_npx_server_is_seen_running() {
     let _ = child.wait();
     assert!(seen.len() >= 2, "{seen:#?}");
 }
+
+#[test]
+fn the_command_runs_over_given_homes() {
+    let tmp = TempDir::new("cli");
+    let (alice, _, _, _) = fixture(&tmp.0);
+    assert_eq!(cli::run_discover(vec![alice.clone()], true).unwrap(), 0);
+    assert_eq!(cli::run_discover(vec![alice], false).unwrap(), 0);
+    let empty = tmp.0.join("home/nobody");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_eq!(cli::run_discover(vec![empty], false).unwrap(), 0);
+}
