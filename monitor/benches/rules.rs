@@ -49,7 +49,15 @@ fn base(evt_type: &str, category: &str, i: usize) -> Event {
 }
 
 fn open(i: usize, path: &str, write: bool) -> Event {
-    let mut e = base(if i.is_multiple_of(3) { "open" } else { "openat" }, "file", i);
+    let mut e = base(
+        if i.is_multiple_of(3) {
+            "open"
+        } else {
+            "openat"
+        },
+        "file",
+        i,
+    );
     e.fd_name = Some(path.into());
     e.fd_name_source = Some("absolute".into());
     e.fd_typechar = Some("f".into());

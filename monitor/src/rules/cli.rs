@@ -218,34 +218,39 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
     let width = set
         .rules()
         .iter()
-        .map(|r| r.name().len())
+        .map(|r| r.name().len() + if r.enabled() { 0 } else { 11 })
         .max()
         .unwrap_or(4)
-        .min(60);
+        .min(64);
+    let locs: Vec<String> = set
+        .rules()
+        .iter()
+        .map(|r| r.location().to_string())
+        .collect();
+    let lwidth = locs.iter().map(String::len).max().unwrap_or(6);
     let mut out = std::io::stdout().lock();
-    writeln!(
+    let _ = writeln!(
         out,
         "{}",
         style.paint(
             "1",
             &format!(
-                "{:<width$}  {:<13}  {:<40}  SOURCE",
-                "RULE", "PRIORITY", "TAGS"
+                "{:<width$}  {:<13}  {:<lwidth$}  TAGS",
+                "RULE", "PRIORITY", "SOURCE"
             )
         )
-    )?;
-    for r in set.rules() {
+    );
+    for (r, loc) in set.rules().iter().zip(&locs) {
         let mut name = r.name().to_string();
         if !r.enabled() {
             name.push_str(" (disabled)");
         }
-        writeln!(
+        let _ = writeln!(
             out,
-            "{name:<width$}  {:<13}  {:<40}  {}",
+            "{name:<width$}  {:<13}  {loc:<lwidth$}  {}",
             r.priority().as_str(),
-            r.tags().join(","),
-            r.location()
-        )?;
+            r.tags().join(",")
+        );
     }
     Ok(0)
 }

@@ -638,7 +638,8 @@ impl Loader {
         let Some(id) = text else {
             return (t, fields, errs);
         };
-        for piece in output::parse(self.ctx.text(id)) {
+        // A folded YAML scalar ends with a newline; alerts are one line.
+        for piece in output::parse(self.ctx.text(id).trim_end()) {
             match piece {
                 Piece::Lit(s) => t.segs.push(Seg::Lit(s)),
                 Piece::Field(f) => {
