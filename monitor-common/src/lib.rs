@@ -17,6 +17,12 @@ pub const UNIX_PATH_LEN: usize = 108;
 /// Capacity of the tagged-process map. Threads of tagged processes may occupy
 /// entries too (see `monitor-ebpf`'s process module), so it is generous.
 pub const MAX_TAGGED: u32 = 65_536;
+/// Words of the tagged-process bitmap: one bit per pid up to the kernel's
+/// PID_MAX_LIMIT (4 194 304), 512 KiB.
+pub const TAG_BITMAP_WORDS: u32 = 4_194_304 / 64;
+/// `BPF_F_MMAPABLE`: user space maps the bitmap and flips bits atomically.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
 /// Capacity of the per-thread maps that pair syscall enter and exit.
 pub const MAX_PENDING: u32 = 16_384;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
@@ -26,6 +32,7 @@ pub const RING_BUF_BYTES: u32 = 8 * 1024 * 1024;
 pub mod names {
     pub const EVENTS: &str = "EVENTS";
     pub const TAGGED: &str = "TAGGED";
+    pub const TAG_BITMAP: &str = "TAG_BITMAP";
     pub const DROPS: &str = "DROPS";
     pub const OFFSETS: &str = "OFFSETS";
 }

@@ -6,7 +6,9 @@ use aya_ebpf::helpers::{
 };
 use monitor_common::{EventHeader, EventKind, Tag};
 
-use crate::maps::{DROPS, TAGGED, offsets};
+use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
+
+use crate::maps::{DROPS, TAG_BITMAP, TAGGED, offsets};
 
 /// Thread group id of the current task.
 #[inline(always)]
@@ -14,9 +16,52 @@ pub fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
+/// The bitmap word holding `tgid`'s bit, and the bit.
+#[inline(always)]
+fn bitmap_word(tgid: u32) -> Option<(*mut u64, u64)> {
+    Some((TAG_BITMAP.get_ptr_mut(tgid >> 6)?, 1u64 << (tgid & 63)))
+}
+
+/// Whether the current process is tagged: the cheap check every program makes
+/// first, so untagged processes pay an array lookup and nothing else.
+#[inline(always)]
+pub fn current_is_tagged() -> bool {
+    bitmap_word(current_tgid()).is_some_and(|(w, bit)| {
+        // SAFETY: a map value lives as long as the program. An aligned 8-byte
+        // load is a single instruction; writers use atomic operations.
+        (unsafe { core::ptr::read_volatile(w) } & bit) != 0
+    })
+}
+
+// The bpf target offers atomic read-modify-write instructions (BPF_ATOMIC,
+// kernel >= 5.12) but core's atomic types do not expose them for it, so the
+// intrinsics are used directly. Other CPUs and user space (through an mmap of
+// the map) flip bits of the same word concurrently.
+
+/// Marks `tgid` tagged (after its `TAGGED` entry is written).
+#[inline(always)]
+pub fn set_tagged(tgid: u32) {
+    if let Some((w, bit)) = bitmap_word(tgid) {
+        // SAFETY: a valid, aligned map value pointer.
+        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit) };
+    }
+}
+
+/// Marks `tgid` untagged (before its `TAGGED` entry is removed).
+#[inline(always)]
+pub fn clear_tagged(tgid: u32) {
+    if let Some((w, bit)) = bitmap_word(tgid) {
+        // SAFETY: as above.
+        unsafe { atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(w, !bit) };
+    }
+}
+
 /// The tag of the current process, `None` for an untagged one.
 #[inline(always)]
 pub fn current_tag() -> Option<Tag> {
+    if !current_is_tagged() {
+        return None;
+    }
     tag_of(current_tgid())
 }
 

@@ -8,7 +8,7 @@ use aya_ebpf::{
 use monitor_common::{EventKind, OpenEvent, OpenSyscall, PATH_LEN, PendingOpen, flags};
 
 use crate::{
-    emit::{count_drop, current_tag, fill_header},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header},
     maps::{EVENTS, PENDING_OPEN},
 };
 
@@ -33,7 +33,7 @@ where
 
 #[inline(always)]
 fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u64) {
-    if current_tag().is_none() {
+    if !current_is_tagged() {
         return;
     }
     let pending = PendingOpen {
@@ -86,7 +86,7 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
-    if current_tag().is_none() {
+    if !current_is_tagged() {
         return 0;
     }
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
@@ -115,6 +115,9 @@ const fn libc_at_fdcwd() -> i32 {
 /// Shared by every `sys_exit_*` of the family.
 #[inline(always)]
 fn complete(ctx: &TracePointContext) -> u32 {
+    if !current_is_tagged() {
+        return 0;
+    }
     let key = bpf_get_current_pid_tgid();
     let Some(pending) = (unsafe { PENDING_OPEN.get(&key).copied() }) else {
         return 0;

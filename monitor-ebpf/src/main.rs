@@ -6,6 +6,9 @@
 //! user space can recognise MCP servers by their command line.
 #![no_std]
 #![no_main]
+// Atomic read-modify-write on map values (see `emit`).
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 mod emit;
 mod file;

@@ -1,11 +1,11 @@
 //! Maps and load-time globals shared by all programs.
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use monitor_common::{
-    DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, PendingConnect, PendingOpen,
-    RING_BUF_BYTES, Tag,
+    BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, PendingConnect,
+    PendingOpen, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
 };
 
 /// Records for user space.
@@ -15,6 +15,12 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUF_BYTES, 0);
 /// tgid → tag of every process that belongs to an MCP server.
 #[map]
 pub static TAGGED: HashMap<u32, Tag> = HashMap::with_max_entries(MAX_TAGGED, 0);
+
+/// One bit per tgid, set when the tgid is in `TAGGED`: the filter every program
+/// applies first. An array lookup is a bounds check and an add, where a hash
+/// lookup would be paid by every untagged syscall on the machine.
+#[map]
+pub static TAG_BITMAP: Array<u64> = Array::with_max_entries(TAG_BITMAP_WORDS, BPF_F_MMAPABLE);
 
 /// Ring-buffer reserve failures, per CPU, indexed by `EventKind`.
 #[map]

@@ -7,14 +7,14 @@ use aya_ebpf::{
 use monitor_common::{ConnectEvent, EventKind, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
 
 use crate::{
-    emit::{count_drop, current_tag, fill_header},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header},
     file::{RET_OFFSET, arg_offset},
     maps::{EVENTS, PENDING_CONNECT},
 };
 
 #[tracepoint]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    if current_tag().is_none() {
+    if !current_is_tagged() {
         return 0;
     }
     let (fd, uaddr, addrlen) = unsafe {
@@ -77,6 +77,9 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    if !current_is_tagged() {
+        return 0;
+    }
     let key = bpf_get_current_pid_tgid();
     let Some(pending) = (unsafe { PENDING_CONNECT.get(&key).copied() }) else {
         return 0;

@@ -10,8 +10,8 @@ use monitor_common::{ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, flags
 
 use crate::{
     emit::{
-        count_drop, current_tag, current_task, current_tgid, fill_header, read_kernel_u32,
-        read_kernel_u64, tag_of, task_tgid,
+        clear_tagged, count_drop, current_tag, current_task, current_tgid, fill_header,
+        read_kernel_u32, read_kernel_u64, set_tagged, task_tgid,
     },
     maps::{EVENTS, TAGGED, offsets},
 };
@@ -29,7 +29,9 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     if child_tgid == 0 || child_tgid == current_tgid() {
         return 0;
     }
-    let _ = TAGGED.insert(&child_tgid, &tag, 0);
+    if TAGGED.insert(&child_tgid, &tag, 0).is_ok() {
+        set_tagged(child_tgid);
+    }
     match EVENTS.reserve::<ForkEvent>(0) {
         Some(mut entry) => {
             let ev = entry.as_mut_ptr();
@@ -99,7 +101,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     let tgid = current_tgid();
-    let Some(tag) = tag_of(tgid) else {
+    let Some(tag) = current_tag() else {
         return 0;
     };
     let off = offsets();
@@ -113,6 +115,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     if !group_dead {
         return 0;
     }
+    clear_tagged(tgid);
     let _ = TAGGED.remove(&tgid);
     match EVENTS.reserve::<ExitEvent>(0) {
         Some(mut entry) => {

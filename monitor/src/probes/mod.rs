@@ -8,7 +8,9 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{RawTracePoint, TracePoint},
 };
-use monitor_common::{DROP_SLOTS, EventKind, KernelOffsets, Tag, names};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use monitor_common::{DROP_SLOTS, EventKind, KernelOffsets, TAG_BITMAP_WORDS, Tag, names};
 
 pub use programs::{Hook, PROGRAMS, ProgramSpec};
 
@@ -52,7 +54,10 @@ pub fn load(
     let mut ebpf = load_object(OBJECT, Some(offsets), ring_buffer_bytes)?;
     let probes_attached = attach_all(&mut ebpf)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
-    let tags = TagMap(HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?);
+    let tags = TagMap {
+        tags: HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?,
+        bitmap: TagBitmap::map(take(&mut ebpf, names::TAG_BITMAP)?)?,
+    };
     let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
     let (attached, skipped) = probes_attached;
     Ok((
@@ -153,31 +158,104 @@ fn attach(ebpf: &mut Ebpf, spec: &ProgramSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The kernel's map of tagged processes (tgid → tag).
-pub struct TagMap(HashMap<MapData, u32, Tag>);
+/// The kernel's tagged processes: the map tgid → tag, and the bitmap every
+/// program checks first. A tag is written before its bit is set and its bit
+/// cleared before the tag is removed, as the kernel programs do.
+pub struct TagMap {
+    tags: HashMap<MapData, u32, Tag>,
+    bitmap: TagBitmap,
+}
 
 impl TagMap {
     pub fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()> {
-        self.0
+        self.tags
             .insert(tgid, tag, 0)
-            .with_context(|| format!("tagging pid {tgid}"))
+            .with_context(|| format!("tagging pid {tgid}"))?;
+        self.bitmap.set(tgid, true);
+        Ok(())
     }
 
     pub fn get(&self, tgid: u32) -> Option<Tag> {
-        self.0.get(&tgid, 0).ok()
+        self.tags.get(&tgid, 0).ok()
     }
 
     pub fn remove(&mut self, tgid: u32) {
-        let _ = self.0.remove(&tgid);
+        self.bitmap.set(tgid, false);
+        let _ = self.tags.remove(&tgid);
     }
 
     /// Number of entries (walks the map: for reports, not per event).
     pub fn len(&self) -> usize {
-        self.0.keys().filter(Result::is_ok).count()
+        self.tags.keys().filter(Result::is_ok).count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The kernel's tag bitmap, mapped into this process so bits can be flipped
+/// with atomic operations while kernel programs flip others in the same word.
+struct TagBitmap {
+    words: *mut u64,
+    len: usize,
+    _map: MapData,
+}
+
+// SAFETY: the mapping is shared memory only ever accessed atomically.
+unsafe impl Send for TagBitmap {}
+
+impl TagBitmap {
+    fn map(map: aya::maps::Map) -> anyhow::Result<TagBitmap> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let aya::maps::Map::Array(data) = map else {
+            bail!("{} is not an array map", names::TAG_BITMAP);
+        };
+        let len = TAG_BITMAP_WORDS as usize;
+        // SAFETY: mapping a BPF_F_MMAPABLE array of `len` u64 words, shared.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len * 8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            bail!(
+                "mapping the tag bitmap failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(TagBitmap {
+            words: ptr.cast(),
+            len,
+            _map: data,
+        })
+    }
+
+    fn set(&self, tgid: u32, on: bool) {
+        let index = (tgid >> 6) as usize;
+        if index >= self.len {
+            return;
+        }
+        let bit = 1u64 << (tgid & 63);
+        // SAFETY: in bounds of the live mapping; u64 words are 8-byte aligned.
+        let word = unsafe { AtomicU64::from_ptr(self.words.add(index)) };
+        if on {
+            word.fetch_or(bit, Ordering::SeqCst);
+        } else {
+            word.fetch_and(!bit, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for TagBitmap {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map` mapped.
+        unsafe { libc::munmap(self.words.cast(), self.len * 8) };
     }
 }
 
