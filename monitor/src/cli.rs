@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Do not load the embedded default rules.
     #[arg(long)]
     pub no_default_rules: bool,
+    /// Read AI-host MCP configs from this home only (repeatable; default: /root
+    /// and /home/*). Their servers are tagged by name and host when they start.
+    #[arg(long = "home", value_name = "DIR")]
+    pub homes: Vec<PathBuf>,
     /// Alert format on stdout: text (one line each, coloured on a terminal) or
     /// json (one object per line). Default: text on a terminal, json otherwise.
     #[arg(short = 'o', long, value_enum)]
@@ -141,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             no_default_patterns: args.no_default_patterns,
             control_socket: args.control_socket,
             ring_buffer_bytes: args.ring_buffer_size,
+            homes: args.homes,
             rules: rules::LoadOptions {
                 default_rules: !args.no_default_rules,
                 extra: args.rules,

@@ -21,9 +21,10 @@ use crate::{
     control::{self, TagCommand},
     decode,
     detect::{self, AlertFormat, AlertSink, Detector},
+    discover::{self, ConfigMatchers},
     event::Event,
     kernel, probes,
-    procs::{TagRequest, Tracker, patterns::PatternSet, scan},
+    procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
     rules::LoadOptions,
 };
 
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub control_socket: PathBuf,
     /// Size of the kernel ring buffer in bytes (default: monitor-common's).
     pub ring_buffer_bytes: Option<u32>,
+    /// Homes whose AI-host configs name MCP servers (empty: every home).
+    pub homes: Vec<PathBuf>,
     /// Which rule files to load.
     pub rules: LoadOptions,
     pub alert_format: AlertFormat,
@@ -111,7 +114,13 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         !opts.no_default_patterns,
         opts.patterns.iter().map(String::as_str),
     );
-    let mut tracker = Tracker::new(scan::scan_all(), patterns);
+    let homes = if opts.homes.is_empty() {
+        discover::default_homes()
+    } else {
+        opts.homes.clone()
+    };
+    let (config, mut config_watch) = read_host_configs(&homes);
+    let mut tracker = Tracker::new(scan::scan_all(), Recogniser::new(patterns, config));
     for (pid, name) in &opts.pids {
         let name = match name {
             Some(n) => n.clone(),
@@ -147,7 +156,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut alerts = AlertSink::new(opts.alert_format);
 
     eprintln!(
-        "mcp-monitor: watching ({} hooks attached{}), {} rules, {} running MCP server(s) tagged{}, control socket {}",
+        "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}",
         probes.attached.len(),
         if probes.skipped.is_empty() {
             String::new()
@@ -155,6 +164,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             format!(", {} not on this kernel", probes.skipped.len())
         },
         detector.rules().rules().len(),
+        tracker.recogniser_mut().config_servers(),
         opts.pids.len() + found.len(),
         if found.is_empty() {
             String::new()
@@ -218,6 +228,12 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if detector.files_changed() {
                     reload(&mut detector, "a rule file changed");
                 }
+                if config_watch.changed() {
+                    let (config, watch) = read_host_configs(&homes);
+                    config_watch = watch;
+                    eprintln!("mcp-monitor: AI host configs changed: {} MCP server(s) configured", config.len());
+                    tracker.recogniser_mut().set_config(config);
+                }
             }
             _ = sighup.recv() => reload(&mut detector, "SIGHUP"),
             _ = sigint.recv() => break,
@@ -234,6 +250,19 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let _ = std::fs::remove_file(&opts.control_socket);
     eprintln!("mcp-monitor: stopped; {attached} hooks detached");
     Ok(0)
+}
+
+/// Reads the AI hosts' MCP configs under `homes`: matchers for their servers,
+/// and a watch on every file that could change them.
+fn read_host_configs(homes: &[PathBuf]) -> (ConfigMatchers, crate::watch::FileWatch) {
+    let found = discover::discover(homes);
+    for p in &found.problems {
+        log::warn!("{p}");
+    }
+    (
+        ConfigMatchers::from_discovery(&found),
+        crate::watch::FileWatch::new(found.watch),
+    )
 }
 
 /// Reloads the rules, reporting what changed or why the old rules stay.

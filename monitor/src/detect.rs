@@ -7,14 +7,13 @@
 use std::{
     collections::BTreeMap,
     io::{IsTerminal as _, Write as _},
-    path::PathBuf,
-    time::SystemTime,
 };
 
 use crate::{
     alerts::{Alert, hostname, render_text},
     event::Event,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
+    watch::FileWatch,
 };
 
 /// How alerts are written to stdout.
@@ -31,13 +30,13 @@ pub enum AlertFormat {
 pub struct Detector {
     opts: LoadOptions,
     set: RuleSet,
-    files: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    files: FileWatch,
 }
 
 impl Detector {
     pub fn load(opts: LoadOptions) -> Result<(Detector, Vec<Warning>), LoadError> {
         let (set, warnings) = rules::load_configured(&opts)?;
-        let files = snapshot(&opts);
+        let files = FileWatch::new(opts.rules_dir.iter().chain(&opts.extra).cloned().collect());
         Ok((Detector { opts, set, files }, warnings))
     }
 
@@ -48,7 +47,7 @@ impl Detector {
     /// Compiles the configured files again; on success swaps the set in, on
     /// failure keeps the running one and returns the errors.
     pub fn reload(&mut self) -> Result<(ReloadSummary, Vec<Warning>), LoadError> {
-        self.files = snapshot(&self.opts);
+        self.files.changed();
         let (set, warnings) = rules::load_configured(&self.opts)?;
         let summary = rules::diff(&self.set, &set);
         self.set = set;
@@ -57,34 +56,8 @@ impl Detector {
 
     /// Whether a rule file was added, removed or modified since the last look.
     pub fn files_changed(&mut self) -> bool {
-        let now = snapshot(&self.opts);
-        if now != self.files {
-            self.files = now;
-            return true;
-        }
-        false
+        self.files.changed()
     }
-}
-
-/// Every user rule file with its modification time and size.
-fn snapshot(opts: &LoadOptions) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for p in opts.rules_dir.iter().chain(&opts.extra) {
-        match std::fs::read_dir(p) {
-            Ok(dir) => paths.extend(dir.flatten().map(|e| e.path())),
-            Err(_) => paths.push(p.clone()),
-        }
-    }
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let stamp = std::fs::metadata(&p)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())));
-            (p, stamp)
-        })
-        .collect()
 }
 
 /// Writes alerts to stdout.

@@ -18,3 +18,4 @@ pub mod paths;
 pub mod probes;
 pub mod procs;
 pub mod rules;
+pub mod watch;

@@ -2,6 +2,7 @@
 //! (which writes the kernel's tag map) and the enrichment of kernel records into
 //! [`Event`]s.
 pub mod patterns;
+pub mod recognise;
 pub mod scan;
 pub mod servers;
 pub mod table;
@@ -13,7 +14,7 @@ use crate::{
     event::{Event, open_flags_to_string, result_name},
     paths,
 };
-use patterns::PatternSet;
+use recognise::Recogniser;
 use servers::{Servers, roots_from_argv, source_name};
 use table::{ProcInfo, ProcessTable};
 
@@ -112,16 +113,16 @@ impl Clock {
 pub struct Tracker {
     pub table: ProcessTable,
     pub servers: Servers,
-    patterns: PatternSet,
+    recogniser: Recogniser,
     clock: Clock,
 }
 
 impl Tracker {
-    pub fn new(table: ProcessTable, patterns: PatternSet) -> Self {
+    pub fn new(table: ProcessTable, recogniser: Recogniser) -> Self {
         Tracker {
             table,
             servers: Servers::default(),
-            patterns,
+            recogniser,
             clock: Clock::now(),
         }
     }
@@ -177,33 +178,37 @@ impl Tracker {
         Ok(id)
     }
 
-    /// Tags every running process whose command line matches a pattern (and its
-    /// descendants). Returns the servers found.
+    pub fn recogniser_mut(&mut self) -> &mut Recogniser {
+        &mut self.recogniser
+    }
+
+    /// Tags every running process whose command line is recognised as an MCP
+    /// server (and its descendants). Returns the servers found.
     pub fn tag_matching_processes(&mut self, store: &mut impl TagStore) -> Vec<(u32, String)> {
-        let mut candidates: Vec<(u32, String)> = self
+        let mut candidates: Vec<(u32, recognise::Recognised)> = self
             .table
             .pids()
             .filter_map(|pid| {
                 let p = self.table.get(pid)?;
-                Some((pid, self.patterns.match_argv(&p.argv)?))
+                Some((pid, self.recogniser.recognise(&p.argv)?))
             })
             .collect();
         // Parents before children, so a matching child inside a matching tree is
         // part of its ancestor's server.
         candidates.sort_by_key(|(pid, _)| self.table.ancestors(*pid).len());
         let mut found = Vec::new();
-        for (pid, name) in candidates {
+        for (pid, r) in candidates {
             if store.get(pid).is_some() || pid == std::process::id() {
                 continue;
             }
             let req = TagRequest {
                 pid,
-                name: name.clone(),
-                host: None,
-                source: TagSource::Pattern,
+                name: r.name.clone(),
+                host: r.host,
+                source: r.source,
             };
             if self.tag(store, &req).is_ok() {
-                found.push((pid, name));
+                found.push((pid, r.name));
             }
         }
         found
@@ -377,14 +382,14 @@ impl Tracker {
         if header.tgid == std::process::id() {
             return None;
         }
-        let name = self
-            .patterns
-            .match_argv(&self.table.get(header.tgid)?.argv)?;
+        let r = self
+            .recogniser
+            .recognise(&self.table.get(header.tgid)?.argv)?;
         let req = TagRequest {
             pid: header.tgid,
-            name,
-            host: None,
-            source: TagSource::Pattern,
+            name: r.name,
+            host: r.host,
+            source: r.source,
         };
         match self.tag(store, &req) {
             Ok(id) => Some(id),
@@ -520,7 +525,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let mut store: HashMap<u32, Tag> = HashMap::new();
-        let mut tracker = Tracker::new(ProcessTable::default(), PatternSet::new(true, []));
+        let mut tracker = Tracker::new(
+            ProcessTable::default(),
+            Recogniser::patterns_only(patterns::PatternSet::new(true, [])),
+        );
         let req = TagRequest {
             pid,
             name: "t".into(),
@@ -573,7 +581,10 @@ mod tests {
     #[test]
     fn untagged_records_give_no_event_and_tagged_ones_are_enriched() {
         let mut store: HashMap<u32, Tag> = HashMap::new();
-        let mut tracker = Tracker::new(ProcessTable::default(), PatternSet::new(false, []));
+        let mut tracker = Tracker::new(
+            ProcessTable::default(),
+            Recogniser::patterns_only(patterns::PatternSet::new(false, [])),
+        );
         let me = std::process::id();
         let open = |server_id| Record::Open {
             header: header(me, server_id),

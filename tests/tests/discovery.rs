@@ -1,0 +1,133 @@
+//! Servers named in an AI host's config are recognised when they start, with no
+//! wrapper: by the configured name and host, and a config edit takes effect on
+//! the next launch.
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use e2e::{Daemon, TempDir, in_ci, monitor_bin, privileged, s, workspace_root};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn deps(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let python = std::env::var_os("MCP_E2E_PYTHON").map(PathBuf::from);
+    let node_dir = std::env::var_os("MCP_E2E_NODE_DIR").map(PathBuf::from);
+    match (python, node_dir) {
+        (Some(p), Some(n)) => Some((p, n)),
+        _ => {
+            let why = "MCP_E2E_PYTHON and MCP_E2E_NODE_DIR are not set (run `cargo xtask test`)";
+            assert!(!in_ci(), "{test}: {why}");
+            eprintln!("SKIP {test}: {why}");
+            None
+        }
+    }
+}
+
+fn write_config(home: &std::path::Path, name: &str, root: &std::path::Path) {
+    std::fs::create_dir_all(home.join(".cursor")).unwrap();
+    let config = serde_json::json!({
+        "mcpServers": {
+            name: {
+                "command": "npx",
+                "args": ["-y", "@modelcontextprotocol/server-filesystem", root],
+                "env": { "GITHUB_TOKEN": "ghp_not_a_real_token_0123456789" }
+            }
+        }
+    });
+    std::fs::write(home.join(".cursor/mcp.json"), config.to_string()).unwrap();
+}
+
+/// Starts the configured command the way a host does (through a shell, no
+/// wrapper) and has a real MCP client read `file` through it.
+fn run_session(
+    python: &PathBuf,
+    node_dir: &PathBuf,
+    root: &std::path::Path,
+    file: &std::path::Path,
+) {
+    let out = Command::new(python)
+        .arg(workspace_root().join("tests/mcp_client.py"))
+        .args(["--call", "read_text_file"])
+        .arg(serde_json::json!({ "path": file }).to_string())
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "exec npx -y @modelcontextprotocol/server-filesystem {}",
+            root.display()
+        ))
+        .current_dir(node_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn configured_servers_are_tagged_by_name_and_host_and_config_edits_apply() {
+    if !privileged("configured_servers") {
+        return;
+    }
+    let Some((python, node_dir)) = deps("configured_servers") else {
+        return;
+    };
+    let home = TempDir::new("home");
+    let root = TempDir::new("cfgroot");
+    let file = root.path().join("readme.txt");
+    std::fs::write(&file, "configured\n").unwrap();
+    write_config(home.path(), "docs", root.path());
+
+    // discover lists it, with the secret's name and never its value.
+    let out = Command::new(monitor_bin())
+        .args(["discover", "-o", "json", "--home"])
+        .arg(home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("ghp_not_a_real_token"),
+        "no secret values: {text}"
+    );
+    let listed: Value = serde_json::from_str(&text).expect("discover -o json is JSON");
+    let docs = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "docs"))
+        .unwrap_or_else(|| panic!("docs listed: {text}"));
+    assert_eq!(docs["host"], "cursor");
+    assert!(
+        text.contains("GITHUB_TOKEN"),
+        "secret names are listed: {text}"
+    );
+
+    let daemon = Daemon::start(&["--home", home.path().to_str().unwrap()]);
+    run_session(&python, &node_dir, root.path(), &file);
+    let path = file.to_str().unwrap();
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == path)
+        .unwrap_or_else(|| panic!("no open of {path}; stderr:\n{}", daemon.stderr_text()));
+    assert_eq!(s(&open, "mcp.server"), "docs");
+    assert_eq!(s(&open, "mcp.host"), "cursor");
+    assert_eq!(s(&open, "mcp.tag_source"), "config");
+
+    // Rename the server in the config while the daemon runs.
+    write_config(home.path(), "docs-renamed", root.path());
+    assert!(
+        daemon.wait_for_stderr(WAIT, "AI host configs changed"),
+        "config change noticed: {}",
+        daemon.stderr_text()
+    );
+    run_session(&python, &node_dir, root.path(), &file);
+    let open = daemon
+        .wait_for(WAIT, |e| {
+            s(e, "fd.name") == path && s(e, "mcp.server") == "docs-renamed"
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no open under the new name; stderr:\n{}",
+                daemon.stderr_text()
+            )
+        });
+    assert_eq!(s(&open, "mcp.host"), "cursor");
+    assert!(daemon.stop().success());
+}
