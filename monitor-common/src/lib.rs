@@ -23,10 +23,20 @@ pub const TAG_BITMAP_WORDS: u32 = 4_194_304 / 64;
 /// `BPF_F_MMAPABLE`: user space maps the bitmap and flips bits atomically.
 pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
+/// Slots of the lock-free array that pairs open enter and exit, indexed by
+/// thread id modulo this (a power of two); a thread whose slot is taken by
+/// another falls back to the hash map.
+pub const OPEN_SLOTS: u32 = 32_768;
+
 /// Capacity of the per-thread maps that pair syscall enter and exit.
 pub const MAX_PENDING: u32 = 16_384;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const RING_BUF_BYTES: u32 = 8 * 1024 * 1024;
+
+/// At most one ring-buffer wake-up of user space per CPU per this many
+/// nanoseconds; user space polls again shortly after every batch it drains,
+/// so events submitted without a wake-up wait at most about that long.
+pub const WAKEUP_INTERVAL_NS: u64 = 1_000_000;
 
 /// Names of the maps and globals, so loader and programs cannot drift apart.
 pub mod names {
@@ -172,6 +182,14 @@ impl OpenSyscall {
             OpenSyscall::Creat => "creat",
         }
     }
+}
+
+/// An [`OPEN_SLOTS`] slot: the thread that owns it (0 when free) and its call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OpenSlot {
+    pub owner: u64,
+    pub open: PendingOpen,
 }
 
 /// Arguments of an open-family call, kept from enter until exit.

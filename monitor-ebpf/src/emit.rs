@@ -4,11 +4,11 @@ use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
-use monitor_common::{EventHeader, EventKind, Tag};
+use monitor_common::{EventHeader, EventKind, Tag, WAKEUP_INTERVAL_NS};
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
 
-use crate::maps::{DROPS, TAG_BITMAP, TAGGED, offsets};
+use crate::maps::{DROPS, LAST_WAKEUP, TAG_BITMAP, TAGGED, offsets};
 
 /// Thread group id of the current task.
 #[inline(always)]
@@ -68,6 +68,26 @@ pub fn current_tag() -> Option<Tag> {
 #[inline(always)]
 pub fn tag_of(tgid: u32) -> Option<Tag> {
     unsafe { TAGGED.get(&tgid).copied() }
+}
+
+/// Flags for `bpf_ringbuf_submit`: wake user space at most once per
+/// [`WAKEUP_INTERVAL_NS`] per CPU. A wake-up per record would make a busy
+/// tagged process pay a cross-CPU wake-up for nearly every syscall.
+#[inline(always)]
+pub fn submit_flags() -> u64 {
+    const BPF_RB_NO_WAKEUP: u64 = 1;
+    let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else {
+        return 0;
+    };
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    // SAFETY: a per-CPU value, only this CPU touches it.
+    unsafe {
+        if now.wrapping_sub(*last) < WAKEUP_INTERVAL_NS {
+            return BPF_RB_NO_WAKEUP;
+        }
+        *last = now;
+    }
+    0
 }
 
 /// Counts a record that did not fit in the ring buffer.

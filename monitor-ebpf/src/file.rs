@@ -5,11 +5,15 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use monitor_common::{EventKind, OpenEvent, OpenSyscall, PATH_LEN, PendingOpen, flags};
+use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
+
+use monitor_common::{
+    EventKind, OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, flags,
+};
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header},
-    maps::{EVENTS, PENDING_OPEN},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags},
+    maps::{EVENTS, OPEN_SLOTS_MAP, PENDING_OPEN},
 };
 
 /// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
@@ -43,7 +47,48 @@ fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u
         mode,
         filename,
     };
-    let _ = PENDING_OPEN.insert(&bpf_get_current_pid_tgid(), &pending, 0);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if let Some(slot) = claim_slot(pid_tgid) {
+        // SAFETY: the slot is ours until exit releases it.
+        unsafe { (*slot).open = pending };
+    } else {
+        let _ = PENDING_OPEN.insert(&pid_tgid, &pending, 0);
+    }
+}
+
+/// The thread's slot in `OPEN_SLOTS_MAP`, claimed for it; `None` if another
+/// thread holds it.
+#[inline(always)]
+fn claim_slot(pid_tgid: u64) -> Option<*mut OpenSlot> {
+    let tid = pid_tgid as u32;
+    let slot = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1))?;
+    let owner = unsafe { &raw mut (*slot).owner };
+    let me = pid_tgid;
+    // SAFETY: an aligned u64 inside a live map value.
+    let (previous, _) = unsafe {
+        atomic_cxchg::<u64, { AtomicOrdering::Relaxed }, { AtomicOrdering::Relaxed }>(owner, 0, me)
+    };
+    // Free, or already ours (an exit that never came).
+    (previous == 0 || previous == me).then_some(slot)
+}
+
+/// Takes the thread's pending open from its slot, or from the hash map.
+#[inline(always)]
+fn take_pending(pid_tgid: u64) -> Option<PendingOpen> {
+    let tid = pid_tgid as u32;
+    if let Some(slot) = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1)) {
+        // SAFETY: a live map value; only its owner writes `open`.
+        unsafe {
+            if core::ptr::read_volatile(&raw const (*slot).owner) == pid_tgid {
+                let open = (*slot).open;
+                atomic_xchg::<u64, { AtomicOrdering::Relaxed }>(&raw mut (*slot).owner, 0);
+                return Some(open);
+            }
+        }
+    }
+    let pending = unsafe { PENDING_OPEN.get(&pid_tgid).copied() }?;
+    let _ = PENDING_OPEN.remove(&pid_tgid);
+    Some(pending)
 }
 
 #[tracepoint]
@@ -118,11 +163,9 @@ fn complete(ctx: &TracePointContext) -> u32 {
     if !current_is_tagged() {
         return 0;
     }
-    let key = bpf_get_current_pid_tgid();
-    let Some(pending) = (unsafe { PENDING_OPEN.get(&key).copied() }) else {
+    let Some(pending) = take_pending(bpf_get_current_pid_tgid()) else {
         return 0;
     };
-    let _ = PENDING_OPEN.remove(&key);
     let tag = current_tag();
     if tag.is_none() {
         return 0;
@@ -156,7 +199,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
             };
         (*ev).header.flags = fl;
     }
-    entry.submit(0);
+    entry.submit(submit_flags());
     0
 }
 

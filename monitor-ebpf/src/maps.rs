@@ -4,8 +4,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use monitor_common::{
-    BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, PendingConnect,
-    PendingOpen, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
+    BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS, OpenSlot,
+    PendingConnect, PendingOpen, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
 };
 
 /// Records for user space.
@@ -22,12 +22,22 @@ pub static TAGGED: HashMap<u32, Tag> = HashMap::with_max_entries(MAX_TAGGED, 0);
 #[map]
 pub static TAG_BITMAP: Array<u64> = Array::with_max_entries(TAG_BITMAP_WORDS, BPF_F_MMAPABLE);
 
+/// Per CPU: when user space was last woken for new records (boot ns).
+#[map]
+pub static LAST_WAKEUP: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Ring-buffer reserve failures, per CPU, indexed by `EventKind`.
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_SLOTS, 0);
 
-/// pid_tgid → arguments of an open-family call in flight. LRU so that a lost exit
-/// can never fill the map.
+/// Open-family calls in flight, one slot per thread id modulo `OPEN_SLOTS`,
+/// claimed with compare-and-swap: no lock and no allocation on the path every
+/// open of a tagged process takes.
+#[map]
+pub static OPEN_SLOTS_MAP: Array<OpenSlot> = Array::with_max_entries(OPEN_SLOTS, 0);
+
+/// pid_tgid → arguments of an open-family call in flight, for threads whose
+/// slot was taken. LRU so that a lost exit can never fill the map.
 #[map]
 pub static PENDING_OPEN: LruHashMap<u64, PendingOpen> =
     LruHashMap::with_max_entries(MAX_PENDING, 0);

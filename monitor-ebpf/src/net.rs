@@ -7,7 +7,7 @@ use aya_ebpf::{
 use monitor_common::{ConnectEvent, EventKind, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags},
     file::{RET_OFFSET, arg_offset},
     maps::{EVENTS, PENDING_CONNECT},
 };
@@ -102,6 +102,6 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
         (*ev).ret = ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0);
         (*ev).addr = pending.addr;
     }
-    entry.submit(0);
+    entry.submit(submit_flags());
     0
 }

@@ -11,7 +11,7 @@ use monitor_common::{ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, flags
 use crate::{
     emit::{
         clear_tagged, count_drop, current_tag, current_task, current_tgid, fill_header,
-        read_kernel_u32, read_kernel_u64, set_tagged, task_tgid,
+        read_kernel_u32, read_kernel_u64, set_tagged, submit_flags, task_tgid,
     },
     maps::{EVENTS, TAGGED, offsets},
 };
@@ -40,7 +40,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
                 (*ev).child_tgid = child_tgid;
                 (*ev)._pad = 0;
             }
-            entry.submit(0);
+            entry.submit(submit_flags());
         }
         None => count_drop(EventKind::Fork),
     }
@@ -92,7 +92,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         }
         (*ev).header.flags = fl;
     }
-    entry.submit(0);
+    entry.submit(submit_flags());
     0
 }
 
@@ -129,7 +129,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
                 };
                 (*ev)._pad = 0;
             }
-            entry.submit(0);
+            entry.submit(submit_flags());
         }
         None => count_drop(EventKind::Exit),
     }

@@ -87,12 +87,14 @@ pub fn run_floor() -> anyhow::Result<i32> {
 const BATCH: usize = 4096;
 /// How often drop counters and the process table are looked after.
 const TICK: Duration = Duration::from_secs(1);
+/// How soon to look at the ring buffer again after a drain that found records.
+const REPOLL: Duration = Duration::from_millis(2);
 /// At most one drop warning per this long.
 const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (mut detector, warnings) = match Detector::load(opts.rules.clone()) {
+    let (detector, warnings) = match Detector::load(opts.rules.clone()) {
         Ok(loaded) => loaded,
         Err(e) => {
             detect::report_load_error(&e);
@@ -151,9 +153,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut ring = unsafe { AsyncFd::register(events) }
         .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
     let mut tick = tokio::time::interval(TICK);
-    let mut drops_watch = DropWatch::default();
-    let mut sink = EventSink::new(opts.events);
-    let mut alerts = AlertSink::new(opts.alert_format);
+    let drops_watch = DropWatch::default();
+    let sink = EventSink::new(opts.events);
+    let alerts = AlertSink::new(opts.alert_format);
 
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}",
@@ -181,34 +183,33 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         opts.control_socket.display()
     );
 
+    let mut pipeline = Pipeline {
+        tracker,
+        tags,
+        sink,
+        alerts,
+        detector,
+        drops_watch,
+    };
+    // After a drain that found records, look again shortly even without a
+    // wake-up: the kernel wakes user space at most once per millisecond per CPU.
+    let mut repoll = false;
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting for the ring buffer")?;
-                let buf = guard.get_inner_mut();
-                let mut n = 0;
-                while n < BATCH {
-                    let Some(item) = buf.next() else { break };
-                    n += 1;
-                    match decode::decode(&item) {
-                        Ok(record) => {
-                            if let Some(ev) = tracker.ingest(record, &mut tags) {
-                                sink.event(&ev);
-                                alerts.evaluate(&detector, &ev);
-                            }
-                        }
-                        Err(e) => drops_watch.bad_record(&e),
-                    }
-                }
-                sink.flush();
-                alerts.flush();
+                let n = pipeline.drain(guard.get_inner_mut());
+                repoll = n > 0;
                 if n < BATCH {
                     guard.clear_ready();
                 }
             }
+            _ = tokio::time::sleep(REPOLL), if repoll => {
+                repoll = pipeline.drain(ring.get_mut()) > 0;
+            }
             Some(cmd) = commands.recv() => {
                 let req = TagRequest { pid: cmd.pid, name: cmd.name, host: cmd.host, source: TagSource::Wrapper };
-                let result = tracker.tag(&mut tags, &req).map_err(|e| e.to_string());
+                let result = pipeline.tracker.tag(&mut pipeline.tags, &req).map_err(|e| e.to_string());
                 match &result {
                     Ok(id) => log::info!("pid {} tagged as MCP server {:?} (id {id}) by the launch wrapper", req.pid, req.name),
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
@@ -216,40 +217,73 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 let _ = cmd.reply.send(result);
             }
             _ = tick.tick() => {
-                if let Some(lost) = drops_watch.check(&drops.totals()) {
-                    alerts.health(
+                if let Some(lost) = pipeline.drops_watch.check(&drops.totals()) {
+                    pipeline.alerts.health(
                         "Kernel events lost",
                         "Warning",
                         format!("the kernel ring buffer was full and {} event(s) were lost ({}); a flood can be an attempt to blind the monitor", lost.total, lost.by_kind_text()),
                         lost.fields(),
                     );
                 }
-                tracker.prune();
-                if detector.files_changed() {
-                    reload(&mut detector, "a rule file changed");
+                pipeline.tracker.prune();
+                if pipeline.detector.files_changed() {
+                    reload(&mut pipeline.detector, "a rule file changed");
                 }
                 if config_watch.changed() {
                     let (config, watch) = read_host_configs(&homes);
                     config_watch = watch;
                     eprintln!("mcp-monitor: AI host configs changed: {} MCP server(s) configured", config.len());
-                    tracker.recogniser_mut().set_config(config);
+                    pipeline.tracker.recogniser_mut().set_config(config);
                 }
             }
-            _ = sighup.recv() => reload(&mut detector, "SIGHUP"),
+            _ = sighup.recv() => reload(&mut pipeline.detector, "SIGHUP"),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }
 
     server.abort();
-    sink.flush();
-    alerts.flush();
-    drops_watch.final_report(&drops.totals());
+    pipeline.sink.flush();
+    pipeline.alerts.flush();
+    pipeline.drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
     drop(probes);
     let _ = std::fs::remove_file(&opts.control_socket);
     eprintln!("mcp-monitor: stopped; {attached} hooks detached");
     Ok(0)
+}
+
+/// The event path: decode → tracker → event sink and rules → alerts.
+struct Pipeline {
+    tracker: Tracker,
+    tags: probes::TagMap,
+    sink: EventSink,
+    alerts: AlertSink,
+    detector: Detector,
+    drops_watch: DropWatch,
+}
+
+impl Pipeline {
+    /// Handles up to [`BATCH`] records; returns how many there were.
+    fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> usize {
+        let mut n = 0;
+        while n < BATCH {
+            let Some(item) = ring.next() else { break };
+            n += 1;
+            match decode::decode(&item) {
+                Ok(record) => {
+                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.sink.event(&ev);
+                        self.alerts.evaluate(&self.detector, &ev);
+                    }
+                }
+                Err(e) => self.drops_watch.bad_record(&e),
+            }
+        }
+        self.sink.flush();
+        self.alerts.flush();
+        n
+    }
 }
 
 /// Reads the AI hosts' MCP configs under `homes`: matchers for their servers,

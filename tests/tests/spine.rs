@@ -375,18 +375,20 @@ fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
     }
 
     // Started while the daemon runs, through a shell, without the wrapper: the
-    // exec of `weather-mcp` matches `*-mcp`. Its first generation waits for the
-    // go file (already there) so the tag is in place before it acts.
+    // exec of `weather-mcp` matches `*-mcp`. Recognition happens in user space
+    // a moment after the exec, so the tree waits for a go file before acting;
+    // its child, forked in that moment or after, must be part of the server.
     let late_prefix = dir.path().join("late");
-    let status = Command::new("sh")
+    let late_go = dir.path().join("late-go");
+    let mut shell = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "sleep 0.3; {late} 1 {} {port}",
-            late_prefix.display()
+            "sleep 0.3; {late} 1 {} {port} {}",
+            late_prefix.display(),
+            late_go.display()
         ))
-        .status()
+        .spawn()
         .unwrap();
-    assert!(status.success());
     let exec = daemon
         .wait_for(WAIT, |e| {
             s(e, "evt.type") == "execve" && s(e, "proc.exepath") == late
@@ -394,12 +396,15 @@ fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
         .expect("execve of weather-mcp reported");
     assert_eq!(s(&exec, "mcp.server"), "weather-mcp");
     assert_eq!(s(&exec, "mcp.tag_source"), "pattern");
-    // Its child is tagged in the kernel at fork.
-    let child = format!("{}.gen0", late_prefix.display());
-    let open = daemon
-        .wait_for(WAIT, |e| s(e, "fd.name") == child)
-        .unwrap_or_else(|| panic!("no open of {child}"));
-    assert_eq!(s(&open, "mcp.server"), "weather-mcp");
+    std::fs::write(&late_go, b"").unwrap();
+    assert!(shell.wait().unwrap().success());
+    for g in 0..=1 {
+        let path = format!("{}.gen{g}", late_prefix.display());
+        let open = daemon
+            .wait_for(WAIT, |e| s(e, "fd.name") == path)
+            .unwrap_or_else(|| panic!("no open of {path}"));
+        assert_eq!(s(&open, "mcp.server"), "weather-mcp");
+    }
     // The shell that started it is not part of the server.
     assert!(
         !daemon.events().iter().any(|e| s(e, "proc.name") == "sh"),
