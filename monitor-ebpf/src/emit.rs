@@ -8,7 +8,7 @@ use monitor_common::{EventHeader, EventKind, Tag, WAKEUP_INTERVAL_NS};
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
 
-use crate::maps::{DROPS, LAST_WAKEUP, TAG_BITMAP, TAGGED, offsets};
+use crate::maps::{DROPS, EVENTS, LAST_WAKEUP, TAG_BITMAP, TAGGED, offsets};
 
 /// Thread group id of the current task.
 #[inline(always)]
@@ -70,12 +70,27 @@ pub fn tag_of(tgid: u32) -> Option<Tag> {
     unsafe { TAGGED.get(&tgid).copied() }
 }
 
-/// Flags for `bpf_ringbuf_submit`: wake user space at most once per
-/// [`WAKEUP_INTERVAL_NS`] per CPU. A wake-up per record would make a busy
-/// tagged process pay a cross-CPU wake-up for nearly every syscall.
+/// Bytes user space has not consumed yet; call it before reserving a record
+/// and hand the answer to [`submit_flags`].
 #[inline(always)]
-pub fn submit_flags() -> u64 {
+pub fn unconsumed() -> u64 {
+    const BPF_RB_AVAIL_DATA: u64 = 0;
+    EVENTS.query(BPF_RB_AVAIL_DATA)
+}
+
+/// Flags for `bpf_ringbuf_submit`. A wake-up per record would make a busy
+/// tagged process pay a cross-CPU wake-up for nearly every syscall, so a
+/// record is submitted without one when user space still had records to read
+/// when it was reserved (`unconsumed_before > 0`: user space is busy, and
+/// looks again 2 ms after every batch) and this CPU woke it less than
+/// [`WAKEUP_INTERVAL_NS`] ago. A record that finds the buffer drained always
+/// may wake user space, so none is ever left behind.
+#[inline(always)]
+pub fn submit_flags(unconsumed_before: u64) -> u64 {
     const BPF_RB_NO_WAKEUP: u64 = 1;
+    if unconsumed_before == 0 {
+        return 0;
+    }
     let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else {
         return 0;
     };

@@ -1,6 +1,7 @@
 //! The open family (`open`, `openat`, `openat2`, `creat`) of tagged processes.
 //! Enter stores the arguments per thread; exit pairs them with the result.
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes},
     macros::tracepoint,
     programs::TracePointContext,
@@ -12,7 +13,7 @@ use monitor_common::{
 };
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags, unconsumed},
     maps::{EVENTS, OPEN_SLOTS_MAP, PENDING_OPEN},
 };
 
@@ -24,22 +25,19 @@ pub const fn arg_offset(n: usize) -> usize {
     16 + 8 * n
 }
 
-/// Offset of the return value in a `syscalls:sys_exit_*` record.
-pub const RET_OFFSET: usize = 16;
-
+/// Syscall argument `n` of a `sys_enter_*` record (or the return value of a
+/// `sys_exit_*` record for n = 0): a direct load from the context, which the
+/// verifier allows for tracepoint records, rather than a helper call.
 #[inline(always)]
-fn arg<T>(ctx: &TracePointContext, n: usize) -> T
-where
-    T: Default,
-{
-    unsafe { ctx.read_at::<T>(arg_offset(n)).unwrap_or_default() }
+pub fn arg(ctx: &TracePointContext, n: usize) -> u64 {
+    // SAFETY: within the record, 8-byte aligned.
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(arg_offset(n)) as *const u64) }
 }
 
+/// Callers check `current_is_tagged()` first, before reading any argument, so
+/// that untagged processes pay for that check alone.
 #[inline(always)]
 fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u64) {
-    if !current_is_tagged() {
-        return;
-    }
     let pending = PendingOpen {
         syscall: syscall as u32,
         dirfd,
@@ -93,9 +91,12 @@ fn take_pending(pid_tgid: u64) -> Option<PendingOpen> {
 
 #[tracepoint]
 pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
+    if !current_is_tagged() {
+        return 0;
+    }
     remember(
         OpenSyscall::OpenAt,
-        arg::<u64>(&ctx, 0) as i32,
+        arg(&ctx, 0) as i32,
         arg(&ctx, 1),
         arg(&ctx, 2),
         arg(&ctx, 3),
@@ -105,6 +106,9 @@ pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
+    if !current_is_tagged() {
+        return 0;
+    }
     remember(
         OpenSyscall::Open,
         libc_at_fdcwd(),
@@ -119,6 +123,9 @@ pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
 pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
     // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
     const CREAT_FLAGS: u64 = 0o100 | 0o1 | 0o1000;
+    if !current_is_tagged() {
+        return 0;
+    }
     remember(
         OpenSyscall::Creat,
         libc_at_fdcwd(),
@@ -135,7 +142,7 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
         return 0;
     }
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
-    let how: u64 = arg(&ctx, 2);
+    let how = arg(&ctx, 2);
     let (flags, mode) = unsafe {
         (
             bpf_probe_read_user(how as *const u64).unwrap_or(0),
@@ -144,7 +151,7 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
     };
     remember(
         OpenSyscall::OpenAt2,
-        arg::<u64>(&ctx, 0) as i32,
+        arg(&ctx, 0) as i32,
         arg(&ctx, 1),
         flags,
         mode,
@@ -170,6 +177,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
+    let before = unconsumed();
     let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
         count_drop(EventKind::Open);
         return 0;
@@ -181,7 +189,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
         (*ev).dirfd = pending.dirfd;
         (*ev).flags = pending.flags;
         (*ev).mode = pending.mode;
-        (*ev).ret = ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0);
+        (*ev).ret = arg(ctx, 0) as i64;
         (*ev)._pad = 0;
         let mut fl = 0;
         (*ev).path_len =
@@ -199,7 +207,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
             };
         (*ev).header.flags = fl;
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags(before));
     0
 }
 

@@ -7,8 +7,8 @@ use aya_ebpf::{
 use monitor_common::{ConnectEvent, EventKind, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags},
-    file::{RET_OFFSET, arg_offset},
+    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags, unconsumed},
+    file::arg,
     maps::{EVENTS, PENDING_CONNECT},
 };
 
@@ -17,13 +17,7 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     if !current_is_tagged() {
         return 0;
     }
-    let (fd, uaddr, addrlen) = unsafe {
-        (
-            ctx.read_at::<u64>(arg_offset(0)).unwrap_or(0) as i32,
-            ctx.read_at::<u64>(arg_offset(1)).unwrap_or(0),
-            ctx.read_at::<u64>(arg_offset(2)).unwrap_or(0) as u32,
-        )
-    };
+    let (fd, uaddr, addrlen) = (arg(&ctx, 0) as i32, arg(&ctx, 1), arg(&ctx, 2) as u32);
     let mut pending = PendingConnect {
         fd,
         flags: 0,
@@ -89,6 +83,7 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
+    let before = unconsumed();
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count_drop(EventKind::Connect);
         return 0;
@@ -99,9 +94,9 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
         (*ev).header.flags = pending.flags;
         (*ev).fd = pending.fd;
         (*ev)._pad = 0;
-        (*ev).ret = ctx.read_at::<i64>(RET_OFFSET).unwrap_or(0);
+        (*ev).ret = arg(&ctx, 0) as i64;
         (*ev).addr = pending.addr;
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags(before));
     0
 }

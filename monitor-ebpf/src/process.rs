@@ -11,7 +11,7 @@ use monitor_common::{ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, flags
 use crate::{
     emit::{
         clear_tagged, count_drop, current_tag, current_task, current_tgid, fill_header,
-        read_kernel_u32, read_kernel_u64, set_tagged, submit_flags, task_tgid,
+        read_kernel_u32, read_kernel_u64, set_tagged, submit_flags, task_tgid, unconsumed,
     },
     maps::{EVENTS, TAGGED, offsets},
 };
@@ -32,6 +32,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     if TAGGED.insert(&child_tgid, &tag, 0).is_ok() {
         set_tagged(child_tgid);
     }
+    let before = unconsumed();
     match EVENTS.reserve::<ForkEvent>(0) {
         Some(mut entry) => {
             let ev = entry.as_mut_ptr();
@@ -40,7 +41,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
                 (*ev).child_tgid = child_tgid;
                 (*ev)._pad = 0;
             }
-            entry.submit(submit_flags());
+            entry.submit(submit_flags(before));
         }
         None => count_drop(EventKind::Fork),
     }
@@ -51,6 +52,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let tag = current_tag();
+    let before = unconsumed();
     let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
         count_drop(EventKind::Exec);
         return 0;
@@ -92,7 +94,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         }
         (*ev).header.flags = fl;
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags(before));
     0
 }
 
@@ -117,6 +119,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     }
     clear_tagged(tgid);
     let _ = TAGGED.remove(&tgid);
+    let before = unconsumed();
     match EVENTS.reserve::<ExitEvent>(0) {
         Some(mut entry) => {
             let ev = entry.as_mut_ptr();
@@ -129,7 +132,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
                 };
                 (*ev)._pad = 0;
             }
-            entry.submit(submit_flags());
+            entry.submit(submit_flags(before));
         }
         None => count_drop(EventKind::Exit),
     }

@@ -217,6 +217,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 let _ = cmd.reply.send(result);
             }
             _ = tick.tick() => {
+                // Belt and braces: whatever a missed wake-up left behind.
+                if pipeline.drain(ring.get_mut()) > 0 {
+                    repoll = true;
+                }
                 if let Some(lost) = pipeline.drops_watch.check(&drops.totals()) {
                     pipeline.alerts.health(
                         "Kernel events lost",
