@@ -283,6 +283,9 @@ pub enum TagSource {
     Config = 4,
     /// A cgroup given by the user.
     Cgroup = 5,
+    /// Started by a known AI host with stdio pipes: a candidate server until a
+    /// configured server names it.
+    HostChild = 6,
 }
 
 /// Value of the tagged-process map, keyed by tgid.

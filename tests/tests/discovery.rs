@@ -131,3 +131,69 @@ fn configured_servers_are_tagged_by_name_and_host_and_config_edits_apply() {
     assert_eq!(s(&open, "mcp.host"), "cursor");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn children_of_a_known_host_with_stdio_pipes_are_candidate_servers() {
+    if !privileged("host_children") {
+        return;
+    }
+    let dir = TempDir::new("fakehost");
+    // A test-built host binary under a real host's name.
+    let host = dir.path().join("claude");
+    std::fs::copy(env!("CARGO_BIN_EXE_fake-host"), &host).unwrap();
+    let server = dir.path().join("some-tool");
+    std::fs::copy(env!("CARGO_BIN_EXE_tree-probe"), &server).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let prefix = dir.path().join("cand");
+    let go = dir.path().join("go");
+
+    let daemon = Daemon::start(&[]);
+    // claude → some-tool (pipes; gen 1) → some-tool (gen 0, grandchild of the host).
+    let mut host_proc = Command::new(&host)
+        .arg(&server)
+        .args(["1", prefix.to_str().unwrap(), &port, go.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let exec = daemon
+        .wait_for(WAIT, |e| {
+            s(e, "evt.type") == "execve" && s(e, "proc.exepath") == server.to_str().unwrap()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the host's child is tagged; stderr:\n{}",
+                daemon.stderr_text()
+            )
+        });
+    assert_eq!(s(&exec, "mcp.tag_source"), "host-child");
+    assert_eq!(s(&exec, "mcp.host"), "claude-code");
+    assert_eq!(s(&exec, "mcp.server"), "some-tool");
+    std::fs::write(&go, b"").unwrap();
+    assert!(host_proc.wait().unwrap().success());
+    for g in 0..=1 {
+        let path = format!("{}.gen{g}", prefix.display());
+        let open = daemon
+            .wait_for(WAIT, |e| s(e, "fd.name") == path)
+            .unwrap_or_else(|| panic!("no open of {path}"));
+        assert_eq!(s(&open, "mcp.server"), "some-tool");
+        assert_eq!(s(&open, "mcp.tag_source"), "host-child");
+    }
+    // The host itself is not a server, and helpers it starts are left alone.
+    let status = Command::new(&host)
+        .args(["git", "--version"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let events = daemon.events();
+    assert!(
+        !events.iter().any(|e| s(e, "proc.name") == "claude"),
+        "the host is not tagged"
+    );
+    assert!(
+        !events.iter().any(|e| s(e, "proc.name") == "git"),
+        "git is not a server"
+    );
+    assert!(daemon.stop().success());
+}

@@ -1,6 +1,7 @@
 //! Processes and MCP servers: the process table, the server registry, tagging
 //! (which writes the kernel's tag map) and the enrichment of kernel records into
 //! [`Event`]s.
+pub mod hosts;
 pub mod patterns;
 pub mod recognise;
 pub mod scan;
@@ -138,6 +139,11 @@ impl Tracker {
                 .map_or_else(|| format!("#{}", existing.server_id), |s| s.name.clone());
             return Err(TagError::AlreadyTagged(name));
         }
+        self.apply_tag(store, req)
+    }
+
+    /// Writes the tag for `req.pid` and its descendants, replacing any they had.
+    fn apply_tag(&mut self, store: &mut impl TagStore, req: &TagRequest) -> Result<u32, TagError> {
         let info = scan::read_process(req.pid).ok_or(TagError::NoSuchProcess(req.pid))?;
         let id = self
             .servers
@@ -154,6 +160,7 @@ impl Tracker {
             server_id: id,
             ..info
         });
+        let replaced = store.get(req.pid).map(|t| t.server_id);
         if let Err(e) = store.insert(req.pid, tag) {
             self.servers.remove(id);
             return Err(TagError::Map(format!("{e:#}")));
@@ -164,7 +171,10 @@ impl Tracker {
             return Err(TagError::NoSuchProcess(req.pid));
         }
         for child in descendants(req.pid) {
-            if store.get(child).is_none() && store.insert(child, tag).is_ok() {
+            let free = store
+                .get(child)
+                .is_none_or(|t| Some(t.server_id) == replaced || t.server_id == id);
+            if free && store.insert(child, tag).is_ok() {
                 let info = scan::read_process(child).unwrap_or(ProcInfo {
                     pid: child,
                     ..Default::default()
@@ -239,8 +249,11 @@ impl Tracker {
             } => {
                 self.record_exec(&header, &filename, argv);
                 let mut header = header;
-                if header.server_id == 0 {
-                    header.server_id = self.tag_on_exec(&header, store)?;
+                let server_id = self.tag_on_exec(&header, store);
+                if server_id != header.server_id {
+                    // Tagged (or tagged again) at this exec: it is the root.
+                    header.server_id = server_id;
+                    header.root_tgid = header.tgid;
                 }
                 let mut ev = self.base_event(&header, "execve", "process")?;
                 ev.truncated = header.flags & flags::ARGS_TRUNCATED != 0;
@@ -378,24 +391,54 @@ impl Tracker {
         }
     }
 
-    fn tag_on_exec(&mut self, header: &Header, store: &mut impl TagStore) -> Option<u32> {
+    /// Tags an exec'd process that is recognised as an MCP server: by a host
+    /// config or a pattern, or as a candidate when a known AI host started it
+    /// with stdio pipes. A candidate that a host config then names (after an
+    /// exec of `sh -c`, `npx`, …) is tagged again under the configured name.
+    /// Returns the process's server id after the exec, 0 for none.
+    fn tag_on_exec(&mut self, header: &Header, store: &mut impl TagStore) -> u32 {
         if header.tgid == std::process::id() {
-            return None;
+            return header.server_id;
         }
-        let r = self
-            .recogniser
-            .recognise(&self.table.get(header.tgid)?.argv)?;
+        let current = self.servers.get(header.server_id).map(|s| s.source);
+        let Some(info) = self.table.get(header.tgid) else {
+            return header.server_id;
+        };
+        let recognised = match current {
+            None => self.recogniser.recognise(&info.argv).or_else(|| {
+                let parent = self.table.get(info.ppid)?;
+                let host = hosts::host_of(parent)?;
+                hosts::looks_like_stdio_server(info).then(|| recognise::Recognised {
+                    name: hosts::candidate_name(info),
+                    host: Some(host.to_owned()),
+                    source: TagSource::HostChild,
+                })
+            }),
+            Some(TagSource::HostChild) => self
+                .recogniser
+                .recognise(&info.argv)
+                .filter(|r| r.source == TagSource::Config),
+            Some(_) => None,
+        };
+        let Some(r) = recognised else {
+            return header.server_id;
+        };
         let req = TagRequest {
             pid: header.tgid,
             name: r.name,
             host: r.host,
             source: r.source,
         };
-        match self.tag(store, &req) {
-            Ok(id) => Some(id),
+        let result = if current.is_some() {
+            self.apply_tag(store, &req)
+        } else {
+            self.tag(store, &req)
+        };
+        match result {
+            Ok(id) => id,
             Err(e) => {
-                log::debug!("pattern match for pid {} not tagged: {e}", header.tgid);
-                None
+                log::debug!("pid {} recognised but not tagged: {e}", header.tgid);
+                header.server_id
             }
         }
     }

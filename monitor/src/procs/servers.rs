@@ -77,6 +77,7 @@ pub fn source_name(source: TagSource) -> &'static str {
         TagSource::Pattern => "pattern",
         TagSource::Config => "config",
         TagSource::Cgroup => "cgroup",
+        TagSource::HostChild => "host-child",
     }
 }
 
