@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Follow a running process and its descendants as an MCP server: PID or PID=NAME.
     #[arg(long = "pid", value_name = "PID[=NAME]", value_parser = parse_pid)]
     pub pids: Vec<(u32, Option<String>)>,
+    /// Follow every process in a cgroup (a container, a systemd unit) as an MCP
+    /// server: PATH[=NAME], PATH as in /proc/PID/cgroup or under /sys/fs/cgroup.
+    #[arg(long = "cgroup", value_name = "PATH[=NAME]", value_parser = parse_cgroup)]
+    pub cgroups: Vec<crate::procs::cgroups::WatchedCgroup>,
     /// Also treat commands matching this pattern as MCP servers (space-separated
     /// globs over the program and its arguments, e.g. "my-server" or "uvx my-*").
     #[arg(long = "pattern", value_name = "PATTERN")]
@@ -113,6 +117,12 @@ pub struct LaunchArgs {
     pub command: Vec<String>,
 }
 
+fn parse_cgroup(s: &str) -> Result<crate::procs::cgroups::WatchedCgroup, String> {
+    let w = crate::procs::cgroups::WatchedCgroup::parse(s)?;
+    control::validate_name(&w.name)?;
+    Ok(w)
+}
+
 fn parse_pid(s: &str) -> Result<(u32, Option<String>), String> {
     let (pid, name) = match s.split_once('=') {
         Some((p, n)) => (p, Some(n.to_owned())),
@@ -146,6 +156,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             control_socket: args.control_socket,
             ring_buffer_bytes: args.ring_buffer_size,
             homes: args.homes,
+            cgroups: args.cgroups,
             rules: rules::LoadOptions {
                 default_rules: !args.no_default_rules,
                 extra: args.rules,

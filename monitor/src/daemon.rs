@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub control_socket: PathBuf,
     /// Size of the kernel ring buffer in bytes (default: monitor-common's).
     pub ring_buffer_bytes: Option<u32>,
+    /// Cgroups whose processes are MCP servers (`--cgroup`).
+    pub cgroups: Vec<crate::procs::cgroups::WatchedCgroup>,
     /// Homes whose AI-host configs name MCP servers (empty: every home).
     pub homes: Vec<PathBuf>,
     /// Which rule files to load.
@@ -122,7 +124,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         opts.homes.clone()
     };
     let (config, mut config_watch) = read_host_configs(&homes);
-    let mut tracker = Tracker::new(scan::scan_all(), Recogniser::new(patterns, config));
+    let recogniser = Recogniser::new(patterns, config).with_cgroups(opts.cgroups.clone());
+    let mut tracker = Tracker::new(scan::scan_all(), recogniser);
     for (pid, name) in &opts.pids {
         let name = match name {
             Some(n) => n.clone(),

@@ -1,6 +1,7 @@
 //! Processes and MCP servers: the process table, the server registry, tagging
 //! (which writes the kernel's tag map) and the enrichment of kernel records into
 //! [`Event`]s.
+pub mod cgroups;
 pub mod hosts;
 pub mod patterns;
 pub mod recognise;
@@ -200,7 +201,7 @@ impl Tracker {
             .pids()
             .filter_map(|pid| {
                 let p = self.table.get(pid)?;
-                Some((pid, self.recogniser.recognise(&p.argv)?))
+                Some((pid, self.recogniser.recognise(pid, &p.argv)?))
             })
             .collect();
         // Parents before children, so a matching child inside a matching tree is
@@ -373,6 +374,7 @@ impl Tracker {
             gid: header.gid,
             start_time: previous.start_time,
             server_id: header.server_id,
+            container_id: cgroups::container_of(&cgroups::cgroup_paths(header.tgid)),
         });
         if header.server_id != 0 {
             self.learn_roots(header.server_id, header.tgid);
@@ -405,7 +407,7 @@ impl Tracker {
             return header.server_id;
         };
         let recognised = match current {
-            None => self.recogniser.recognise(&info.argv).or_else(|| {
+            None => self.recogniser.recognise(info.pid, &info.argv).or_else(|| {
                 let parent = self.table.get(info.ppid)?;
                 let host = hosts::host_of(parent)?;
                 hosts::looks_like_stdio_server(info).then(|| recognise::Recognised {
@@ -416,7 +418,7 @@ impl Tracker {
             }),
             Some(TagSource::HostChild) => self
                 .recogniser
-                .recognise(&info.argv)
+                .recognise(info.pid, &info.argv)
                 .filter(|r| r.source == TagSource::Config),
             Some(_) => None,
         };
@@ -507,6 +509,7 @@ impl Tracker {
             mcp_tag_source: server.map(|s| source_name(s.source).to_owned()),
             mcp_root_pid: Some(header.root_tgid),
             mcp_roots: server.map(|s| s.roots.clone()).unwrap_or_default(),
+            container_id: p.container_id.clone(),
             ..Default::default()
         })
     }

@@ -3,7 +3,7 @@
 //! command-line patterns.
 use monitor_common::TagSource;
 
-use super::patterns::PatternSet;
+use super::{cgroups::WatchedCgroup, patterns::PatternSet};
 use crate::discover::ConfigMatchers;
 
 /// What a recognised command line is.
@@ -17,11 +17,22 @@ pub struct Recognised {
 pub struct Recogniser {
     patterns: PatternSet,
     config: ConfigMatchers,
+    cgroups: Vec<WatchedCgroup>,
 }
 
 impl Recogniser {
     pub fn new(patterns: PatternSet, config: ConfigMatchers) -> Self {
-        Recogniser { patterns, config }
+        Recogniser {
+            patterns,
+            config,
+            cgroups: Vec::new(),
+        }
+    }
+
+    /// Also recognise every process in these cgroups (and below).
+    pub fn with_cgroups(mut self, cgroups: Vec<WatchedCgroup>) -> Self {
+        self.cgroups = cgroups;
+        self
     }
 
     /// Recognises by patterns only.
@@ -38,13 +49,25 @@ impl Recogniser {
         self.config.len()
     }
 
-    pub fn recognise(&self, argv: &[String]) -> Option<Recognised> {
+    /// Recognises process `pid` running `argv`: by host config, then by the
+    /// watched cgroups, then by pattern.
+    pub fn recognise(&self, pid: u32, argv: &[String]) -> Option<Recognised> {
         if let Some(m) = self.config.match_argv(argv) {
             return Some(Recognised {
                 name: m.name,
                 host: Some(m.host.as_str().to_owned()),
                 source: TagSource::Config,
             });
+        }
+        if !self.cgroups.is_empty() {
+            let paths = super::cgroups::cgroup_paths(pid);
+            if let Some(w) = self.cgroups.iter().find(|w| w.contains(&paths)) {
+                return Some(Recognised {
+                    name: w.name.clone(),
+                    host: None,
+                    source: TagSource::Cgroup,
+                });
+            }
         }
         self.patterns.match_argv(argv).map(|name| Recognised {
             name,
@@ -73,9 +96,10 @@ mod tests {
         let r = Recogniser::new(PatternSet::new(true, []), config);
         let argv = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(
-            r.recognise(&argv(
-                "npx -y @modelcontextprotocol/server-filesystem /srv/docs"
-            )),
+            r.recognise(
+                0,
+                &argv("npx -y @modelcontextprotocol/server-filesystem /srv/docs")
+            ),
             Some(Recognised {
                 name: "files".into(),
                 host: Some("cursor".into()),
@@ -84,14 +108,17 @@ mod tests {
         );
         // Same package, other arguments: not the configured server, but a pattern.
         assert_eq!(
-            r.recognise(&argv("npx -y @modelcontextprotocol/server-filesystem /tmp")),
+            r.recognise(
+                0,
+                &argv("npx -y @modelcontextprotocol/server-filesystem /tmp")
+            ),
             Some(Recognised {
                 name: "server-filesystem".into(),
                 host: None,
                 source: TagSource::Pattern
             })
         );
-        assert_eq!(r.recognise(&argv("ls -l")), None);
+        assert_eq!(r.recognise(0, &argv("ls -l")), None);
         let _ = std::fs::remove_dir_all(&home);
     }
 }

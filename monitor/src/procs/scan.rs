@@ -26,6 +26,7 @@ pub fn read_process(pid: u32) -> Option<ProcInfo> {
         gid: status.as_ref().map(|s| s.egid).unwrap_or(0),
         start_time: stat.starttime,
         server_id: 0,
+        container_id: super::cgroups::container_of(&super::cgroups::cgroup_paths(pid)),
     })
 }
 

@@ -17,6 +17,8 @@ pub struct ProcInfo {
     pub start_time: u64,
     /// MCP server id, 0 for untagged.
     pub server_id: u32,
+    /// Short id of the container the process runs in.
+    pub container_id: Option<String>,
 }
 
 /// Processes by pid.
