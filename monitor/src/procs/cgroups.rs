@@ -109,12 +109,12 @@ fn strip_mount(path: &str) -> &str {
         let (_, Some(target), Some(fstype)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        if (fstype == "cgroup" || fstype == "cgroup2") && target != "/sys/fs/cgroup" {
-            if let Some(inner) = path.strip_prefix(target)
-                && (inner.is_empty() || inner.starts_with('/'))
-            {
-                return if inner.is_empty() { "/" } else { inner };
-            }
+        if (fstype == "cgroup" || fstype == "cgroup2")
+            && target != "/sys/fs/cgroup"
+            && let Some(inner) = path.strip_prefix(target)
+            && (inner.is_empty() || inner.starts_with('/'))
+        {
+            return if inner.is_empty() { "/" } else { inner };
         }
     }
     rest
