@@ -88,6 +88,9 @@ pub struct RunArgs {
     /// Do not load the embedded default rules.
     #[arg(long)]
     pub no_default_rules: bool,
+    /// Directory of per-server policy files (NAME.yaml: roots, destinations).
+    #[arg(long, value_name = "DIR", default_value = crate::procs::policy::DEFAULT_DIR)]
+    pub servers_dir: PathBuf,
     /// Read AI-host MCP configs from this home only (repeatable; default: /root
     /// and /home/*). Their servers are tagged by name and host when they start.
     #[arg(long = "home", value_name = "DIR")]
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             ring_buffer_bytes: args.ring_buffer_size,
             homes: args.homes,
             cgroups: args.cgroups,
+            servers_dir: args.servers_dir,
             rules: rules::LoadOptions {
                 default_rules: !args.no_default_rules,
                 extra: args.rules,

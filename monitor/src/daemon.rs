@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub ring_buffer_bytes: Option<u32>,
     /// Cgroups whose processes are MCP servers (`--cgroup`).
     pub cgroups: Vec<crate::procs::cgroups::WatchedCgroup>,
+    /// Directory of per-server policy files.
+    pub servers_dir: PathBuf,
     /// Homes whose AI-host configs name MCP servers (empty: every home).
     pub homes: Vec<PathBuf>,
     /// Which rule files to load.
@@ -126,6 +128,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let (config, mut config_watch) = read_host_configs(&homes);
     let recogniser = Recogniser::new(patterns, config).with_cgroups(opts.cgroups.clone());
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
+    let mut policy_watch = crate::watch::FileWatch::new(vec![opts.servers_dir.clone()]);
+    tracker.set_policies(read_policies(&opts.servers_dir));
     for (pid, name) in &opts.pids {
         let name = match name {
             Some(n) => n.clone(),
@@ -236,6 +240,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.detector.files_changed() {
                     reload(&mut pipeline.detector, "a rule file changed");
                 }
+                if policy_watch.changed() {
+                    pipeline.tracker.set_policies(read_policies(&opts.servers_dir));
+                    eprintln!("mcp-monitor: server policies reloaded from {}", opts.servers_dir.display());
+                }
                 if config_watch.changed() {
                     let (config, watch) = read_host_configs(&homes);
                     config_watch = watch;
@@ -304,6 +312,15 @@ fn read_host_configs(homes: &[PathBuf]) -> (ConfigMatchers, crate::watch::FileWa
         ConfigMatchers::from_discovery(&found),
         crate::watch::FileWatch::new(found.watch),
     )
+}
+
+/// The per-server policy files, reporting broken ones.
+fn read_policies(dir: &std::path::Path) -> crate::procs::policy::Policies {
+    let (policies, problems) = crate::procs::policy::Policies::load(dir);
+    for p in problems {
+        eprintln!("mcp-monitor: server policy {p}; ignored");
+    }
+    policies
 }
 
 /// Reloads the rules, reporting what changed or why the old rules stay.

@@ -132,6 +132,9 @@ pub struct Event {
     /// Directories the server was given to work in.
     #[serde(rename = "mcp.roots", skip_serializing_if = "Vec::is_empty")]
     pub mcp_roots: Vec<String>,
+    /// Destinations the server's policy file allows (addresses, CIDRs, host:port).
+    #[serde(rename = "mcp.destinations", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_destinations: Vec<String>,
 
     #[serde(rename = "container.id", skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,

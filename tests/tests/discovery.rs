@@ -197,3 +197,63 @@ fn children_of_a_known_host_with_stdio_pipes_are_candidate_servers() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_server_policy_file_declares_roots_that_scope_rules_use() {
+    if !privileged("server_policy") {
+        return;
+    }
+    let dir = TempDir::new("policy");
+    let servers = dir.path().join("servers.d");
+    std::fs::create_dir(&servers).unwrap();
+    let root = dir.path().join("allowed");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("inside.txt"), "x").unwrap();
+    std::fs::write(
+        servers.join("scoped.yaml"),
+        format!("roots: [{}]\ndestinations: [10.0.0.0/8]\n", root.display()),
+    )
+    .unwrap();
+    let rules = dir.path().join("scope.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Read outside declared roots\n  desc: test\n  condition: evt.type = openat and mcp.in_roots = false and fd.name startswith /etc/host\n  output: \"%mcp.server read %fd.name outside %mcp.roots\"\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start(&[
+        "--servers-dir",
+        servers.to_str().unwrap(),
+        "--no-default-rules",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let inside = root.join("inside.txt");
+    let status = daemon
+        .launch(
+            "scoped",
+            &["cat", inside.to_str().unwrap(), "/etc/hostname"],
+        )
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == "/etc/hostname")
+        .expect("open of /etc/hostname");
+    assert_eq!(open["mcp.roots"][0], root.to_str().unwrap());
+    assert_eq!(open["mcp.destinations"][0], "10.0.0.0/8");
+    let alert = daemon
+        .wait_for_alert(WAIT, |a| s(a, "rule") == "Read outside declared roots")
+        .expect("the scope rule fires outside the roots");
+    assert_eq!(alert["output_fields"]["fd.name"], "/etc/hostname");
+    // The read inside the roots did not fire it.
+    assert_eq!(
+        daemon
+            .alerts()
+            .iter()
+            .filter(|a| s(a, "rule") == "Read outside declared roots")
+            .count(),
+        1
+    );
+    assert!(daemon.stop().success());
+}

@@ -4,6 +4,7 @@
 pub mod cgroups;
 pub mod hosts;
 pub mod patterns;
+pub mod policy;
 pub mod recognise;
 pub mod scan;
 pub mod servers;
@@ -116,6 +117,7 @@ pub struct Tracker {
     pub table: ProcessTable,
     pub servers: Servers,
     recogniser: Recogniser,
+    policies: policy::Policies,
     clock: Clock,
 }
 
@@ -125,6 +127,7 @@ impl Tracker {
             table,
             servers: Servers::default(),
             recogniser,
+            policies: policy::Policies::default(),
             clock: Clock::now(),
         }
     }
@@ -152,6 +155,7 @@ impl Tracker {
         if let Some(server) = self.servers.get_mut(id) {
             server.roots = roots_from_argv(&info.argv);
         }
+        self.apply_policy(id);
         let tag = Tag {
             server_id: id,
             root_tgid: req.pid,
@@ -191,6 +195,28 @@ impl Tracker {
 
     pub fn recogniser_mut(&mut self) -> &mut Recogniser {
         &mut self.recogniser
+    }
+
+    /// Replaces the per-server policies and applies them to running servers.
+    pub fn set_policies(&mut self, policies: policy::Policies) {
+        self.policies = policies;
+        let ids: Vec<u32> = self.servers.ids().collect();
+        for id in ids {
+            self.apply_policy(id);
+        }
+    }
+
+    /// A server's roots and destinations from its policy file, if it has one.
+    fn apply_policy(&mut self, id: u32) {
+        let Some(server) = self.servers.get_mut(id) else {
+            return;
+        };
+        if let Some(p) = self.policies.get(&server.name) {
+            if !p.roots.is_empty() {
+                server.roots = p.roots.clone();
+            }
+            server.destinations = p.destinations.clone();
+        }
     }
 
     /// Tags every running process whose command line is recognised as an MCP
@@ -388,6 +414,10 @@ impl Tracker {
         };
         if let Some(server) = self.servers.get_mut(server_id)
             && server.roots.is_empty()
+            && self
+                .policies
+                .get(&server.name)
+                .is_none_or(|p| p.roots.is_empty())
         {
             server.roots = roots_from_argv(argv);
         }
@@ -509,6 +539,7 @@ impl Tracker {
             mcp_tag_source: server.map(|s| source_name(s.source).to_owned()),
             mcp_root_pid: Some(header.root_tgid),
             mcp_roots: server.map(|s| s.roots.clone()).unwrap_or_default(),
+            mcp_destinations: server.map(|s| s.destinations.clone()).unwrap_or_default(),
             container_id: p.container_id.clone(),
             ..Default::default()
         })

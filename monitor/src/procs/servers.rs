@@ -12,8 +12,10 @@ pub struct ServerInfo {
     pub host: Option<String>,
     pub source: TagSource,
     pub root_pid: u32,
-    /// Directories the server was given (from its arguments).
+    /// Directories the server was given (its arguments or its policy file).
     pub roots: Vec<String>,
+    /// Destinations its policy file allows.
+    pub destinations: Vec<String>,
 }
 
 /// Registry of servers; ids start at 1 (0 means untagged in the kernel).
@@ -42,9 +44,14 @@ impl Servers {
                 source,
                 root_pid,
                 roots: Vec::new(),
+                destinations: Vec::new(),
             },
         );
         id
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.by_id.keys().copied()
     }
 
     pub fn get(&self, id: u32) -> Option<&ServerInfo> {

@@ -111,9 +111,10 @@ catalogue! {
     FdLport, "fd.lport", Int, false, "Local port (same as fd.sport for a connect).";
     McpServer, "mcp.server", Str, false, "The MCP server the process belongs to; absent for untagged processes.";
     McpHost, "mcp.host", Str, false, "The AI host that runs the server, when known.";
-    McpTagSource, "mcp.tag_source", Str, false, "How the process was tagged: wrapper, pid, pattern, config, cgroup.";
+    McpTagSource, "mcp.tag_source", Str, false, "How the process was tagged: wrapper, pid, pattern, config, cgroup, host-child.";
     McpRootPid, "mcp.root_pid", Int, false, "The process the server was tagged at.";
-    McpRoots, "mcp.roots", StrList, false, "Directories the server was given to work in.";
+    McpRoots, "mcp.roots", StrList, false, "Directories the server was given to work in (its arguments, or its policy file in /etc/mcp-monitor/servers.d).";
+    McpDestinations, "mcp.destinations", StrList, false, "Destinations the server's policy file allows (addresses, CIDRs, host:port).";
     McpInRoots, "mcp.in_roots", Bool, false, "fd.name lies under one of mcp.roots (absent when the server has no roots or the event has no path).";
     ContainerId, "container.id", Str, false, "Container id, when the process runs in one.";
 }
@@ -256,6 +257,7 @@ impl FieldRef {
             Field::McpTagSource => s(ev.mcp_tag_source.as_ref()),
             Field::McpRootPid => int(ev.mcp_root_pid.map(i64::from)),
             Field::McpRoots => StrList(&ev.mcp_roots),
+            Field::McpDestinations => StrList(&ev.mcp_destinations),
             Field::McpInRoots => match (ev.fd_typechar.as_deref(), ev.fd_name.as_deref()) {
                 (Some("f"), Some(path)) if !ev.mcp_roots.is_empty() => {
                     Bool(ev.mcp_roots.iter().any(|r| path_under(path, r)))
