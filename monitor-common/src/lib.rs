@@ -125,6 +125,15 @@ pub struct EventHeader {
     pub comm: [u8; COMM_LEN],
 }
 
+/// A ring-buffer record type.
+///
+/// # Safety
+/// The type is `#[repr(C)]` and starts with an [`EventHeader`] (so a pointer to
+/// it is a pointer to its header), and `KIND` is the kind its header carries.
+pub unsafe trait Record {
+    const KIND: EventKind;
+}
+
 /// A new process (not a thread) was created by a tagged process.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +141,23 @@ pub struct ForkEvent {
     pub header: EventHeader,
     pub child_tgid: u32,
     pub _pad: u32,
+}
+
+// SAFETY: each of these is #[repr(C)] with `header: EventHeader` first.
+unsafe impl Record for ForkEvent {
+    const KIND: EventKind = EventKind::Fork;
+}
+unsafe impl Record for ExecEvent {
+    const KIND: EventKind = EventKind::Exec;
+}
+unsafe impl Record for ExitEvent {
+    const KIND: EventKind = EventKind::Exit;
+}
+unsafe impl Record for OpenEvent {
+    const KIND: EventKind = EventKind::Open;
+}
+unsafe impl Record for ConnectEvent {
+    const KIND: EventKind = EventKind::Connect;
 }
 
 /// A successful exec (from `sched_process_exec`), for every process.

@@ -4,7 +4,7 @@ use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
-use monitor_common::{EventHeader, EventKind, Tag, WAKEUP_INTERVAL_NS};
+use monitor_common::{EventHeader, EventKind, Record, Tag, WAKEUP_INTERVAL_NS};
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
 
@@ -70,10 +70,10 @@ pub fn tag_of(tgid: u32) -> Option<Tag> {
     unsafe { TAGGED.get(&tgid).copied() }
 }
 
-/// Bytes user space has not consumed yet; call it before reserving a record
-/// and hand the answer to [`submit_flags`].
+/// Bytes user space has not consumed yet; taken before reserving a record and
+/// handed to [`submit_flags`].
 #[inline(always)]
-pub fn unconsumed() -> u64 {
+fn unconsumed() -> u64 {
     const BPF_RB_AVAIL_DATA: u64 = 0;
     EVENTS.query(BPF_RB_AVAIL_DATA)
 }
@@ -86,7 +86,7 @@ pub fn unconsumed() -> u64 {
 /// [`WAKEUP_INTERVAL_NS`] ago. A record that finds the buffer drained always
 /// may wake user space, so none is ever left behind.
 #[inline(always)]
-pub fn submit_flags(unconsumed_before: u64) -> u64 {
+fn submit_flags(unconsumed_before: u64) -> u64 {
     const BPF_RB_NO_WAKEUP: u64 = 1;
     if unconsumed_before == 0 {
         return 0;
@@ -105,9 +105,26 @@ pub fn submit_flags(unconsumed_before: u64) -> u64 {
     0
 }
 
+/// Reserves a `T` in the ring buffer, fills its header for the current task,
+/// lets `body` write the rest, and submits it; a full buffer is counted as a
+/// drop of `T`'s kind.
+#[inline(always)]
+pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
+    let before = unconsumed();
+    let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+        count_drop(T::KIND);
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `Record` guarantees the header comes first.
+    unsafe { fill_header(ev.cast::<EventHeader>(), T::KIND, tag) };
+    body(ev);
+    entry.submit(submit_flags(before));
+}
+
 /// Counts a record that did not fit in the ring buffer.
 #[inline(always)]
-pub fn count_drop(kind: EventKind) {
+fn count_drop(kind: EventKind) {
     if let Some(slot) = DROPS.get_ptr_mut(kind as u32) {
         unsafe { *slot += 1 };
     }
@@ -154,7 +171,7 @@ fn current_ppid() -> u32 {
 
 /// Fills the header of a record for the current task.
 #[inline(always)]
-pub unsafe fn fill_header(h: *mut EventHeader, kind: EventKind, tag: Option<Tag>) {
+unsafe fn fill_header(h: *mut EventHeader, kind: EventKind, tag: Option<Tag>) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     unsafe {

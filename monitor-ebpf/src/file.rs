@@ -8,13 +8,11 @@ use aya_ebpf::{
 };
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
-use monitor_common::{
-    EventKind, OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, flags,
-};
+use monitor_common::{OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, flags};
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags, unconsumed},
-    maps::{EVENTS, OPEN_SLOTS_MAP, PENDING_OPEN},
+    emit::{current_is_tagged, current_tag, emit},
+    maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
 };
 
 /// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
@@ -177,14 +175,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
-    let before = unconsumed();
-    let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
-        count_drop(EventKind::Open);
-        return 0;
-    };
-    let ev = entry.as_mut_ptr();
-    unsafe {
-        fill_header(&mut (*ev).header, EventKind::Open, tag);
+    emit(tag, |ev: *mut OpenEvent| unsafe {
         (*ev).syscall = pending.syscall;
         (*ev).dirfd = pending.dirfd;
         (*ev).flags = pending.flags;
@@ -206,8 +197,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
                 }
             };
         (*ev).header.flags = fl;
-    }
-    entry.submit(submit_flags(before));
+    });
     0
 }
 

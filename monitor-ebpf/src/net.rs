@@ -4,12 +4,12 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use monitor_common::{ConnectEvent, EventKind, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
+use monitor_common::{ConnectEvent, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
 
 use crate::{
-    emit::{count_drop, current_is_tagged, current_tag, fill_header, submit_flags, unconsumed},
+    emit::{current_is_tagged, current_tag, emit},
     file::arg,
-    maps::{EVENTS, PENDING_CONNECT},
+    maps::PENDING_CONNECT,
 };
 
 #[tracepoint]
@@ -83,20 +83,12 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
-    let before = unconsumed();
-    let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
-        count_drop(EventKind::Connect);
-        return 0;
-    };
-    let ev = entry.as_mut_ptr();
-    unsafe {
-        fill_header(&mut (*ev).header, EventKind::Connect, tag);
+    emit(tag, |ev: *mut ConnectEvent| unsafe {
         (*ev).header.flags = pending.flags;
         (*ev).fd = pending.fd;
         (*ev)._pad = 0;
         (*ev).ret = arg(&ctx, 0) as i64;
         (*ev).addr = pending.addr;
-    }
-    entry.submit(submit_flags(before));
+    });
     0
 }

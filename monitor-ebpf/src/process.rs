@@ -6,14 +6,14 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use monitor_common::{ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, flags};
+use monitor_common::{ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, flags};
 
 use crate::{
     emit::{
-        clear_tagged, count_drop, current_tag, current_task, current_tgid, fill_header,
-        read_kernel_u32, read_kernel_u64, set_tagged, submit_flags, task_tgid, unconsumed,
+        clear_tagged, current_tag, current_task, current_tgid, emit, read_kernel_u32,
+        read_kernel_u64, set_tagged, task_tgid,
     },
-    maps::{EVENTS, TAGGED, offsets},
+    maps::{TAGGED, offsets},
 };
 
 /// `sched_process_fork(parent, child)`: runs before the child is first scheduled,
@@ -32,35 +32,18 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     if TAGGED.insert(&child_tgid, &tag, 0).is_ok() {
         set_tagged(child_tgid);
     }
-    let before = unconsumed();
-    match EVENTS.reserve::<ForkEvent>(0) {
-        Some(mut entry) => {
-            let ev = entry.as_mut_ptr();
-            unsafe {
-                fill_header(&mut (*ev).header, EventKind::Fork, Some(tag));
-                (*ev).child_tgid = child_tgid;
-                (*ev)._pad = 0;
-            }
-            entry.submit(submit_flags(before));
-        }
-        None => count_drop(EventKind::Fork),
-    }
+    emit(Some(tag), |ev: *mut ForkEvent| unsafe {
+        (*ev).child_tgid = child_tgid;
+        (*ev)._pad = 0;
+    });
     0
 }
 
 /// `sched_process_exec`: after a successful exec. Emitted for every process.
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    let tag = current_tag();
-    let before = unconsumed();
-    let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
-        count_drop(EventKind::Exec);
-        return 0;
-    };
-    let ev = entry.as_mut_ptr();
     let off = offsets();
-    unsafe {
-        fill_header(&mut (*ev).header, EventKind::Exec, tag);
+    emit(current_tag(), |ev: *mut ExecEvent| unsafe {
         let mut fl = 0;
 
         // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
@@ -93,8 +76,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
             }
         }
         (*ev).header.flags = fl;
-    }
-    entry.submit(submit_flags(before));
+    });
     0
 }
 
@@ -119,22 +101,13 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     }
     clear_tagged(tgid);
     let _ = TAGGED.remove(&tgid);
-    let before = unconsumed();
-    match EVENTS.reserve::<ExitEvent>(0) {
-        Some(mut entry) => {
-            let ev = entry.as_mut_ptr();
-            unsafe {
-                fill_header(&mut (*ev).header, EventKind::Exit, Some(tag));
-                (*ev).exit_code = if off.task_exit_code != 0 {
-                    read_kernel_u32(current_task(), off.task_exit_code) as i32
-                } else {
-                    -1
-                };
-                (*ev)._pad = 0;
-            }
-            entry.submit(submit_flags(before));
-        }
-        None => count_drop(EventKind::Exit),
-    }
+    emit(Some(tag), |ev: *mut ExitEvent| unsafe {
+        (*ev).exit_code = if off.task_exit_code != 0 {
+            read_kernel_u32(current_task(), off.task_exit_code) as i32
+        } else {
+            -1
+        };
+        (*ev)._pad = 0;
+    });
     0
 }

@@ -30,6 +30,23 @@ pub fn privileged(test: &str) -> bool {
     false
 }
 
+/// Python with the `mcp` SDK and the directory holding the npm MCP servers,
+/// both set up by `cargo xtask test`; `None` (with a printed reason, or a
+/// failure in CI) when they are not there.
+pub fn mcp_deps(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let python = std::env::var_os("MCP_E2E_PYTHON").map(PathBuf::from);
+    let node_dir = std::env::var_os("MCP_E2E_NODE_DIR").map(PathBuf::from);
+    match (python, node_dir) {
+        (Some(p), Some(n)) => Some((p, n)),
+        _ => {
+            let why = "MCP_E2E_PYTHON and MCP_E2E_NODE_DIR are not set (run `cargo xtask test`)";
+            assert!(!in_ci(), "{test}: {why}");
+            eprintln!("SKIP {test}: {why}");
+            None
+        }
+    }
+}
+
 /// The `mcp-monitor` binary under test.
 pub fn monitor_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("MCP_MONITOR_BIN") {

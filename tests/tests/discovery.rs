@@ -3,24 +3,10 @@
 //! the next launch.
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use e2e::{Daemon, TempDir, in_ci, monitor_bin, privileged, s, workspace_root};
+use e2e::{Daemon, TempDir, mcp_deps, monitor_bin, privileged, s, workspace_root};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn deps(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let python = std::env::var_os("MCP_E2E_PYTHON").map(PathBuf::from);
-    let node_dir = std::env::var_os("MCP_E2E_NODE_DIR").map(PathBuf::from);
-    match (python, node_dir) {
-        (Some(p), Some(n)) => Some((p, n)),
-        _ => {
-            let why = "MCP_E2E_PYTHON and MCP_E2E_NODE_DIR are not set (run `cargo xtask test`)";
-            assert!(!in_ci(), "{test}: {why}");
-            eprintln!("SKIP {test}: {why}");
-            None
-        }
-    }
-}
 
 fn write_config(home: &std::path::Path, name: &str, root: &std::path::Path) {
     std::fs::create_dir_all(home.join(".cursor")).unwrap();
@@ -69,7 +55,7 @@ fn configured_servers_are_tagged_by_name_and_host_and_config_edits_apply() {
     if !privileged("configured_servers") {
         return;
     }
-    let Some((python, node_dir)) = deps("configured_servers") else {
+    let Some((python, node_dir)) = mcp_deps("configured_servers") else {
         return;
     };
     let home = TempDir::new("home");

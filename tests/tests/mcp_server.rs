@@ -1,32 +1,16 @@
 //! A real MCP server (`@modelcontextprotocol/server-filesystem` from npm) started
 //! through `mcp-monitor launch`, driven by a real client (the `mcp` Python SDK).
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use e2e::{Daemon, TempDir, in_ci, monitor_bin, privileged, s, workspace_root};
+use e2e::{Daemon, TempDir, mcp_deps, monitor_bin, privileged, s, workspace_root};
 use serde_json::Value;
-
-/// Python with the `mcp` SDK and the directory holding the npm server, both set
-/// up by `cargo xtask test`.
-fn deps(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let python = std::env::var_os("MCP_E2E_PYTHON").map(PathBuf::from);
-    let node_dir = std::env::var_os("MCP_E2E_NODE_DIR").map(PathBuf::from);
-    match (python, node_dir) {
-        (Some(p), Some(n)) => Some((p, n)),
-        _ => {
-            let why = "MCP_E2E_PYTHON and MCP_E2E_NODE_DIR are not set (run `cargo xtask test`)";
-            assert!(!in_ci(), "{test}: {why}");
-            eprintln!("SKIP {test}: {why}");
-            None
-        }
-    }
-}
 
 #[test]
 fn filesystem_server_reads_appear_with_the_server_name() {
     if !privileged("filesystem_server") {
         return;
     }
-    let Some((python, node_dir)) = deps("filesystem_server") else {
+    let Some((python, node_dir)) = mcp_deps("filesystem_server") else {
         return;
     };
     let root = TempDir::new("fsroot");
