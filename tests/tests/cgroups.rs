@@ -25,6 +25,13 @@ impl TestCgroup {
         format!("/{}", self.0.file_name().unwrap().to_string_lossy())
     }
 
+    /// A child cgroup named `name`, removed before its parent.
+    fn child(&self, name: &str) -> TestCgroup {
+        let dir = self.0.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        TestCgroup(dir)
+    }
+
     fn add(&self, pid: u32) {
         std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
     }
@@ -100,5 +107,79 @@ fn processes_in_a_watched_cgroup_are_followed() {
         .wait_for(WAIT, |e| s(e, "fd.name") == late)
         .unwrap_or_else(|| panic!("no open from the late process; {}", daemon.stderr_text()));
     assert_eq!(s(&open, "mcp.server"), "boxed");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_container_started_by_a_server_joins_that_server() {
+    if !privileged("container_join") {
+        return;
+    }
+    // What a runtime does, without the runtime: a cgroup named as docker names
+    // a container's, and a process that enters it and execs.
+    let id = "4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee4f1c0ffee0";
+    let Some(parent) = TestCgroup::new("runtime") else {
+        assert!(!e2e::in_ci(), "no writable cgroup v2 hierarchy");
+        eprintln!("SKIP container_join: no writable cgroup v2 hierarchy");
+        return;
+    };
+    let cg = parent.child(&format!("docker-{id}.scope"));
+    let dir = TempDir::new("container");
+    let docker = dir.path().join("docker");
+    std::fs::copy("/bin/true", &docker).unwrap();
+    let probe = env!("CARGO_BIN_EXE_tree-probe");
+    let prefix = dir.path().join("in-container");
+    let go = dir.path().join("go");
+    let daemon = Daemon::start(&[]);
+
+    // The server runs `docker run -i image`, as a host's config would have it.
+    let status = daemon
+        .launch(
+            "contained",
+            &[docker.to_str().unwrap(), "run", "-i", "mcp/fetch"],
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    daemon
+        .wait_for(WAIT, |e| {
+            s(e, "evt.type") == "execve" && s(e, "proc.exepath") == docker.to_str().unwrap()
+        })
+        .expect("the docker CLI is part of the server");
+
+    // The container's first process, outside the server's process tree.
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "read _; exec {probe} 0 {} 1 {}",
+            prefix.display(),
+            go.display()
+        ))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cg.add(shell.id());
+    drop(shell.stdin.take());
+    let exec = daemon
+        .wait_for(WAIT, |e| {
+            s(e, "evt.type") == "execve" && s(e, "proc.exepath") == probe
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the container's process joined no server; {}",
+                daemon.stderr_text()
+            )
+        });
+    assert_eq!(s(&exec, "mcp.server"), "contained");
+    assert_eq!(s(&exec, "container.id"), &id[..12]);
+    std::fs::write(&go, b"").unwrap();
+    assert!(shell.wait().unwrap().success());
+    let open = daemon
+        .wait_for(WAIT, |e| {
+            s(e, "fd.name") == format!("{}.gen0", prefix.display())
+        })
+        .expect("the container's open is reported");
+    assert_eq!(s(&open, "mcp.server"), "contained");
+    assert_eq!(s(&open, "container.id"), &id[..12]);
     assert!(daemon.stop().success());
 }

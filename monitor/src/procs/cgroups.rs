@@ -49,6 +49,59 @@ pub fn container_of(paths: &[String]) -> Option<String> {
     paths.iter().find_map(|p| container_id(p))
 }
 
+/// Containers started by MCP servers. A server that runs `docker run …` (or
+/// podman, nerdctl) does not own the container's processes: the runtime
+/// starts them outside the server's tree. A container launch by a tagged
+/// process is remembered for a short while, and the first process seen in a
+/// container nobody claimed yet joins that server; later processes of the same
+/// container follow by its id. Without the runtime's API the pairing is by
+/// time: two servers starting containers in the same instant can be swapped.
+#[derive(Debug, Default)]
+pub struct ContainerLaunches {
+    pending: std::collections::VecDeque<(std::time::Instant, u32)>,
+    owners: std::collections::HashMap<String, u32>,
+}
+
+/// How long a container launch waits for its container's first process.
+const LAUNCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl ContainerLaunches {
+    /// Whether `argv` starts a container (`docker run`, `podman run`, …).
+    pub fn is_launch(argv: &[String]) -> bool {
+        let program = argv
+            .first()
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
+            .unwrap_or("");
+        matches!(program, "docker" | "podman" | "nerdctl")
+            && argv
+                .iter()
+                .skip(1)
+                .find(|a| !a.starts_with('-'))
+                .is_some_and(|a| a == "run" || a == "create")
+    }
+
+    /// A tagged process of `server_id` started a container.
+    pub fn launched(&mut self, server_id: u32) {
+        self.pending
+            .push_back((std::time::Instant::now(), server_id));
+    }
+
+    /// The server a process in `container` belongs to, claiming the oldest
+    /// pending launch for a container seen for the first time.
+    pub fn owner(&mut self, container: &str) -> Option<u32> {
+        if let Some(id) = self.owners.get(container) {
+            return Some(*id);
+        }
+        while let Some((at, id)) = self.pending.pop_front() {
+            if at.elapsed() <= LAUNCH_WINDOW {
+                self.owners.insert(container.to_owned(), id);
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
 /// A cgroup the user asked to watch, and the server name for its processes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchedCgroup {
@@ -146,6 +199,31 @@ mod tests {
             None
         );
         assert_eq!(container_id("/"), None);
+    }
+
+    #[test]
+    fn container_launches_pair_with_the_next_new_container() {
+        let argv = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert!(ContainerLaunches::is_launch(&argv(
+            "docker run -i --rm mcp/fetch"
+        )));
+        assert!(ContainerLaunches::is_launch(&argv(
+            "/usr/bin/podman --log-level=info run img"
+        )));
+        assert!(!ContainerLaunches::is_launch(&argv("docker ps")));
+        assert!(!ContainerLaunches::is_launch(&argv("runner run")));
+        let mut c = ContainerLaunches::default();
+        assert_eq!(c.owner("aaa"), None);
+        c.launched(7);
+        c.launched(8);
+        assert_eq!(c.owner("bbb"), Some(7));
+        assert_eq!(
+            c.owner("bbb"),
+            Some(7),
+            "later processes of the same container"
+        );
+        assert_eq!(c.owner("ccc"), Some(8));
+        assert_eq!(c.owner("ddd"), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub struct Tracker {
     pub servers: Servers,
     recogniser: Recogniser,
     policies: policy::Policies,
+    containers: cgroups::ContainerLaunches,
     clock: Clock,
 }
 
@@ -128,6 +129,7 @@ impl Tracker {
             servers: Servers::default(),
             recogniser,
             policies: policy::Policies::default(),
+            containers: cgroups::ContainerLaunches::default(),
             clock: Clock::now(),
         }
     }
@@ -144,6 +146,36 @@ impl Tracker {
             return Err(TagError::AlreadyTagged(name));
         }
         self.apply_tag(store, req)
+    }
+
+    /// Makes `pid` and its descendants part of the existing server `server_id`
+    /// (a container that server started).
+    fn join(
+        &mut self,
+        store: &mut impl TagStore,
+        pid: u32,
+        server_id: u32,
+    ) -> Result<(), TagError> {
+        let root = self
+            .servers
+            .get(server_id)
+            .map(|s| s.root_pid)
+            .ok_or(TagError::NoSuchProcess(pid))?;
+        let tag = Tag {
+            server_id,
+            root_tgid: root,
+        };
+        for p in std::iter::once(pid).chain(descendants(pid)) {
+            if store.get(p).is_none() {
+                store
+                    .insert(p, tag)
+                    .map_err(|e| TagError::Map(format!("{e:#}")))?;
+                if let Some(info) = self.table.get_mut(p) {
+                    info.server_id = server_id;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the tag for `req.pid` and its descendants, replacing any they had.
@@ -278,9 +310,12 @@ impl Tracker {
                 let mut header = header;
                 let server_id = self.tag_on_exec(&header, store);
                 if server_id != header.server_id {
-                    // Tagged (or tagged again) at this exec: it is the root.
+                    // Tagged, tagged again, or joined to a server at this exec.
                     header.server_id = server_id;
-                    header.root_tgid = header.tgid;
+                    header.root_tgid = self
+                        .servers
+                        .get(server_id)
+                        .map_or(header.tgid, |s| s.root_pid);
                 }
                 let mut ev = self.base_event(&header, "execve", "process")?;
                 ev.truncated = header.flags & flags::ARGS_TRUNCATED != 0;
@@ -436,6 +471,24 @@ impl Tracker {
         let Some(info) = self.table.get(header.tgid) else {
             return header.server_id;
         };
+        if current.is_some() && cgroups::ContainerLaunches::is_launch(&info.argv) {
+            self.containers.launched(header.server_id);
+        }
+        if current.is_none()
+            && let Some(container) = info.container_id.clone()
+            && let Some(owner) = self.containers.owner(&container)
+        {
+            return match self.join(store, header.tgid, owner) {
+                Ok(()) => owner,
+                Err(e) => {
+                    log::debug!(
+                        "pid {} in container {container} not tagged: {e}",
+                        header.tgid
+                    );
+                    0
+                }
+            };
+        }
         let recognised = match current {
             None => self.recogniser.recognise(info.pid, &info.argv).or_else(|| {
                 let parent = self.table.get(info.ppid)?;
