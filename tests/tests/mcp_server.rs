@@ -81,5 +81,13 @@ fn filesystem_server_reads_appear_with_the_server_name() {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     assert_eq!(roots, [root.path().to_str().unwrap()], "declared roots");
+    // A normal session with the default rules raises nothing above notice: not
+    // npx's own shell, its cache writes, nor npm reading its .npmrc.
+    let loud: Vec<Value> = daemon
+        .alerts()
+        .into_iter()
+        .filter(|a| !matches!(s(a, "priority"), "Notice" | "Informational" | "Debug"))
+        .collect();
+    assert!(loud.is_empty(), "alerts in a normal session: {loud:#?}");
     assert!(daemon.stop().success());
 }

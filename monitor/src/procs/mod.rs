@@ -548,6 +548,11 @@ impl Tracker {
         if header.ppid != 0 {
             p.ppid = header.ppid;
         }
+        // A process can rename itself (npx becomes "npm exec …"): keep the
+        // name the kernel reports now, as proc.name and its children's pname.
+        if !header.comm.is_empty() && p.comm != header.comm {
+            p.comm.clone_from(&header.comm);
+        }
         p.server_id = header.server_id;
         p
     }
