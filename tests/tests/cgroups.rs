@@ -37,6 +37,20 @@ impl TestCgroup {
     }
 }
 
+/// Starts `command` in `cg`: a shell enters the cgroup, then execs it, as a
+/// container runtime's first process does.
+fn exec_inside(cg: &TestCgroup, command: &str) -> std::process::Child {
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!("read _; exec {command}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cg.add(shell.id());
+    drop(shell.stdin.take());
+    shell
+}
+
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
@@ -82,18 +96,14 @@ fn processes_in_a_watched_cgroup_are_followed() {
     // Recognition happens at the exec, so the program waits for a go file.
     let late_prefix = dir.path().join("late");
     let late_go = dir.path().join("late-go");
-    let mut shell = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "read _; exec {probe} 0 {} {port} {}",
+    let mut shell = exec_inside(
+        &cg,
+        &format!(
+            "{probe} 0 {} {port} {}",
             late_prefix.display(),
             late_go.display()
-        ))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    cg.add(shell.id());
-    drop(shell.stdin.take());
+        ),
+    );
     let exec = daemon
         .wait_for(WAIT, |e| {
             s(e, "evt.type") == "execve" && s(e, "proc.exepath") == probe
@@ -148,18 +158,10 @@ fn a_container_started_by_a_server_joins_that_server() {
         .expect("the docker CLI is part of the server");
 
     // The container's first process, outside the server's process tree.
-    let mut shell = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "read _; exec {probe} 0 {} 1 {}",
-            prefix.display(),
-            go.display()
-        ))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    cg.add(shell.id());
-    drop(shell.stdin.take());
+    let mut shell = exec_inside(
+        &cg,
+        &format!("{probe} 0 {} 1 {}", prefix.display(), go.display()),
+    );
     let exec = daemon
         .wait_for(WAIT, |e| {
             s(e, "evt.type") == "execve" && s(e, "proc.exepath") == probe

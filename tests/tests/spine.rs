@@ -427,16 +427,8 @@ fn a_full_ring_buffer_is_counted_and_reported() {
         .status()
         .unwrap();
     assert!(status.success());
-    let stderr = {
-        let started = std::time::Instant::now();
-        loop {
-            let text = daemon.stderr_text();
-            if text.contains("ring buffer was full") || started.elapsed() > WAIT {
-                break text;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    daemon.wait_for_stderr(WAIT, "ring buffer was full");
+    let stderr = daemon.stderr_text();
     assert!(stderr.contains("ring buffer was full"), "{stderr}");
     assert!(
         stderr.contains("open "),
