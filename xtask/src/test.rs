@@ -42,7 +42,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
 
     step("end-to-end tests (real probes, real processes, real MCP servers)");
-    if !setup::is_root() {
+    let root = setup::is_root();
+    if !root {
         eprintln!("note: not root: the end-to-end tests that load eBPF will say they skip");
     }
     let mut e2e = cargo();
@@ -56,6 +57,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
     // One daemon at a time: two cores, and timings in the tests stay honest.
     e2e.arg("--test-threads=1");
+    if !root {
+        // Show each test's reason for skipping (libtest hides a passing test's output).
+        e2e.arg("--nocapture");
+    }
     checked(&mut e2e)
 }
 
