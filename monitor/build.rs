@@ -16,6 +16,8 @@ fn main() -> anyhow::Result<()> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    // The default rules are embedded from ../rules: a new file there must rebuild.
+    println!("cargo:rerun-if-changed=../rules");
     if skip {
         for name in OBJECT_NAMES {
             let object = out_dir.join(name);
