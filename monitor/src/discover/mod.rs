@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod formats;
 pub mod hosts;
+pub mod install;
 pub mod launch;
 pub mod matcher;
 pub mod pinning;
