@@ -64,6 +64,7 @@ pub fn current_monitor() -> anyhow::Result<PathBuf> {
 pub fn run_install(opts: InstallOptions) -> anyhow::Result<i32> {
     let reports = install(&opts)?;
     print!("{}", render(&reports, Mode::Install, opts.dry_run));
+    warn_unknown_servers(&opts, &reports);
     Ok(exit_code(&reports))
 }
 
@@ -71,7 +72,20 @@ pub fn run_install(opts: InstallOptions) -> anyhow::Result<i32> {
 pub fn run_uninstall(opts: InstallOptions) -> anyhow::Result<i32> {
     let reports = uninstall(&opts)?;
     print!("{}", render(&reports, Mode::Uninstall, opts.dry_run));
+    warn_unknown_servers(&opts, &reports);
     Ok(exit_code(&reports))
+}
+
+/// Says which `--server` names matched nothing.
+fn warn_unknown_servers(opts: &InstallOptions, reports: &[FileReport]) {
+    for name in &opts.servers {
+        let seen = reports
+            .iter()
+            .any(|r| r.changed.contains(name) || r.skipped.iter().any(|(n, _)| n == name));
+        if !seen {
+            eprintln!("mcp-monitor: no server named {name:?} to change");
+        }
+    }
 }
 
 fn exit_code(reports: &[FileReport]) -> i32 {
@@ -710,11 +724,11 @@ fn is_wrapped(v: &Value, monitor: &str) -> bool {
 
 /// The index of the wrapped command in the args of an entry that install
 /// wrapped (`launch --name N --host H -- CMD …`), when it is one.
-fn install_wrapped(v: &Value) -> Option<usize> {
+fn install_wrapped(v: &Value, monitor: &str) -> Option<usize> {
     let (Some(cmd), args) = command_args(v) else {
         return None;
     };
-    if Path::new(cmd).file_name()? != "mcp-monitor" {
+    if cmd != monitor && Path::new(cmd).file_name()? != "mcp-monitor" {
         return None;
     }
     let s = |i: usize| args.get(i).and_then(Value::as_str);
@@ -805,12 +819,17 @@ fn line_end(text: &str, pos: usize) -> usize {
     text[pos..].find('\n').map_or(text.len(), |i| pos + i)
 }
 
+/// The line ending of a text: CRLF when it has one, else LF.
+fn newline(text: &str) -> &'static str {
+    if text.contains("\r\n") { "\r\n" } else { "\n" }
+}
+
 /// Separator between array items, after the style of the first item.
 fn item_separator(clean: &str, array: &Node, first: &Node) -> String {
     let lead = &clean[array.start + 1..first.start];
     match lead.rfind('\n') {
         Some(i) if lead[i + 1..].chars().all(|c| c == ' ' || c == '\t') => {
-            format!(",\n{}", &lead[i + 1..])
+            format!(",{}{}", newline(clean), &lead[i + 1..])
         }
         _ => ", ".into(),
     }
@@ -873,7 +892,7 @@ fn new_member_edit(doc: &Doc, entry: &Node, after: &Member, key: &str, value: &s
             let ws_start = before.trim_end().len();
             let ws = &before[ws_start..];
             let sep = match ws.rfind('\n') {
-                Some(i) => format!("\n{}", &ws[i + 1..]),
+                Some(i) => format!("{}{}", newline(&doc.text), &ws[i + 1..]),
                 None => " ".into(),
             };
             Edit {
@@ -888,12 +907,16 @@ fn new_member_edit(doc: &Doc, entry: &Node, after: &Member, key: &str, value: &s
             with: format!(", {key} = {value}"),
         },
         Syntax::Toml => {
-            let at = line_end(&doc.text, after.value.end);
+            let mut at = line_end(&doc.text, after.value.end);
+            if doc.text[..at].ends_with('\r') {
+                at -= 1;
+            }
             Edit {
                 start: at,
                 end: at,
                 with: format!(
-                    "\n{}{key} = {value}",
+                    "{}{}{key} = {value}",
+                    newline(&doc.text),
                     line_indent(&doc.text, after.key_start)
                 ),
             }
@@ -1130,6 +1153,9 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
     if list.is_empty() {
         return None;
     }
+    if !list.iter().any(|e| selected(opts, &e.name)) {
+        return None;
+    }
     let mut edits = Vec::new();
     let mut expected = doc.value.clone();
     for e in &list {
@@ -1295,7 +1321,7 @@ fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<Fi
     if untouched && opts.servers.is_empty() {
         if let Ok(doc) = parse_doc(&text, syntax) {
             for e in entries(t.kind, &doc) {
-                if install_wrapped(e.value).is_some() {
+                if install_wrapped(e.value, monitor).is_some() {
                     r.changed.push(e.name.clone());
                 }
             }
@@ -1334,7 +1360,7 @@ fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<Fi
     let mut expected = doc.value.clone();
     let mut remaining = 0usize;
     for e in &list {
-        let Some(k) = install_wrapped(e.value) else {
+        let Some(k) = install_wrapped(e.value, monitor) else {
             if is_wrapped(e.value, monitor) && selected(opts, &e.name) {
                 r.skipped
                     .push((e.name.clone(), "not wrapped by install: left as is".into()));
@@ -1407,6 +1433,7 @@ fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<Fi
     if backup_bytes.is_some() {
         if remaining == 0 {
             remove_backup(&real, &mut r);
+            r.notes.push("backup removed".into());
         } else {
             if untouched {
                 let sum = format!("{}\n", sha256_hex(&new_bytes));

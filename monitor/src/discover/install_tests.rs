@@ -800,3 +800,73 @@ fn span_parser_matches_serde() {
     assert_eq!(doc.root.members().len(), 3);
     assert!(doc.bom);
 }
+
+#[test]
+fn crlf_files_keep_their_line_endings() {
+    let dir = TempDir::new("crlf");
+    let home = dir.0.join("h");
+    let cursor = CLAUDE_DESKTOP.replace('\n', "\r\n");
+    let codex = "[mcp_servers.plain]\r\ncommand = \"my-mcp\"\r\nenv = { \"LOG\" = \"debug\" }\r\n";
+    let claude = CLAUDE_CODE
+        .replace("PROJECT", "/nonexistent")
+        .replace('\n', "\r\n");
+    write(&home.join(".cursor/mcp.json"), &cursor);
+    write(&home.join(".codex/config.toml"), codex);
+    write(&home.join(".claude.json"), &claude);
+    let opts = InstallOptions {
+        homes: vec![home.clone()],
+        monitor_path: MONITOR.into(),
+        ..Default::default()
+    };
+    install(&opts).unwrap();
+    for p in [".cursor/mcp.json", ".codex/config.toml", ".claude.json"] {
+        let text = fs::read_to_string(home.join(p)).unwrap();
+        assert!(text.contains(MONITOR), "{p}");
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "{p}: {text:?}"
+        );
+        fs::remove_file(checksum_path(&home.join(p))).unwrap();
+    }
+    uninstall(&opts).unwrap();
+    assert_eq!(
+        fs::read_to_string(home.join(".cursor/mcp.json")).unwrap(),
+        cursor
+    );
+    assert_eq!(
+        fs::read_to_string(home.join(".codex/config.toml")).unwrap(),
+        codex
+    );
+    assert_eq!(
+        fs::read_to_string(home.join(".claude.json")).unwrap(),
+        claude
+    );
+}
+
+#[test]
+fn continue_json_blocks_are_wrapped() {
+    let dir = TempDir::new("continue");
+    let home = dir.0.join("h");
+    let text = "{\n  \"mcpServers\": [\n    { \"name\": \"sqlite\", \"command\": \"npx\", \"args\": [\"-y\", \"mcp-sqlite\"] }\n  ]\n}\n";
+    let path = home.join(".continue/mcpServers/sqlite.json");
+    write(&path, text);
+    let opts = InstallOptions {
+        homes: vec![home.clone()],
+        monitor_path: MONITOR.into(),
+        ..Default::default()
+    };
+    let reports = install(&opts).unwrap();
+    assert_eq!(report(&reports, &path).changed, ["sqlite"]);
+    let v = json_of(&path);
+    assert_eq!(
+        v["mcpServers"][0]["args"],
+        wrapped(
+            "sqlite",
+            "continue",
+            &[json!("npx"), json!("-y"), json!("mcp-sqlite")]
+        )
+    );
+    uninstall(&opts).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+}
