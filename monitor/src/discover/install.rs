@@ -1574,7 +1574,7 @@ fn render(reports: &[FileReport], mode: Mode, dry_run: bool) -> String {
         }
     }
     if reports.is_empty() {
-        let _ = writeln!(out, "no MCP server configs found");
+        let _ = writeln!(out, "no MCP server configs with servers to change");
     }
     let _ = writeln!(
         out,
