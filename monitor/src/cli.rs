@@ -3,7 +3,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{control, daemon, detect, discover, kernel, launch, rules};
+use crate::{
+    alerts::suppress::SuppressionConfig, control, daemon, detect, discover, kernel, launch,
+    metrics::MetricsConfig, rules,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,6 +102,45 @@ pub struct RunArgs {
     /// json (one object per line). Default: text on a terminal, json otherwise.
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Format>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (loopback only, e.g.
+    /// 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// Send every alert, without suppressing repeats (the per-server throttle
+    /// still applies).
+    #[arg(long)]
+    pub no_suppression: bool,
+    /// Seconds during which repeats of an alert (same rule, server and key
+    /// fields) are counted instead of sent (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub suppression_window: Option<u64>,
+    /// Alerts per second one MCP server may raise in the long run before its
+    /// alerts are dropped and counted (default 20; 0 turns the throttle off).
+    #[arg(long, value_name = "RATE")]
+    pub server_alert_rate: Option<f64>,
+    /// Alerts one MCP server may raise at once before the rate applies (default 200).
+    #[arg(long, value_name = "N")]
+    pub server_alert_burst: Option<u32>,
+}
+
+impl RunArgs {
+    /// The `suppression:` settings these flags give (flags win over `base`).
+    pub fn suppression(&self, mut base: SuppressionConfig) -> SuppressionConfig {
+        if self.no_suppression {
+            base.enabled = false;
+        }
+        if let Some(w) = self.suppression_window {
+            base.window = w;
+        }
+        if let Some(r) = self.server_alert_rate {
+            base.throttle.enabled = r > 0.0;
+            base.throttle.rate = r;
+        }
+        if let Some(b) = self.server_alert_burst {
+            base.throttle.burst = b;
+        }
+        base
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +194,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         .init();
     match cli.command {
         Command::Run(args) => daemon::run(daemon::RunOptions {
+            suppression: args.suppression(SuppressionConfig::default()),
+            metrics: MetricsConfig {
+                address: args.metrics_address,
+            },
             events: args.events,
             pids: args.pids,
             patterns: args.patterns,

@@ -14,16 +14,23 @@ use monitor_common::{EventKind, TagSource};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
-    sync::mpsc,
+    sync::{mpsc, watch},
 };
 
 use crate::{
+    alerts::{
+        gate::Gate,
+        health::{self, rule},
+        suppress::SuppressionConfig,
+    },
     control::{self, TagCommand},
     decode,
     detect::{self, AlertFormat, AlertSink, Detector},
     discover::{self, ConfigMatchers},
     event::Event,
-    kernel, probes,
+    kernel,
+    metrics::{self, MetricsConfig, Snapshot, Tally},
+    probes,
     procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
     rules::LoadOptions,
 };
@@ -50,6 +57,10 @@ pub struct RunOptions {
     /// Which rule files to load.
     pub rules: LoadOptions,
     pub alert_format: AlertFormat,
+    /// Flood control of alerts.
+    pub suppression: SuppressionConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 /// Runs until SIGINT or SIGTERM; returns the exit code.
@@ -97,6 +108,12 @@ const REPOLL: Duration = Duration::from_millis(2);
 const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
+    // Settings first: a mistake there is reported before anything is loaded.
+    crate::alerts::keys::KeyPolicies::validate(&opts.suppression)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    opts.metrics
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
     let (detector, warnings) = match Detector::load(opts.rules.clone()) {
         Ok(loaded) => loaded,
@@ -107,6 +124,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     };
     for w in &warnings {
         log::info!("{w}");
+    }
+    let (gate, gate_warnings) = Gate::new(opts.suppression.clone(), detector.rules());
+    for w in gate_warnings {
+        eprintln!("mcp-monitor: warning: {w}");
     }
     let offsets = kernel::offsets::kernel_offsets()?;
     let (probes, maps) = probes::load(offsets, opts.ring_buffer_bytes)?;
@@ -148,6 +169,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("--pid {pid}: {e}"))?;
     }
     let found = tracker.tag_matching_processes(&mut tags);
+    tracker.lifecycle.set_running();
 
     let (tx, mut commands) = mpsc::channel::<TagCommand>(64);
     let server = control::serve(&opts.control_socket, tx)?;
@@ -162,7 +184,12 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut tick = tokio::time::interval(TICK);
     let drops_watch = DropWatch::default();
     let sink = EventSink::new(opts.events);
-    let alerts = AlertSink::new(opts.alert_format);
+    let alerts = AlertSink::new(opts.alert_format, gate);
+    let (metrics_tx, metrics_rx) = watch::channel(std::sync::Arc::new(String::new()));
+    let metrics_server = match opts.metrics.address {
+        Some(addr) => Some(metrics::http::serve(addr, metrics_rx).await?),
+        None => None,
+    };
 
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}",
@@ -197,7 +224,19 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         alerts,
         detector,
         drops_watch,
+        counters: Counters::new(),
     };
+    if !probes.skipped.is_empty() {
+        let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
+        let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());
+        pipeline.alerts.raise_health(alert);
+    }
+    pipeline.lifecycle_alerts();
+    if metrics_server.is_some() {
+        let _ = metrics_tx.send(std::sync::Arc::new(
+            pipeline.snapshot(&drops.totals()).render(),
+        ));
+    }
     // After a drain that found records, look again shortly even without a
     // wake-up: the kernel wakes user space at most once per millisecond per CPU.
     let mut repoll = false;
@@ -222,6 +261,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
                 }
                 let _ = cmd.reply.send(result);
+                pipeline.lifecycle_alerts();
             }
             _ = tick.tick() => {
                 // Belt and braces: whatever a missed wake-up left behind.
@@ -230,15 +270,23 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 }
                 if let Some(lost) = pipeline.drops_watch.check(&drops.totals()) {
                     pipeline.alerts.health(
-                        "Kernel events lost",
+                        rule::EVENTS_LOST,
                         "Warning",
                         format!("the kernel ring buffer was full and {} event(s) were lost ({}); a flood can be an attempt to blind the monitor", lost.total, lost.by_kind_text()),
                         lost.fields(),
                     );
                 }
                 pipeline.tracker.prune();
+                pipeline.tracker.lifecycle_tick(Instant::now());
+                pipeline.lifecycle_alerts();
+                pipeline.alerts.tick();
                 if pipeline.detector.files_changed() {
-                    reload(&mut pipeline.detector, "a rule file changed");
+                    pipeline.reload("a rule file changed");
+                }
+                if metrics_server.is_some() {
+                    let _ = metrics_tx.send(std::sync::Arc::new(
+                        pipeline.snapshot(&drops.totals()).render(),
+                    ));
                 }
                 if policy_watch.changed() {
                     pipeline.tracker.set_policies(read_policies(&opts.servers_dir));
@@ -251,13 +299,16 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     pipeline.tracker.recogniser_mut().set_config(config);
                 }
             }
-            _ = sighup.recv() => reload(&mut pipeline.detector, "SIGHUP"),
+            _ = sighup.recv() => pipeline.reload("SIGHUP"),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }
 
     server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     pipeline.sink.flush();
     pipeline.alerts.flush();
     pipeline.drops_watch.final_report(&drops.totals());
@@ -276,9 +327,113 @@ struct Pipeline {
     alerts: AlertSink,
     detector: Detector,
     drops_watch: DropWatch,
+    counters: Counters,
+}
+
+/// What the event loop counts for metrics: plain fields, no locks.
+struct Counters {
+    started: Instant,
+    events: Tally,
+    reloads: Tally,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            started: Instant::now(),
+            events: Tally::default(),
+            reloads: Tally::default(),
+        }
+    }
 }
 
 impl Pipeline {
+    /// Raises the servers' lifecycle alerts the tracker noted.
+    fn lifecycle_alerts(&mut self) {
+        for note in self.tracker.lifecycle.take_notes() {
+            let alert = health::from_note(&note, self.alerts.hostname());
+            self.alerts.lifecycle(alert);
+        }
+        self.alerts.flush();
+    }
+
+    /// Reloads the rules, reporting what changed or why the old rules stay.
+    fn reload(&mut self, why: &str) {
+        match self.detector.reload() {
+            Ok((summary, _warnings)) => {
+                eprintln!(
+                    "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
+                    self.detector.rules().rules().len(),
+                    summary.added,
+                    summary.removed,
+                    summary.changed
+                );
+                self.counters.reloads.add("ok", 1);
+                for w in self
+                    .alerts
+                    .gate
+                    .rules_reloaded(self.detector.rules(), &summary.changed)
+                {
+                    eprintln!("mcp-monitor: warning: {w}");
+                }
+                let alert = health::rules_reloaded(
+                    why,
+                    self.detector.rules().rules().len(),
+                    &summary,
+                    self.alerts.hostname(),
+                );
+                self.alerts.raise_health(alert);
+            }
+            Err(e) => {
+                eprintln!(
+                    "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
+                );
+                detect::report_load_error(&e);
+                self.counters.reloads.add("rejected", 1);
+                let alert = health::rules_rejected(why, &e, self.alerts.hostname());
+                self.alerts.raise_health(alert);
+            }
+        }
+    }
+
+    /// The figures the metrics endpoint shows.
+    fn snapshot(&self, lost: &[(EventKind, u64)]) -> Snapshot {
+        let mut kernel_lost = Tally::default();
+        for (kind, n) in lost {
+            kernel_lost.add(kind.name(), *n);
+        }
+        let table = &self.tracker.table;
+        Snapshot {
+            uptime_seconds: self.counters.started.elapsed().as_secs_f64(),
+            events: self.counters.events.clone(),
+            kernel_lost,
+            undecodable_records: self.drops_watch.bad_total,
+            alerts: self
+                .alerts
+                .sent
+                .iter()
+                .flat_map(|(rule, by_priority)| {
+                    by_priority
+                        .sorted()
+                        .into_iter()
+                        .map(|(p, n)| ((rule.clone(), p.to_owned()), n))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            suppressed: self.alerts.gate.suppressed.clone(),
+            throttled: self.alerts.gate.throttled.clone(),
+            throttled_servers: self.alerts.gate.throttled_servers() as u64,
+            tagged_processes: table
+                .pids()
+                .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
+                .count() as u64,
+            servers: self.tracker.lifecycle.live() as u64,
+            rules_loaded: self.detector.rules().rules().len() as u64,
+            rule_reloads: self.counters.reloads.clone(),
+            sinks: Vec::new(),
+        }
+    }
+
     /// Handles up to [`BATCH`] records; returns how many there were.
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> usize {
         let mut n = 0;
@@ -288,6 +443,7 @@ impl Pipeline {
             match decode::decode(&item) {
                 Ok(record) => {
                     if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
                         self.alerts.evaluate(&self.detector, &ev);
                     }
@@ -296,7 +452,7 @@ impl Pipeline {
             }
         }
         self.sink.flush();
-        self.alerts.flush();
+        self.lifecycle_alerts();
         n
     }
 }
@@ -321,25 +477,6 @@ fn read_policies(dir: &std::path::Path) -> crate::procs::policy::Policies {
         eprintln!("mcp-monitor: server policy {p}; ignored");
     }
     policies
-}
-
-/// Reloads the rules, reporting what changed or why the old rules stay.
-fn reload(detector: &mut Detector, why: &str) {
-    match detector.reload() {
-        Ok((summary, _warnings)) => eprintln!(
-            "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
-            detector.rules().rules().len(),
-            summary.added,
-            summary.removed,
-            summary.changed
-        ),
-        Err(e) => {
-            eprintln!(
-                "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
-            );
-            detect::report_load_error(&e);
-        }
-    }
 }
 
 /// Where events go: JSON lines on stdout with `--events`.
@@ -377,12 +514,15 @@ impl EventSink {
 struct DropWatch {
     reported: Vec<(EventKind, u64)>,
     bad_records: u64,
+    /// Undecodable records over the whole run.
+    bad_total: u64,
     last_warning: Option<Instant>,
 }
 
 impl DropWatch {
     fn bad_record(&mut self, e: &decode::DecodeError) {
         self.bad_records += 1;
+        self.bad_total += 1;
         log::debug!("undecodable record: {e}");
     }
 

@@ -5,13 +5,15 @@
 //! replaces the old one between two events, or keeps the old one if the new
 //! files do not compile.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     io::{IsTerminal as _, Write as _},
+    time::Instant,
 };
 
 use crate::{
-    alerts::{Alert, hostname, render_text},
+    alerts::{Alert, gate::Gate, hostname, render_text},
     event::Event,
+    metrics::Tally,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
     watch::FileWatch,
 };
@@ -60,17 +62,20 @@ impl Detector {
     }
 }
 
-/// Writes alerts to stdout.
+/// Writes alerts to stdout, after the flood [`Gate`].
 pub struct AlertSink {
     json: bool,
     colour: bool,
     hostname: String,
     out: Option<std::io::BufWriter<std::io::Stdout>>,
     pub raised: u64,
+    pub gate: Gate,
+    /// Alerts sent, by rule, then by priority.
+    pub sent: HashMap<String, Tally>,
 }
 
 impl AlertSink {
-    pub fn new(format: AlertFormat) -> Self {
+    pub fn new(format: AlertFormat, gate: Gate) -> Self {
         let tty = std::io::stdout().is_terminal();
         AlertSink {
             json: match format {
@@ -82,18 +87,29 @@ impl AlertSink {
             hostname: hostname(),
             out: Some(std::io::BufWriter::new(std::io::stdout())),
             raised: 0,
+            gate,
+            sent: HashMap::new(),
         }
     }
 
-    /// Evaluates `ev` against `detector`'s rules and writes an alert per match.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Evaluates `ev` against `detector`'s rules and writes an alert per match
+    /// that the gate lets through.
     pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
         detector.rules().evaluate(ev, |m| {
             let alert = Alert::new(&m, ev, &self.hostname);
-            self.write(&alert);
+            let send = self.gate.rule_alert(&alert, ev, Instant::now());
+            self.write_pending();
+            if send {
+                self.write(&alert);
+            }
         });
     }
 
-    /// Raises an alert about the monitor itself.
+    /// Raises an alert about the monitor itself (rate-limited, never dropped).
     pub fn health(
         &mut self,
         rule: &str,
@@ -101,13 +117,57 @@ impl AlertSink {
         output: String,
         fields: BTreeMap<String, serde_json::Value>,
     ) {
-        let alert = Alert::health(rule, priority, output, fields, &self.hostname);
-        self.write(&alert);
+        self.raise_health(Alert::health(
+            rule,
+            priority,
+            output,
+            fields,
+            &self.hostname,
+        ));
+    }
+
+    /// Raises a health alert built elsewhere (`alerts::health`).
+    pub fn raise_health(&mut self, alert: Alert) {
+        if let Some(a) = self.gate.health(alert, Instant::now()) {
+            self.write(&a);
+            self.flush();
+        }
+    }
+
+    /// Raises a server's lifecycle alert (subject to its server's throttle).
+    pub fn lifecycle(&mut self, alert: Alert) {
+        let send = self.gate.lifecycle(&alert, Instant::now());
+        self.write_pending();
+        if send {
+            self.write(&alert);
+        }
+    }
+
+    /// Once a second: suppression summaries, throttle reports, held health alerts.
+    pub fn tick(&mut self) {
+        for a in self.gate.tick(Instant::now(), &self.hostname) {
+            self.write(&a);
+        }
         self.flush();
+    }
+
+    /// Reports the gate made while admitting (a throttle starting).
+    fn write_pending(&mut self) {
+        for a in self.gate.pending(&self.hostname) {
+            self.write(&a);
+        }
     }
 
     fn write(&mut self, alert: &Alert) {
         self.raised += 1;
+        match self.sent.get_mut(&alert.rule) {
+            Some(t) => t.add(&alert.priority, 1),
+            None => {
+                let mut t = Tally::default();
+                t.add(&alert.priority, 1);
+                self.sent.insert(alert.rule.clone(), t);
+            }
+        }
         let line = if self.json {
             alert.to_json_line()
         } else {

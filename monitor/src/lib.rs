@@ -14,6 +14,7 @@ pub mod event;
 pub mod glob;
 pub mod kernel;
 pub mod launch;
+pub mod metrics;
 pub mod paths;
 pub mod probes;
 pub mod procs;

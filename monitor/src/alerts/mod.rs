@@ -3,8 +3,14 @@
 //! [`Alert`] is Falco-shaped (`time`, `rule`, `priority`, `output`,
 //! `output_fields`, `tags`, `source`, `hostname`) so existing pipelines accept
 //! it, plus `mcp` and `process` objects. [`render_text`] is the one-line form
-//! for people.
+//! for people. [`suppress`] and [`keys`] keep floods in check, [`health`]
+//! builds the monitor's own and the servers' lifecycle alerts, [`gate`] puts
+//! them together in front of the sinks.
+pub mod gate;
+pub mod health;
+pub mod keys;
 mod model;
+pub mod suppress;
 mod text;
 
 pub use model::{Alert, AlertMcp, AlertProcess, Ancestor, hostname};

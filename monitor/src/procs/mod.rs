@@ -3,6 +3,7 @@
 //! [`Event`]s.
 pub mod cgroups;
 pub mod hosts;
+pub mod lifecycle;
 pub mod patterns;
 pub mod policy;
 pub mod recognise;
@@ -120,6 +121,8 @@ pub struct Tracker {
     policies: policy::Policies,
     containers: cgroups::ContainerLaunches,
     clock: Clock,
+    /// Servers' lives: started, exited, outlived their host.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl Tracker {
@@ -131,6 +134,7 @@ impl Tracker {
             policies: policy::Policies::default(),
             containers: cgroups::ContainerLaunches::default(),
             clock: Clock::now(),
+            lifecycle: lifecycle::Lifecycle::default(),
         }
     }
 
@@ -222,7 +226,45 @@ impl Tracker {
                 });
             }
         }
+        let host = self.host_process(req.pid, req.source);
+        if let Some(server) = self.servers.get(id) {
+            let cmdline = self
+                .table
+                .get(req.pid)
+                .map(|p| p.argv.join(" "))
+                .unwrap_or_default();
+            self.lifecycle.started(server, cmdline, start_time, host);
+        }
         Ok(id)
+    }
+
+    /// The process that started the server at `pid`: the launch wrapper's
+    /// parent, or else the nearest ancestor that is a known AI host.
+    fn host_process(&self, pid: u32, source: TagSource) -> Option<lifecycle::HostProcess> {
+        let host_pid = if source == TagSource::Wrapper {
+            self.table.get(pid).map(|p| p.ppid)
+        } else {
+            self.table
+                .ancestors(pid)
+                .into_iter()
+                .find(|a| hosts::host_of(a).is_some())
+                .map(|a| a.pid)
+        }?;
+        if host_pid <= 1 || host_pid == std::process::id() {
+            return None;
+        }
+        let p = scan::read_process(host_pid)?;
+        Some(lifecycle::HostProcess {
+            pid: host_pid,
+            name: p.comm,
+            start_time: p.start_time,
+        })
+    }
+
+    /// Once a second: servers that ended or outlived their host.
+    pub fn lifecycle_tick(&mut self, now: std::time::Instant) {
+        let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        self.lifecycle.tick(now, &self.servers, &self.table, &alive);
     }
 
     pub fn recogniser_mut(&mut self) -> &mut Recogniser {
@@ -324,6 +366,14 @@ impl Tracker {
                 Some(ev)
             }
             Record::Exit { header, exit_code } => {
+                if self
+                    .servers
+                    .get(header.server_id)
+                    .is_some_and(|s| s.root_pid == header.tgid)
+                {
+                    self.lifecycle
+                        .root_exited(header.server_id, exit_code, header.ktime_ns);
+                }
                 let mut ev = self.base_event(&header, "procexit", "process");
                 if let Some(ev) = ev.as_mut() {
                     ev.exit_status = Some(exit_code);
@@ -562,6 +612,7 @@ impl Tracker {
         if header.server_id == 0 {
             return None;
         }
+        self.lifecycle.event(header.server_id);
         let p = self.proc_info(header).clone();
         let ancestors = self.table.ancestors(header.tgid);
         let server = self.servers.get(header.server_id);

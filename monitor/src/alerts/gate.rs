@@ -1,0 +1,118 @@
+//! The gate every alert passes before the sinks: rule alerts through their
+//! suppression windows and their server's throttle, lifecycle alerts through
+//! the throttle only, health alerts through the health rate limiter. Also the
+//! per-rule counts of what was held back, for metrics.
+use std::time::{Duration, Instant};
+
+use super::{
+    Alert,
+    health::{self, HealthLimiter},
+    keys::KeyPolicies,
+    suppress::{SuppressionConfig, Suppressor, Verdict},
+};
+use crate::{event::Event, metrics::Tally, rules::RuleSet};
+
+pub struct Gate {
+    cfg: SuppressionConfig,
+    policies: KeyPolicies,
+    suppressor: Suppressor,
+    health: HealthLimiter,
+    /// Alerts held back by suppression windows, by rule.
+    pub suppressed: Tally,
+    /// Alerts dropped by throttling, by server.
+    pub throttled: Tally,
+}
+
+impl Gate {
+    /// The gate for `set` under `cfg`; returns warnings about `cfg`.
+    pub fn new(cfg: SuppressionConfig, set: &RuleSet) -> (Gate, Vec<String>) {
+        let (policies, warnings) = KeyPolicies::build(&cfg, set);
+        let gate = Gate {
+            suppressor: Suppressor::new(cfg.throttle.clone()),
+            health: HealthLimiter::new(Duration::from_secs(cfg.health_interval)),
+            cfg,
+            policies,
+            suppressed: Tally::default(),
+            throttled: Tally::default(),
+        };
+        (gate, warnings)
+    }
+
+    /// The rules were reloaded: new keys, and changed rules start afresh.
+    pub fn rules_reloaded(&mut self, set: &RuleSet, changed: &[String]) -> Vec<String> {
+        let (policies, warnings) = KeyPolicies::build(&self.cfg, set);
+        self.policies = policies;
+        self.suppressor.forget_rules(changed);
+        warnings
+    }
+
+    /// New settings (a configuration reload).
+    pub fn reconfigure(&mut self, cfg: SuppressionConfig, set: &RuleSet) -> Vec<String> {
+        self.suppressor.set_throttle(cfg.throttle.clone());
+        self.health
+            .set_interval(Duration::from_secs(cfg.health_interval));
+        self.cfg = cfg;
+        self.rules_reloaded(set, &[])
+    }
+
+    /// Whether the alert `ev` raised for a rule goes out.
+    pub fn rule_alert(&mut self, alert: &Alert, ev: &Event, now: Instant) -> bool {
+        let key = self.policies.key(&alert.rule, ev);
+        let v = self.suppressor.admit(alert, key, now);
+        self.count(alert, v)
+    }
+
+    /// Whether a server's lifecycle alert goes out (only the throttle applies).
+    pub fn lifecycle(&mut self, alert: &Alert, now: Instant) -> bool {
+        let v = self.suppressor.admit(alert, None, now);
+        self.count(alert, v)
+    }
+
+    /// A health alert to send now, or `None` when it is held for the next tick.
+    pub fn health(&mut self, alert: Alert, now: Instant) -> Option<Alert> {
+        self.health.offer(alert, now)
+    }
+
+    /// Once a second: summaries of closed windows, throttle reports, and
+    /// health alerts whose interval has passed.
+    pub fn tick(&mut self, now: Instant, hostname: &str) -> Vec<Alert> {
+        self.suppressor.tick(now);
+        let mut out: Vec<Alert> = self
+            .suppressor
+            .take_notices()
+            .iter()
+            .map(|n| health::from_notice(n, hostname))
+            .collect();
+        out.extend(self.health.tick(now));
+        out
+    }
+
+    /// Reports that arose while admitting (a throttle starting), to send at once.
+    pub fn pending(&mut self, hostname: &str) -> Vec<Alert> {
+        self.suppressor
+            .take_notices()
+            .iter()
+            .map(|n| health::from_notice(n, hostname))
+            .collect()
+    }
+
+    /// Servers being throttled now.
+    pub fn throttled_servers(&self) -> usize {
+        self.suppressor.throttled_servers()
+    }
+
+    fn count(&mut self, alert: &Alert, v: Verdict) -> bool {
+        match v {
+            Verdict::Send => true,
+            Verdict::Suppressed => {
+                self.suppressed.add(&alert.rule, 1);
+                false
+            }
+            Verdict::Throttled => {
+                self.throttled
+                    .add(alert.mcp.server.as_deref().unwrap_or(""), 1);
+                false
+            }
+        }
+    }
+}
