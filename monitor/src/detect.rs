@@ -134,13 +134,9 @@ impl AlertSink {
         }
     }
 
-    /// Raises a server's lifecycle alert (subject to its server's throttle).
+    /// Raises a server's lifecycle alert (not throttled: see [`Gate`]).
     pub fn lifecycle(&mut self, alert: Alert) {
-        let send = self.gate.lifecycle(&alert, Instant::now());
-        self.write_pending();
-        if send {
-            self.write(&alert);
-        }
+        self.write(&alert);
     }
 
     /// Once a second: suppression summaries, throttle reports, held health alerts.

@@ -212,6 +212,82 @@ fn repeats_are_summarised_distinct_files_alert_and_metrics_count_them() {
 }
 
 #[test]
+fn a_noisy_server_is_throttled_with_start_and_stop_reported_once_and_nothing_unaccounted() {
+    if !privileged("floods_throttle") {
+        return;
+    }
+    let dir = TempDir::new("throttle");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        RULES.replace(
+            r#"fd.filename in ("marker.txt", "other.txt")"#,
+            r#"fd.filename startswith "noise-""#,
+        ),
+    )
+    .unwrap();
+    let files = 60;
+    for i in 0..files {
+        std::fs::write(dir.path().join(format!("noise-{i}")), "x\n").unwrap();
+    }
+    let daemon = Daemon::start(&[
+        "--no-default-rules",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--server-alert-burst",
+        "5",
+        "--server-alert-rate",
+        "2",
+    ]);
+    // 60 distinct files: nothing to suppress, everything to throttle.
+    let script = format!(
+        "i=0; while [ $i -lt {files} ]; do read x < '{}/noise-'$i; i=$((i+1)); done",
+        dir.path().display()
+    );
+    let status = daemon
+        .launch("noisy", &["sh", "-c", &script])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = wait_alert(&daemon, WAIT, "throttle start", |a| {
+        s(a, "rule") == "MCP server alerts throttled" && a["mcp"]["server"] == "noisy"
+    });
+    assert_eq!(start["priority"], "Warning");
+    let stop = wait_alert(&daemon, WAIT, "throttle stop", |a| {
+        s(a, "rule") == "MCP server alerts no longer throttled" && a["mcp"]["server"] == "noisy"
+    });
+    let dropped = n(&stop["output_fields"], "throttle.dropped");
+    let alerts = daemon.alerts();
+    let sent = alerts_of(&alerts, "Marker file read", "noisy").len() as i64;
+    assert!(sent >= 5, "the burst goes out: {sent}");
+    assert_eq!(
+        sent + dropped,
+        files,
+        "every read is either sent or counted as dropped"
+    );
+    for rule in [
+        "MCP server alerts throttled",
+        "MCP server alerts no longer throttled",
+    ] {
+        assert_eq!(alerts_of(&alerts, rule, "noisy").len(), 1, "{rule} once");
+    }
+    // A quiet server alongside is not held back by the noisy one's bucket.
+    let quiet = dir.path().join("noise-quiet");
+    std::fs::write(&quiet, "x\n").unwrap();
+    let status = daemon
+        .launch("quiet", &["cat", quiet.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_alert(&daemon, WAIT, "quiet server's alert", |a| {
+        s(a, "rule") == "Marker file read" && a["mcp"]["server"] == "quiet"
+    });
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn servers_start_exit_and_outliving_their_host_are_reported() {
     if !privileged("floods_lifecycle") {
         return;

@@ -1,7 +1,8 @@
-//! The gate every alert passes before the sinks: rule alerts through their
-//! suppression windows and their server's throttle, lifecycle alerts through
-//! the throttle only, health alerts through the health rate limiter. Also the
-//! per-rule counts of what was held back, for metrics.
+//! The gate alerts pass before the sinks: rule alerts through their
+//! suppression windows and their server's throttle, health alerts through the
+//! health rate limiter. Lifecycle alerts pass freely: one start and one exit per
+//! server instance, and a throttled server's exit is what its reader most needs.
+//! Also the counts of what was held back, for metrics.
 use std::time::{Duration, Instant};
 
 use super::{
@@ -59,12 +60,6 @@ impl Gate {
     pub fn rule_alert(&mut self, alert: &Alert, ev: &Event, now: Instant) -> bool {
         let key = self.policies.key(&alert.rule, ev);
         let v = self.suppressor.admit(alert, key, now);
-        self.count(alert, v)
-    }
-
-    /// Whether a server's lifecycle alert goes out (only the throttle applies).
-    pub fn lifecycle(&mut self, alert: &Alert, now: Instant) -> bool {
-        let v = self.suppressor.admit(alert, None, now);
         self.count(alert, v)
     }
 
