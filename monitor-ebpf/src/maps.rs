@@ -5,7 +5,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS, OpenSlot,
-    PendingConnect, PendingOpen, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
+    PendingConnect, PendingOpen, RESOLVED_LEN, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
 };
 
 /// Records for user space.
@@ -46,6 +46,11 @@ pub static PENDING_OPEN: LruHashMap<u64, PendingOpen> =
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, PendingConnect> =
     LruHashMap::with_max_entries(MAX_PENDING, 0);
+
+/// Per CPU: the components of the path being resolved (see `kpath`), copied
+/// into the record once the walk is done.
+#[map]
+pub static PATH_SCRATCH: PerCpuArray<[u8; RESOLVED_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]

@@ -35,6 +35,46 @@ pub enum Endpoint {
     Unreadable,
 }
 
+/// A path the kernel resolved at the syscall (see `flags::RESOLVED_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    /// Nothing was resolved (an absolute argument of a failed call, or a kernel
+    /// whose structures could not be read).
+    None,
+    /// The file the call opened: symlinks followed, relative to the process's root.
+    File(String),
+    /// The directory a relative argument starts from (dirfd or cwd).
+    Base(String),
+    /// The walk stopped before the root; only the argument can be used.
+    Incomplete,
+}
+
+impl KernelPath {
+    /// Reads the leaf-first, NUL-separated components the kernel wrote.
+    fn from_record(flags_: u32, resolved: &[u8], len: usize) -> KernelPath {
+        if flags_ & (flags::RESOLVED_FILE | flags::RESOLVED_BASE) == 0 {
+            return KernelPath::None;
+        }
+        if flags_ & flags::RESOLVED_INCOMPLETE != 0 {
+            return KernelPath::Incomplete;
+        }
+        let used = &resolved[..len.min(resolved.len())];
+        let mut path = String::with_capacity(used.len() + 1);
+        for component in used.split(|b| *b == 0).filter(|c| !c.is_empty()).rev() {
+            path.push('/');
+            path.push_str(&String::from_utf8_lossy(component));
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        if flags_ & flags::RESOLVED_FILE != 0 {
+            KernelPath::File(path)
+        } else {
+            KernelPath::Base(path)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Fork {
@@ -58,6 +98,7 @@ pub enum Record {
         mode: u64,
         ret: i64,
         path: String,
+        resolved: KernelPath,
     },
     Connect {
         header: Header,
@@ -235,6 +276,11 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 mode: ev.mode,
                 ret: ev.ret,
                 path: text(&ev.path, ev.path_len as usize),
+                resolved: KernelPath::from_record(
+                    ev.header.flags,
+                    &ev.resolved,
+                    ev.resolved_len as usize,
+                ),
             }
         }
         EventKind::Connect => {
@@ -252,7 +298,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, UNIX_PATH_LEN};
+    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, RESOLVED_LEN, UNIX_PATH_LEN};
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {
         let p = (v as *const T).cast::<u8>();
@@ -348,6 +394,28 @@ mod tests {
     }
 
     #[test]
+    fn kernel_paths_are_assembled_root_first() {
+        let mut buf = [0u8; RESOLVED_LEN];
+        let leaf_first = b"id_rsa\0.ssh\0u\0home\0";
+        buf[..leaf_first.len()].copy_from_slice(leaf_first);
+        let at = |fl, len| KernelPath::from_record(fl, &buf, len);
+        assert_eq!(
+            at(flags::RESOLVED_FILE, leaf_first.len()),
+            KernelPath::File("/home/u/.ssh/id_rsa".into())
+        );
+        assert_eq!(
+            at(flags::RESOLVED_BASE, leaf_first.len()),
+            KernelPath::Base("/home/u/.ssh/id_rsa".into())
+        );
+        assert_eq!(at(flags::RESOLVED_FILE, 0), KernelPath::File("/".into()));
+        assert_eq!(at(0, leaf_first.len()), KernelPath::None);
+        assert_eq!(
+            at(flags::RESOLVED_FILE | flags::RESOLVED_INCOMPLETE, 3),
+            KernelPath::Incomplete
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode(&[]).is_err());
         assert_eq!(decode(&[99, 0, 0, 0]), Err(DecodeError::UnknownKind(99)));
@@ -379,13 +447,19 @@ mod tests {
             mode: 0,
             ret: 3,
             path_len: u32::MAX,
-            _pad: 0,
+            resolved_len: u32::MAX,
             path: [b'a'; PATH_LEN],
+            resolved: [b'b'; RESOLVED_LEN],
         };
-        let Record::Open { path, .. } = decode(&bytes_of(&open)).unwrap() else {
+        open.header.flags = flags::RESOLVED_FILE;
+        let Record::Open { path, resolved, .. } = decode(&bytes_of(&open)).unwrap() else {
             panic!()
         };
         assert_eq!(path.len(), PATH_LEN);
+        let KernelPath::File(resolved) = resolved else {
+            panic!("{resolved:?}")
+        };
+        assert_eq!(resolved.len(), RESOLVED_LEN + 1);
         open.syscall = 77;
         assert_eq!(decode(&bytes_of(&open)), Err(DecodeError::BadSyscall(77)));
     }
