@@ -149,9 +149,17 @@ pub struct EventHeader {
 /// # Safety
 /// The type is `#[repr(C)]` and starts with an [`EventHeader`] (so a pointer to
 /// it is a pointer to its header), and `KIND` is the kind its header carries.
-pub unsafe trait Record {
+pub unsafe trait Record: Sized {
     const KIND: EventKind;
+    /// Bytes every record of this type has. A record whose last field is a
+    /// buffer used only in part is sent without the unused end, so it may be
+    /// as short as this; user space reads the rest as zeroes.
+    const MIN_LEN: usize = core::mem::size_of::<Self>();
 }
+
+/// Bytes of the per-CPU buffer records that are sent trimmed are built in
+/// (at least the largest such record).
+pub const TRIMMED_RECORD_LEN: usize = 2048;
 
 /// A new process (not a thread) was created by a tagged process.
 #[repr(C)]
@@ -174,6 +182,7 @@ unsafe impl Record for ExitEvent {
 }
 unsafe impl Record for OpenEvent {
     const KIND: EventKind = EventKind::Open;
+    const MIN_LEN: usize = core::mem::offset_of!(OpenEvent, resolved);
 }
 unsafe impl Record for ConnectEvent {
     const KIND: EventKind = EventKind::Connect;

@@ -8,10 +8,12 @@ use aya_ebpf::{
 };
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
-use monitor_common::{OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, flags};
+use monitor_common::{
+    OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, Record as _, flags,
+};
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit},
+    emit::{current_is_tagged, current_tag, emit_trimmed},
     kpath::{base_path, fd_path, walk},
     maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
 };
@@ -176,7 +178,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
-    emit(tag, |ev: *mut OpenEvent| unsafe {
+    emit_trimmed(tag, |ev: *mut OpenEvent| unsafe {
         let ret = arg(ctx, 0) as i64;
         (*ev).syscall = pending.syscall;
         (*ev).dirfd = pending.dirfd;
@@ -216,6 +218,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
             None => 0,
         };
         (*ev).header.flags = fl;
+        OpenEvent::MIN_LEN + (*ev).resolved_len as usize
     });
     0
 }

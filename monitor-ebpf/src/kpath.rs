@@ -185,7 +185,13 @@ pub fn walk(path: KPath, out: &mut [u8; RESOLVED_LEN]) -> (u32, u32) {
             &raw mut w as *mut c_void,
             0,
         );
-        if bpf_probe_read_kernel_buf(scratch as *const u8, out).is_err() {
+        // Only the bytes the walk wrote (a bound the verifier can see).
+        let used = if w.pos as usize > RESOLVED_LEN {
+            RESOLVED_LEN
+        } else {
+            w.pos as usize
+        };
+        if used > 0 && bpf_probe_read_kernel_buf(scratch as *const u8, &mut out[..used]).is_err() {
             return (0, flags::RESOLVED_INCOMPLETE);
         }
     }

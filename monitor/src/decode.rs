@@ -166,6 +166,28 @@ fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// Reads a record sent trimmed (see `Record::MIN_LEN`): at least `MIN_LEN`
+/// bytes, the missing end read as zeroes.
+fn read_trimmed<T: Copy + monitor_common::Record>(
+    bytes: &[u8],
+    kind: u32,
+) -> Result<T, DecodeError> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() >= size {
+        return read(bytes, kind);
+    }
+    if bytes.len() < T::MIN_LEN {
+        return Err(DecodeError::TooShort {
+            kind,
+            len: bytes.len(),
+            need: T::MIN_LEN,
+        });
+    }
+    let mut full = vec![0u8; size];
+    full[..bytes.len()].copy_from_slice(bytes);
+    read(&full, kind)
+}
+
 /// Text up to the first NUL (or `len`), lossily decoded.
 fn text(bytes: &[u8], len: usize) -> String {
     let bytes = &bytes[..len.min(bytes.len())];
@@ -266,7 +288,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             }
         }
         EventKind::Open => {
-            let ev: OpenEvent = read(bytes, raw_kind)?;
+            let ev: OpenEvent = read_trimmed(bytes, raw_kind)?;
             Record::Open {
                 header: header(&ev.header),
                 syscall: OpenSyscall::from_u32(ev.syscall)
@@ -413,6 +435,43 @@ mod tests {
             at(flags::RESOLVED_FILE | flags::RESOLVED_INCOMPLETE, 3),
             KernelPath::Incomplete
         );
+    }
+
+    #[test]
+    fn open_records_arrive_trimmed_after_their_resolved_path() {
+        use monitor_common::Record as _;
+        let mut open = OpenEvent {
+            header: hdr(EventKind::Open),
+            syscall: 1,
+            dirfd: -100,
+            flags: 0,
+            mode: 0,
+            ret: 3,
+            path_len: 4,
+            resolved_len: 9,
+            path: [0; PATH_LEN],
+            resolved: [0; RESOLVED_LEN],
+        };
+        open.header.flags = flags::RESOLVED_FILE;
+        open.path[..4].copy_from_slice(b"link");
+        open.resolved[..9].copy_from_slice(b"key\0home\0");
+        let bytes = bytes_of(&open);
+        let sent = &bytes[..OpenEvent::MIN_LEN + 9];
+        let Record::Open { path, resolved, .. } = decode(sent).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, "link");
+        assert_eq!(resolved, KernelPath::File("/home/key".into()));
+        assert!(matches!(
+            decode(&bytes[..OpenEvent::MIN_LEN - 1]),
+            Err(DecodeError::TooShort { kind: 4, .. })
+        ));
+        // The length field cannot reach past what was sent.
+        let Record::Open { resolved, .. } = decode(&bytes[..OpenEvent::MIN_LEN + 4]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(resolved, KernelPath::File("/key".into()));
     }
 
     #[test]
