@@ -109,7 +109,8 @@ const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     // Settings first: a mistake there is reported before anything is loaded.
-    crate::alerts::keys::KeyPolicies::validate(&opts.suppression)
+    opts.suppression
+        .validate()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     opts.metrics
         .validate()

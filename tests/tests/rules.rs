@@ -74,6 +74,15 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
     );
     read_marker(&daemon, &marker);
     alert_with(&daemon, "v2");
+    let reloaded = daemon
+        .wait_for_alert(WAIT, |a| s(a, "rule") == "Rules reloaded")
+        .expect("a reload raises an alert");
+    assert_eq!(reloaded["priority"], "Informational");
+    assert_eq!(reloaded["output_fields"]["rules.changed"], 1);
+    assert_eq!(
+        reloaded["output_fields"]["rules.changed_names"][0],
+        "Marker file read"
+    );
 
     // A broken file is rejected with its location; the old rules keep firing.
     std::fs::write(
@@ -91,6 +100,19 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
         daemon.stderr_text().contains("test-rules.yaml:"),
         "the error names the file: {}",
         daemon.stderr_text()
+    );
+    let rejected = daemon
+        .wait_for_alert(WAIT, |a| s(a, "rule") == "Rules rejected")
+        .expect("a rejected reload raises an alert");
+    assert_eq!(rejected["priority"], "Error");
+    let at = s(&rejected["output_fields"], "rules.error_location");
+    let line_col = at
+        .strip_prefix(&format!("{}:", rules.display()))
+        .and_then(|rest| rest.split_once(':'))
+        .filter(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok());
+    assert!(
+        line_col.is_some(),
+        "the first error's file:line:col: {rejected:#}"
     );
     let before = daemon.alerts().len();
     read_marker(&daemon, &marker);

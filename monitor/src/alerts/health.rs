@@ -511,6 +511,42 @@ mod tests {
     }
 
     #[test]
+    fn reload_and_probe_alerts_say_what_and_where() {
+        use crate::rules::{RuleSet, diag::RuleSource};
+        let broken = RuleSet::load(&[RuleSource::new(
+            "my.yaml",
+            "- rule: Broken\n  desc: d\n  condition: evt.type = open and (\n  output: o\n  priority: WARNING\n",
+        )])
+        .unwrap_err();
+        let a = rules_rejected("SIGHUP", &broken, "h");
+        assert_eq!(a.rule, rule::RULES_REJECTED);
+        assert_eq!(a.priority, "Error");
+        let at = a.output_fields["rules.error_location"].as_str().unwrap();
+        assert!(at.starts_with("my.yaml:3:"), "{at}");
+        assert!(
+            a.output.contains(at) && a.output.contains("rules check"),
+            "{}",
+            a.output
+        );
+
+        let summary = ReloadSummary {
+            added: vec!["A".into()],
+            removed: vec![],
+            changed: vec!["B".into(), "C".into()],
+        };
+        let r = rules_reloaded("SIGHUP", 5, &summary, "h");
+        assert_eq!(r.priority, "Informational");
+        assert_eq!(r.output_fields["rules.added"], 1);
+        assert_eq!(r.output_fields["rules.changed"], 2);
+        assert_eq!(r.output_fields["rules.changed_names"][1], "C");
+
+        let p = probes_unavailable(&["tracepoint syscalls:sys_enter_openat2".into()], "h");
+        assert_eq!(p.priority, "Notice");
+        assert!(p.output.contains("sys_enter_openat2"), "{}", p.output);
+        assert!(p.tags.contains(&HEALTH.to_string()));
+    }
+
+    #[test]
     fn health_alerts_are_rate_limited_but_never_lost() {
         let t0 = Instant::now();
         let mut l = HealthLimiter::new(Duration::from_secs(10));

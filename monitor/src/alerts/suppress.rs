@@ -56,6 +56,27 @@ impl Default for SuppressionConfig {
     }
 }
 
+impl SuppressionConfig {
+    /// Checks values serde cannot: the throttle's numbers and the key fields.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.throttle;
+        if t.enabled && !(t.rate.is_finite() && t.rate >= 0.0) {
+            return Err(format!(
+                "suppression.throttle.rate is {}; give alerts per second as a number of at least 0",
+                t.rate
+            ));
+        }
+        if t.enabled && t.burst == 0 {
+            return Err(
+                "suppression.throttle.burst is 0, which would drop every alert; give at least 1, \
+                 or turn the throttle off with `enabled: false`"
+                    .into(),
+            );
+        }
+        super::keys::KeyPolicies::validate(self)
+    }
+}
+
 /// `suppression.throttle`: a token bucket per MCP server.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -550,5 +571,14 @@ mod tests {
         assert_eq!(c.throttle, ThrottleConfig::default());
         let err = serde_json::from_str::<SuppressionConfig>(r#"{"windw": 3}"#).unwrap_err();
         assert!(err.to_string().contains("windw"), "{err}");
+        assert!(c.validate().is_ok());
+        let mut bad = c.clone();
+        bad.throttle.burst = 0;
+        assert!(bad.validate().unwrap_err().contains("burst"));
+        bad.throttle.burst = 1;
+        bad.throttle.rate = f64::NAN;
+        assert!(bad.validate().unwrap_err().contains("rate"));
+        bad.throttle.enabled = false;
+        assert!(bad.validate().is_ok(), "an unused throttle is not checked");
     }
 }

@@ -141,6 +141,9 @@ impl Lifecycle {
         table: &ProcessTable,
         alive: &dyn Fn(u32) -> bool,
     ) {
+        if self.live.is_empty() {
+            return;
+        }
         let mut trees: HashMap<u32, Vec<u32>> = HashMap::new();
         for pid in table.pids() {
             if let Some(p) = table.get(pid)
@@ -150,24 +153,22 @@ impl Lifecycle {
                 trees.entry(p.server_id).or_default().push(pid);
             }
         }
+        // Processes of a tree still running; the root first when it runs.
+        let running = |id: u32, root: u32, root_runs: bool| -> Vec<u32> {
+            let mut out: Vec<u32> = root_runs.then_some(root).into_iter().collect();
+            let others = trees.get(&id).map(Vec::as_slice).unwrap_or_default();
+            out.extend(others.iter().copied().filter(|p| *p != root && alive(*p)));
+            out
+        };
         let mut ended = Vec::new();
         for (id, life) in &mut self.live {
             let Some(server) = servers.get(*id) else {
                 ended.push(*id);
                 continue;
             };
-            let mut running: Vec<u32> = trees
-                .get(id)
-                .map(|pids| pids.iter().copied().filter(|p| alive(*p)).collect())
-                .unwrap_or_default();
-            if life.root_exit.is_none() && alive(server.root_pid) {
-                if !running.contains(&server.root_pid) {
-                    running.push(server.root_pid);
-                }
-            } else {
-                running.retain(|p| *p != server.root_pid);
-            }
-            if running.is_empty() {
+            // While the root runs the tree does: no need to look at the others.
+            let root_runs = life.root_exit.is_none() && alive(server.root_pid);
+            if !root_runs && running(*id, server.root_pid, false).is_empty() {
                 let end_ns = life.root_exit.map_or_else(boot_ns_now, |(_, ns)| ns);
                 self.notes.push(Note::Exited {
                     server: server.clone(),
@@ -188,6 +189,7 @@ impl Lifecycle {
             }
             let since = *life.host_gone_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= HOST_GRACE {
+                let mut running = running(*id, server.root_pid, root_runs);
                 running.sort_unstable();
                 self.notes.push(Note::OutlivedHost {
                     server: server.clone(),
