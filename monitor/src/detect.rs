@@ -99,14 +99,17 @@ impl AlertSink {
     /// Evaluates `ev` against `detector`'s rules and writes an alert per match
     /// that the gate lets through.
     pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
-        detector.rules().evaluate(ev, |m| {
-            let alert = Alert::new(&m, ev, &self.hostname);
-            let send = self.gate.rule_alert(&alert, ev, Instant::now());
+        for rule in detector.rules().matching(ev) {
+            let hostname = &self.hostname;
+            // Rendered only when it goes out: repeats in a flood cost a key.
+            let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
+                Alert::new(&rule.to_match(ev), ev, hostname)
+            });
             self.write_pending();
-            if send {
+            if let Some(alert) = alert {
                 self.write(&alert);
             }
-        });
+        }
     }
 
     /// Raises an alert about the monitor itself (rate-limited, never dropped).

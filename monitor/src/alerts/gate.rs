@@ -56,11 +56,25 @@ impl Gate {
         self.rules_reloaded(set, &[])
     }
 
-    /// Whether the alert `ev` raised for a rule goes out.
-    pub fn rule_alert(&mut self, alert: &Alert, ev: &Event, now: Instant) -> bool {
-        let key = self.policies.key(&alert.rule, ev);
-        let v = self.suppressor.admit(alert, key, now);
-        self.count(alert, v)
+    /// The alert `ev` raised for `rule` if it goes out. `build` makes it, and
+    /// is not called for a repeat inside its window (the common case in a flood).
+    pub fn rule_alert(
+        &mut self,
+        rule: &str,
+        ev: &Event,
+        now: Instant,
+        build: impl FnOnce() -> Alert,
+    ) -> Option<Alert> {
+        let key = self.policies.key(rule, ev);
+        if let Some(k) = &key
+            && self.suppressor.is_repeat(k, now)
+        {
+            self.suppressed.add(rule, 1);
+            return None;
+        }
+        let alert = build();
+        let v = self.suppressor.admit(&alert, key, now);
+        self.count(&alert, v).then_some(alert)
     }
 
     /// A health alert to send now, or `None` when it is held for the next tick.

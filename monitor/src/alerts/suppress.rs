@@ -208,15 +208,24 @@ impl Suppressor {
         self.throttle = throttle;
     }
 
+    /// Whether an alert with `key` repeats one inside its window; if so it is
+    /// counted, and the caller need not even build it.
+    pub fn is_repeat(&mut self, key: &SuppressKey, now: Instant) -> bool {
+        match self.windows.get_mut(&key.key) {
+            Some(w) if now < w.opened + w.length => {
+                w.count += 1;
+                self.suppressed += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Decides about `alert`. `key` is `None` for alerts that are not
     /// suppressed (rule turned off, lifecycle alerts); they are still throttled.
     pub fn admit(&mut self, alert: &Alert, key: Option<SuppressKey>, now: Instant) -> Verdict {
-        if let Some(k) = &key
-            && let Some(w) = self.windows.get_mut(&k.key)
-        {
-            if now < w.opened + w.length {
-                w.count += 1;
-                self.suppressed += 1;
+        if let Some(k) = &key {
+            if self.is_repeat(k, now) {
                 return Verdict::Suppressed;
             }
             // Expired before a tick closed it: close it now, in order.
