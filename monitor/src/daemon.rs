@@ -6,6 +6,7 @@
 use std::{
     io::Write as _,
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -186,10 +187,13 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let drops_watch = DropWatch::default();
     let sink = EventSink::new(opts.events);
     let alerts = AlertSink::new(opts.alert_format, gate);
-    let (metrics_tx, metrics_rx) = watch::channel(std::sync::Arc::new(String::new()));
-    let metrics_server = match opts.metrics.address {
-        Some(addr) => Some(metrics::http::serve(addr, metrics_rx).await?),
-        None => None,
+    // The endpoint serves what the event loop renders once per tick.
+    let (metrics_tx, metrics_server) = match opts.metrics.address {
+        Some(addr) => {
+            let (tx, rx) = watch::channel(Arc::new(String::new()));
+            (Some(tx), Some(metrics::http::serve(addr, rx).await?))
+        }
+        None => (None, None),
     };
 
     eprintln!(
@@ -233,11 +237,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         pipeline.alerts.raise_health(alert);
     }
     pipeline.lifecycle_alerts();
-    if metrics_server.is_some() {
-        let _ = metrics_tx.send(std::sync::Arc::new(
-            pipeline.snapshot(&drops.totals()).render(),
-        ));
-    }
+    pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
     // After a drain that found records, look again shortly even without a
     // wake-up: the kernel wakes user space at most once per millisecond per CPU.
     let mut repoll = false;
@@ -284,11 +284,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.detector.files_changed() {
                     pipeline.reload("a rule file changed");
                 }
-                if metrics_server.is_some() {
-                    let _ = metrics_tx.send(std::sync::Arc::new(
-                        pipeline.snapshot(&drops.totals()).render(),
-                    ));
-                }
+                pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
                 if policy_watch.changed() {
                     pipeline.tracker.set_policies(read_policies(&opts.servers_dir));
                     eprintln!("mcp-monitor: server policies reloaded from {}", opts.servers_dir.display());
@@ -311,7 +307,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         m.abort();
     }
     pipeline.sink.flush();
-    pipeline.alerts.flush();
+    pipeline.alerts.finish();
     pipeline.drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
     drop(probes);
@@ -394,6 +390,13 @@ impl Pipeline {
                 let alert = health::rules_rejected(why, &e, self.alerts.hostname());
                 self.alerts.raise_health(alert);
             }
+        }
+    }
+
+    /// Renders the metrics for the endpoint, if there is one.
+    fn publish_metrics(&self, tx: Option<&watch::Sender<Arc<String>>>, lost: &[(EventKind, u64)]) {
+        if let Some(tx) = tx {
+            tx.send_replace(Arc::new(self.snapshot(lost).render()));
         }
     }
 

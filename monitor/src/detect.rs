@@ -150,6 +150,14 @@ impl AlertSink {
         self.flush();
     }
 
+    /// At shutdown: whatever the gate still holds, then a flush.
+    pub fn finish(&mut self) {
+        for a in self.gate.finish(Instant::now(), &self.hostname) {
+            self.write(&a);
+        }
+        self.flush();
+    }
+
     /// Reports the gate made while admitting (a throttle starting).
     fn write_pending(&mut self) {
         for a in self.gate.pending(&self.hostname) {

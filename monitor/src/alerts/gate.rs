@@ -96,6 +96,15 @@ impl Gate {
         out
     }
 
+    /// At shutdown: summaries of every open window, throttle counts, held
+    /// health alerts.
+    pub fn finish(&mut self, now: Instant, hostname: &str) -> Vec<Alert> {
+        self.suppressor.finish(now);
+        let mut out = self.pending(hostname);
+        out.extend(self.health.finish(now));
+        out
+    }
+
     /// Reports that arose while admitting (a throttle starting), to send at once.
     pub fn pending(&mut self, hostname: &str) -> Vec<Alert> {
         self.suppressor

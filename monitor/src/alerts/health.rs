@@ -406,11 +406,20 @@ impl HealthLimiter {
         }
     }
 
-    /// Held alerts whose interval has passed, oldest rule first.
+    /// Held alerts whose interval has passed, oldest first.
     pub fn tick(&mut self, now: Instant) -> Vec<Alert> {
+        self.release(now, false)
+    }
+
+    /// At shutdown: every held alert, whatever its interval.
+    pub fn finish(&mut self, now: Instant) -> Vec<Alert> {
+        self.release(now, true)
+    }
+
+    fn release(&mut self, now: Instant, all: bool) -> Vec<Alert> {
         let mut out = Vec::new();
         for slot in self.by_rule.values_mut() {
-            if now.saturating_duration_since(slot.last_sent) < self.interval {
+            if !all && now.saturating_duration_since(slot.last_sent) < self.interval {
                 continue;
             }
             if let Some((mut a, n)) = slot.held.take() {
@@ -577,5 +586,11 @@ mod tests {
         assert!(out[0].output.starts_with("lost 3"));
         assert_eq!(out[0].output_fields["monitor.coalesced"], 2);
         assert!(l.tick(t0 + Duration::from_secs(30)).is_empty());
+        // At shutdown what is held goes out at once.
+        assert!(l.offer(mk(4), t0 + Duration::from_secs(31)).is_some());
+        assert!(l.offer(mk(5), t0 + Duration::from_secs(32)).is_none());
+        let out = l.finish(t0 + Duration::from_secs(33));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].output_fields["monitor.coalesced"], 1);
     }
 }

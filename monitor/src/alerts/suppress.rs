@@ -299,6 +299,35 @@ impl Suppressor {
         self.notices.extend(stopped);
     }
 
+    /// At shutdown: every open window with repeats is summarised and every
+    /// throttled server's count reported, so nothing held back goes unsaid.
+    pub fn finish(&mut self, now: Instant) {
+        let mut open: Vec<Window> = self.windows.drain().map(|(_, w)| w).collect();
+        open.sort_by_key(|w| w.opened);
+        for w in open {
+            self.close(w);
+        }
+        let mut stopped: Vec<(String, u64, Duration)> = self
+            .buckets
+            .drain()
+            .filter_map(|(server, b)| {
+                let (since, dropped) = b.throttled?;
+                Some((server, dropped, now.saturating_duration_since(since)))
+            })
+            .collect();
+        stopped.sort();
+        self.notices
+            .extend(
+                stopped
+                    .into_iter()
+                    .map(|(server, dropped, lasted)| Notice::ThrottleStop {
+                        server,
+                        dropped,
+                        lasted,
+                    }),
+            );
+    }
+
     /// Reports to make, oldest first.
     pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
@@ -500,6 +529,35 @@ mod tests {
         s.forget_rules(&["R".into()]);
         assert_eq!(s.take_notices().len(), 1);
         assert_eq!(s.admit(&a, key("/a", 60), t0), Verdict::Send);
+    }
+
+    #[test]
+    fn shutdown_reports_what_is_still_held() {
+        let t0 = Instant::now();
+        let mut s = Suppressor::new(ThrottleConfig {
+            enabled: true,
+            rate: 0.0,
+            burst: 2,
+        });
+        let a = alert("R", "fs");
+        s.admit(&a, key("/a", 60), t0);
+        s.admit(&a, key("/a", 60), t0);
+        s.admit(&a, key("/b", 60), t0);
+        s.admit(&a, key("/c", 60), t0);
+        s.take_notices();
+        s.finish(t0 + Duration::from_secs(1));
+        let n = s.take_notices();
+        assert!(
+            matches!(
+                &n[..],
+                [
+                    Notice::Summary { count: 1, .. },
+                    Notice::ThrottleStop { dropped: 1, .. }
+                ]
+            ),
+            "{n:?}"
+        );
+        assert_eq!(s.open_windows(), 0);
     }
 
     #[test]
