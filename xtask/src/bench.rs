@@ -60,7 +60,9 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
             Command::new(&monitor)
                 .arg("run")
                 .arg("--control-socket")
-                .arg(&socket),
+                .arg(&socket)
+                // The sinks are idle in the benchmark; keep them off the machine's paths.
+                .args(["--no-alert-log", "--no-alert-socket"]),
             "watching",
         )?;
         storms[2].push(storm_run(&storm, iterations, None)?);
