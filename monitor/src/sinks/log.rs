@@ -4,11 +4,14 @@
 //! once); fsync happens in batches, after `fsync_batch` alerts or
 //! `fsync_interval`, whichever comes first, and at shutdown. Rotation renames
 //! `alerts.jsonl` to `alerts.jsonl.1`, `.1` to `.2`, … and forgets the oldest
-//! beyond `keep`.
+//! beyond `keep`. If something else moves or deletes the file (logrotate, an
+//! administrator), the sink notices within a second and starts a new one.
 use std::{
     fs::{File, OpenOptions},
     io::{BufRead as _, BufReader, Write as _},
-    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    os::unix::fs::{
+        DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+    },
     path::{Path, PathBuf},
     sync::Arc,
     time::Instant,
@@ -29,7 +32,11 @@ pub struct LogSink {
     size: u64,
     unsynced: u32,
     last_sync: Instant,
+    last_check: Instant,
 }
+
+/// How often the sink checks that its file is still the one at its path.
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LogSink {
     /// Opens (or creates, 0600) the log, creating its directory (0750) if needed.
@@ -59,7 +66,37 @@ impl LogSink {
             size,
             unsynced: 0,
             last_sync: Instant::now(),
+            last_check: Instant::now(),
         })
+    }
+
+    /// Whether the open file is no longer the one at the path (moved or deleted).
+    fn replaced(&self) -> bool {
+        let Some(file) = &self.file else { return true };
+        match (file.metadata(), std::fs::symlink_metadata(&self.path)) {
+            (Ok(open), Ok(named)) => open.ino() != named.ino() || open.dev() != named.dev(),
+            _ => true,
+        }
+    }
+
+    /// Starts a new file at the path if the open one was moved or deleted.
+    fn follow_path(&mut self) {
+        self.last_check = Instant::now();
+        if !self.replaced() {
+            return;
+        }
+        self.sync();
+        match open_append(&self.path) {
+            Ok(f) => {
+                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(f);
+                ::log::info!(
+                    "alert log {} was moved or deleted; writing a new one",
+                    self.path.display()
+                );
+            }
+            Err(e) => ::log::warn!("{e:#}"),
+        }
     }
 
     fn sync(&mut self) {
@@ -127,6 +164,9 @@ impl Sink for LogSink {
     fn idle(&mut self) {
         if self.unsynced > 0 && self.last_sync.elapsed() >= self.fsync_interval {
             self.sync();
+        }
+        if self.last_check.elapsed() >= CHECK_EVERY {
+            self.follow_path();
         }
     }
 
@@ -255,6 +295,32 @@ mod tests {
         // An existing file with a looser mode is tightened on open.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         drop(LogSink::open(&cfg).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_moved_or_deleted_file_is_replaced_by_a_new_one() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-logmv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("alerts.jsonl");
+        let mut sink = LogSink::open(&LogConfig {
+            path: path.clone(),
+            ..LogConfig::default()
+        })
+        .unwrap();
+        sink.deliver(&delivery(0)).unwrap();
+        std::fs::rename(&path, dir.join("moved.jsonl")).unwrap();
+        sink.follow_path();
+        sink.deliver(&delivery(1)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        sink.follow_path();
+        sink.deliver(&delivery(2)).unwrap();
+        sink.close();
+        assert_eq!(read_back(&dir.join("moved.jsonl"), 0, |_| false).len(), 1);
+        let now = read_back(&path, 0, |_| false);
+        assert_eq!(now.len(), 1);
+        assert!(now[0].contains("alert 0002"));
         assert_eq!(mode(&path), 0o600);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -3,6 +3,7 @@
 use std::{
     io::Write,
     net::TcpListener,
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -10,7 +11,7 @@ use std::{
 use super::{stdout::StdoutSink, webhook::WebhookSink, *};
 use crate::{
     alerts::Alert,
-    config::{AlertFormat, HumanDuration, WebhookConfig},
+    config::{AlertFormat, HumanDuration, SinksConfig, WebhookConfig},
     detect::AlertSink,
 };
 
@@ -171,4 +172,55 @@ fn losses_are_counted_per_sink() {
         l.text(),
         "log: 2 failed; webhook: 3 dropped on a full queue"
     );
+}
+
+#[test]
+fn reconfigure_restarts_what_changed_and_keeps_what_cannot_start() {
+    let dir = std::env::temp_dir().join(format!("mcpmon-reconf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = SinksConfig::default();
+    cfg.stdout.enabled = false;
+    cfg.socket.enabled = false;
+    cfg.log.path = dir.join("a.jsonl");
+    let mut sinks = Sinks::start(&cfg).unwrap();
+    assert_eq!(sinks.kinds(), [SinkKind::Log]);
+    let stats = sinks.stats();
+    let delivered = || stats.of(SinkKind::Log).delivered.load(Ordering::Relaxed);
+    let alert = || {
+        Delivery::new(Alert::health(
+            "T",
+            "Notice",
+            "x".into(),
+            Default::default(),
+            "h",
+        ))
+    };
+
+    sinks.send(&alert());
+    assert!(wait_until(|| delivered() == 1));
+    let mut moved = cfg.clone();
+    moved.log.path = dir.join("b.jsonl");
+    sinks.reconfigure(&cfg, &moved).unwrap();
+    sinks.send(&alert());
+    assert!(wait_until(|| delivered() == 2));
+
+    let mut broken = moved.clone();
+    broken.log.path = PathBuf::from("/proc/mcpmon/alerts.jsonl");
+    let e = sinks.reconfigure(&moved, &broken).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("keeps its previous settings"),
+        "{e:#}"
+    );
+    sinks.send(&alert());
+    assert!(wait_until(|| delivered() == 3));
+    assert!(sinks.shutdown(Duration::from_secs(5)).is_empty());
+
+    let lines = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!((lines("a.jsonl"), lines("b.jsonl")), (1, 2));
+    let _ = std::fs::remove_dir_all(&dir);
 }
