@@ -282,18 +282,21 @@ impl Client {
         true
     }
 
-    /// False once the peer has closed its end (what it sends is ignored).
+    /// False once the peer has closed its end. What it sends is read and
+    /// ignored, a bounded amount per call, so a chatty client cannot keep the
+    /// sink's thread busy.
     fn alive(&mut self) -> bool {
-        let mut scratch = [0u8; 256];
-        loop {
+        let mut scratch = [0u8; 4096];
+        for _ in 0..4 {
             match self.stream.read(&mut scratch) {
                 Ok(0) => return false,
-                Ok(_) => continue,
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
+        true
     }
 }
 
