@@ -187,7 +187,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             )
         },
         control_socket.display(),
-        sinks_summary(&config.sinks)
+        config.sinks.summary()
     );
 
     let mut pipeline = Pipeline {
@@ -347,30 +347,8 @@ fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut Pipeline) 
     };
     eprintln!(
         "mcp-monitor: configuration reloaded (SIGHUP); alerts to {}",
-        sinks_summary(&running.sinks)
+        running.sinks.summary()
     );
-}
-
-/// `stdout (json), log /var/log/…, socket /run/…` for the start-up line.
-fn sinks_summary(s: &crate::config::SinksConfig) -> String {
-    let mut out = Vec::new();
-    if s.stdout.enabled {
-        out.push(format!("stdout ({:?})", s.stdout.format).to_lowercase());
-    }
-    if s.log.enabled {
-        out.push(format!("log {}", s.log.path.display()));
-    }
-    if s.socket.enabled {
-        out.push(format!("socket {}", s.socket.path.display()));
-    }
-    if let Some(url) = &s.webhook.url {
-        out.push(format!("webhook {url}"));
-    }
-    if out.is_empty() {
-        "nowhere (every sink is off)".into()
-    } else {
-        out.join(", ")
-    }
 }
 
 /// Reads the AI hosts' MCP configs under `homes`: matchers for their servers,

@@ -169,6 +169,30 @@ impl Default for SinksConfig {
     }
 }
 
+impl SinksConfig {
+    /// `stdout (json), log /var/log/…, socket /run/…`, for the daemon's messages.
+    pub fn summary(&self) -> String {
+        let mut out = Vec::new();
+        if self.stdout.enabled {
+            out.push(format!("stdout ({:?})", self.stdout.format).to_lowercase());
+        }
+        if self.log.enabled {
+            out.push(format!("log {}", self.log.path.display()));
+        }
+        if self.socket.enabled {
+            out.push(format!("socket {}", self.socket.path.display()));
+        }
+        if let Some(url) = &self.webhook.url {
+            out.push(format!("webhook {url}"));
+        }
+        if out.is_empty() {
+            "nowhere (every sink is off)".into()
+        } else {
+            out.join(", ")
+        }
+    }
+}
+
 /// How alerts are written to stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

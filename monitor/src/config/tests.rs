@@ -39,6 +39,10 @@ fn an_empty_file_is_the_defaults() {
     assert!(d.sinks.stdout.enabled && d.sinks.log.enabled && d.sinks.socket.enabled);
     assert!(d.sinks.webhook.url.is_none());
     assert_eq!(d.sinks.log.keep, 5);
+    assert_eq!(
+        d.sinks.summary(),
+        "stdout (auto), log /var/log/mcp-monitor/alerts.jsonl, socket /run/mcp-monitor/alerts.sock"
+    );
 }
 
 #[test]
