@@ -1,32 +1,25 @@
 //! Detection in the daemon: the compiled rule set, its hot reload (SIGHUP or a
-//! rule file changed on disk), and alerts written to stdout.
+//! rule file changed on disk), and the alerts it raises, handed to the sinks.
 //!
 //! The set is owned by the event loop; a reload compiles the new set aside and
 //! replaces the old one between two events, or keeps the old one if the new
 //! files do not compile.
 use std::{
     collections::{BTreeMap, HashMap},
-    io::{IsTerminal as _, Write as _},
-    time::Instant,
+    io::IsTerminal as _,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use crate::{
-    alerts::{Alert, gate::Gate, hostname, render_text},
+    alerts::{Alert, gate::Gate, health, hostname},
+    config::SinksConfig,
     event::Event,
     metrics::Tally,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
+    sinks::{Delivery, SinkKind, SinkStats, Sinks},
     watch::FileWatch,
 };
-
-/// How alerts are written to stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AlertFormat {
-    /// One coloured line each on a terminal, JSON lines otherwise.
-    #[default]
-    Auto,
-    Text,
-    Json,
-}
 
 /// The rule set and where it came from.
 pub struct Detector {
@@ -56,18 +49,24 @@ impl Detector {
         Ok((summary, warnings))
     }
 
+    /// Loads from other places from now on (takes effect at the next reload).
+    pub fn set_options(&mut self, opts: LoadOptions) {
+        self.files = FileWatch::new(opts.rules_dir.iter().chain(&opts.extra).cloned().collect());
+        self.opts = opts;
+    }
+
     /// Whether a rule file was added, removed or modified since the last look.
     pub fn files_changed(&mut self) -> bool {
         self.files.changed()
     }
 }
 
-/// Writes alerts to stdout, after the flood [`Gate`].
+/// Turns rule matches and health findings into alerts and hands them to the
+/// sinks, without ever waiting for one, after the flood [`Gate`].
 pub struct AlertSink {
-    json: bool,
-    colour: bool,
     hostname: String,
-    out: Option<std::io::BufWriter<std::io::Stdout>>,
+    sinks: Sinks,
+    config: SinksConfig,
     pub raised: u64,
     pub gate: Gate,
     /// Alerts sent, by rule, then by priority.
@@ -75,17 +74,21 @@ pub struct AlertSink {
 }
 
 impl AlertSink {
-    pub fn new(format: AlertFormat, gate: Gate) -> Self {
-        let tty = std::io::stdout().is_terminal();
+    /// Starts the sinks `config` enables.
+    pub fn new(config: &SinksConfig, gate: Gate) -> anyhow::Result<Self> {
+        Ok(Self::with_sinks(
+            Sinks::start(config)?,
+            config.clone(),
+            gate,
+        ))
+    }
+
+    /// Over sinks built elsewhere (tests).
+    pub fn with_sinks(sinks: Sinks, config: SinksConfig, gate: Gate) -> Self {
         AlertSink {
-            json: match format {
-                AlertFormat::Auto => !tty,
-                AlertFormat::Text => false,
-                AlertFormat::Json => true,
-            },
-            colour: tty && format != AlertFormat::Json,
             hostname: hostname(),
-            out: Some(std::io::BufWriter::new(std::io::stdout())),
+            sinks,
+            config,
             raised: 0,
             gate,
             sent: HashMap::new(),
@@ -96,7 +99,7 @@ impl AlertSink {
         &self.hostname
     }
 
-    /// Evaluates `ev` against `detector`'s rules and writes an alert per match
+    /// Evaluates `ev` against `detector`'s rules and raises an alert per match
     /// that the gate lets through.
     pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
         for rule in detector.rules().matching(ev) {
@@ -105,9 +108,9 @@ impl AlertSink {
             let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
                 Alert::new(&rule.to_match(ev), ev, hostname)
             });
-            self.write_pending();
+            self.send_pending();
             if let Some(alert) = alert {
-                self.write(&alert);
+                self.send(alert, &[]);
             }
         }
     }
@@ -132,40 +135,49 @@ impl AlertSink {
     /// Raises a health alert built elsewhere (`alerts::health`).
     pub fn raise_health(&mut self, alert: Alert) {
         if let Some(a) = self.gate.health(alert, Instant::now()) {
-            self.write(&a);
-            self.flush();
+            self.send(a, &[]);
         }
     }
 
     /// Raises a server's lifecycle alert (not throttled: see [`Gate`]).
     pub fn lifecycle(&mut self, alert: Alert) {
-        self.write(&alert);
+        self.send(alert, &[]);
     }
 
-    /// Once a second: suppression summaries, throttle reports, held health alerts.
+    /// Once a second: suppression summaries, throttle reports, held health
+    /// alerts, and alerts that sinks lost (reported through the sinks that did
+    /// not lose them, and on stderr; rate-limited by the sinks).
     pub fn tick(&mut self) {
         for a in self.gate.tick(Instant::now(), &self.hostname) {
-            self.write(&a);
+            self.send(a, &[]);
         }
-        self.flush();
+        let Some(losses) = self.sinks.losses() else {
+            return;
+        };
+        let text = losses.text();
+        eprintln!("mcp-monitor: warning: alerts lost on their way out ({text})");
+        let skip: Vec<SinkKind> = losses.by_sink.iter().map(|(k, ..)| *k).collect();
+        let alert = health::delivery_failed(&text, losses.fields(), &self.hostname);
+        self.send(alert, &skip);
     }
 
-    /// At shutdown: whatever the gate still holds, then a flush.
+    /// Before shutdown: whatever the gate still holds (open windows, throttle
+    /// counts, held health alerts).
     pub fn finish(&mut self) {
         for a in self.gate.finish(Instant::now(), &self.hostname) {
-            self.write(&a);
+            self.send(a, &[]);
         }
-        self.flush();
     }
 
     /// Reports the gate made while admitting (a throttle starting).
-    fn write_pending(&mut self) {
+    fn send_pending(&mut self) {
         for a in self.gate.pending(&self.hostname) {
-            self.write(&a);
+            self.send(a, &[]);
         }
     }
 
-    fn write(&mut self, alert: &Alert) {
+    /// Hands `alert` to every sink but those in `skip`, and counts it.
+    fn send(&mut self, alert: Alert, skip: &[SinkKind]) {
         self.raised += 1;
         match self.sent.get_mut(&alert.rule) {
             Some(t) => t.add(&alert.priority, 1),
@@ -175,24 +187,55 @@ impl AlertSink {
                 self.sent.insert(alert.rule.clone(), t);
             }
         }
-        let line = if self.json {
-            alert.to_json_line()
-        } else {
-            render_text(alert, self.colour)
-        };
-        if let Some(out) = &mut self.out
-            && writeln!(out, "{line}").is_err()
-        {
-            self.out = None;
-        }
+        self.sinks.send_except(&Delivery::new(alert), skip);
     }
 
-    pub fn flush(&mut self) {
-        if let Some(out) = &mut self.out
-            && out.flush().is_err()
-        {
-            self.out = None;
+    /// Applies changed sink settings; the sinks that cannot take them keep
+    /// their old ones (and the error says why).
+    pub fn reconfigure(&mut self, config: &SinksConfig) -> anyhow::Result<()> {
+        if *config == self.config {
+            return Ok(());
         }
+        self.sinks.reconfigure(&self.config, config)?;
+        self.config = config.clone();
+        Ok(())
+    }
+
+    /// The running sinks' figures, for metrics.
+    pub fn sink_figures(&self) -> Vec<crate::metrics::SinkFigures> {
+        let stats = self.sinks.stats();
+        self.sinks
+            .kinds()
+            .into_iter()
+            .map(|kind| {
+                let c = stats.of(kind);
+                crate::metrics::SinkFigures {
+                    name: kind.name().to_owned(),
+                    queue_depth: c.depth(),
+                    overflow: c.overflow.load(std::sync::atomic::Ordering::Relaxed),
+                    delivered: c.delivered.load(std::sync::atomic::Ordering::Relaxed),
+                    failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// The sinks' counters, for health alerts and metrics.
+    pub fn stats(&self) -> Arc<SinkStats> {
+        self.sinks.stats()
+    }
+
+    /// Lets every sink deliver what it holds and make it durable, waiting at
+    /// most `wait` in all. Returns the sinks that did not finish in time.
+    pub fn shutdown(self, wait: Duration) -> Vec<SinkKind> {
+        let late = self.sinks.shutdown(wait);
+        for kind in &late {
+            eprintln!(
+                "mcp-monitor: warning: the {} sink did not finish within {wait:?}; its last alerts may be lost",
+                kind.name()
+            );
+        }
+        late
     }
 }
 

@@ -3,7 +3,7 @@
 //! health rate limiter. Lifecycle alerts pass freely: one start and one exit per
 //! server instance, and a throttled server's exit is what its reader most needs.
 //! Also the counts of what was held back, for metrics.
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{
     Alert,
@@ -30,7 +30,7 @@ impl Gate {
         let (policies, warnings) = KeyPolicies::build(&cfg, set);
         let gate = Gate {
             suppressor: Suppressor::new(cfg.throttle.clone()),
-            health: HealthLimiter::new(Duration::from_secs(cfg.health_interval)),
+            health: HealthLimiter::new(cfg.health_interval.0),
             cfg,
             policies,
             suppressed: Tally::default(),
@@ -50,8 +50,7 @@ impl Gate {
     /// New settings (a configuration reload).
     pub fn reconfigure(&mut self, cfg: SuppressionConfig, set: &RuleSet) -> Vec<String> {
         self.suppressor.set_throttle(cfg.throttle.clone());
-        self.health
-            .set_interval(Duration::from_secs(cfg.health_interval));
+        self.health.set_interval(cfg.health_interval.0);
         self.cfg = cfg;
         self.rules_reloaded(set, &[])
     }

@@ -12,10 +12,13 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::{Alert, AlertMcp, suppress::Notice};
+use super::{
+    Alert, AlertMcp, AlertProcess, Ancestor,
+    suppress::{Notice, Summary},
+};
 use crate::{
     procs::{
-        lifecycle::{Note, decode_status},
+        lifecycle::{Happened, Note, RootProcess, decode_status},
         servers::{ServerInfo, source_name},
     },
     rules::{LoadError, ruleset::ReloadSummary},
@@ -24,7 +27,7 @@ use crate::{
 /// Rule names of the monitor's own alerts.
 pub mod rule {
     pub const EVENTS_LOST: &str = "Kernel events lost";
-    pub const SINK_OVERFLOW: &str = "Alert sink overflow";
+    pub const DELIVERY_FAILED: &str = "Alert delivery failed";
     pub const RULES_RELOADED: &str = "Rules reloaded";
     pub const RULES_REJECTED: &str = "Rules rejected";
     pub const PROBE_UNAVAILABLE: &str = "Probe unavailable";
@@ -82,16 +85,37 @@ fn build(
     a
 }
 
+/// The alert's `process`: the server's root as last seen.
+fn process_of(root: &RootProcess) -> AlertProcess {
+    let p = &root.info;
+    AlertProcess {
+        pid: p.pid,
+        ppid: p.ppid,
+        name: p.comm.clone(),
+        exepath: p.exepath.clone(),
+        cmdline: p.argv.join(" "),
+        uid: p.uid,
+        ancestors: root
+            .ancestors
+            .iter()
+            .map(|(pid, name)| Ancestor {
+                pid: *pid,
+                name: name.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// A server's life as an alert.
 pub fn from_note(note: &Note, hostname: &str) -> Alert {
-    match note {
-        Note::Started {
-            server,
-            cmdline,
+    let server = &note.server;
+    let mut f = server_fields(server);
+    let cmdline = note.root.info.argv.join(" ");
+    let (rule, priority, output, tags): (&str, &str, String, &[&str]) = match &note.what {
+        Happened::Started {
             host_process,
             at_start,
         } => {
-            let mut f = server_fields(server);
             f.insert("proc.cmdline".into(), cmdline.clone().into());
             f.insert("mcp.already_running".into(), (*at_start).into());
             if let Some(h) = host_process {
@@ -103,7 +127,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
             } else {
                 "started"
             };
-            build(
+            (
                 rule::SERVER_STARTED,
                 "Informational",
                 format!(
@@ -113,19 +137,14 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                     server.host.as_deref().unwrap_or("<NA>"),
                     source_name(server.source),
                 ),
-                f,
                 &["mcp", LIFECYCLE],
-                Some(mcp_of(server)),
-                hostname,
             )
         }
-        Note::Exited {
-            server,
+        Happened::Exited {
             status,
             lifetime,
             events,
         } => {
-            let mut f = server_fields(server);
             let (code, signal) = status.map_or((None, None), decode_status);
             f.insert("evt.arg.status".into(), (*status).into());
             f.insert("mcp.exit_code".into(), code.into());
@@ -137,7 +156,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                 (_, Some(s)) => format!("signal {s}"),
                 _ => "exit status unknown".into(),
             };
-            build(
+            (
                 rule::SERVER_EXITED,
                 "Informational",
                 format!(
@@ -146,22 +165,17 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                     server.root_pid,
                     secs(*lifetime)
                 ),
-                f,
                 &["mcp", LIFECYCLE],
-                Some(mcp_of(server)),
-                hostname,
             )
         }
-        Note::OutlivedHost {
-            server,
+        Happened::OutlivedHost {
             host_process,
             running,
         } => {
-            let mut f = server_fields(server);
             f.insert("mcp.host_pid".into(), host_process.pid.into());
             f.insert("mcp.host_name".into(), host_process.name.clone().into());
             f.insert("mcp.running_pids".into(), running.clone().into());
-            build(
+            (
                 rule::SERVER_OUTLIVED_HOST,
                 "Warning",
                 format!(
@@ -173,7 +187,6 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                     running.len(),
                     running
                 ),
-                f,
                 &[
                     "mcp",
                     LIFECYCLE,
@@ -182,25 +195,36 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                     "slowmist.10",
                     "slowmist.11",
                 ],
-                Some(mcp_of(server)),
-                hostname,
             )
         }
-    }
+    };
+    let mut a = build(
+        rule,
+        priority,
+        output,
+        f,
+        tags,
+        Some(mcp_of(server)),
+        hostname,
+    );
+    a.process = Some(process_of(&note.root));
+    a
 }
 
 /// A flood-control report as an alert.
 pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
     match notice {
-        Notice::Summary {
-            rule,
-            priority,
-            tags,
-            mcp,
-            fields: key,
-            count,
-            window,
-        } => {
+        Notice::Summary(summary) => {
+            let Summary {
+                rule,
+                priority,
+                tags,
+                mcp,
+                process,
+                fields: key,
+                count,
+                window,
+            } = &**summary;
             let mut f = key.clone();
             f.insert("suppressed.rule".into(), rule.clone().into());
             f.insert("suppressed.count".into(), (*count).into());
@@ -226,6 +250,7 @@ pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
             );
             a.tags = tags.clone();
             a.tags.push(FLOOD.into());
+            a.process = process.clone();
             a
         }
         Notice::ThrottleStart {
@@ -327,6 +352,21 @@ pub fn rules_rejected(why: &str, e: &LoadError, hostname: &str) -> Alert {
             ("rules.error_location", at.clone().into()),
             ("rules.errors", e.errors.len().into()),
         ]),
+        &[HEALTH],
+        None,
+        hostname,
+    )
+}
+
+/// Alerts that did not reach every sink (`text` says which and how many).
+pub fn delivery_failed(text: &str, fields: Fields, hostname: &str) -> Alert {
+    build(
+        rule::DELIVERY_FAILED,
+        "Error",
+        format!(
+            "alerts did not reach every sink ({text}); a slow or failing sink loses alerts rather than delay detection"
+        ),
+        fields,
         &[HEALTH],
         None,
         hostname,
@@ -442,7 +482,24 @@ mod tests {
     use monitor_common::TagSource;
 
     use super::*;
-    use crate::procs::lifecycle::HostProcess;
+    use crate::procs::{lifecycle::HostProcess, table::ProcInfo};
+
+    fn note(what: Happened) -> Note {
+        Note {
+            server: server(),
+            root: RootProcess {
+                info: ProcInfo {
+                    pid: 42,
+                    ppid: 9,
+                    comm: "sleep".into(),
+                    argv: vec!["sleep".into(), "30".into()],
+                    ..Default::default()
+                },
+                ancestors: vec![(9, "sh".into())],
+            },
+            what,
+        }
+    }
 
     fn server() -> ServerInfo {
         ServerInfo {
@@ -459,14 +516,17 @@ mod tests {
     #[test]
     fn lifecycle_alerts_name_the_server() {
         let a = from_note(
-            &Note::Exited {
-                server: server(),
+            &note(Happened::Exited {
                 status: Some(3 << 8),
                 lifetime: Duration::from_millis(1500),
                 events: 7,
-            },
+            }),
             "h",
         );
+        let p = a.process.as_ref().expect("the root process");
+        assert_eq!((p.pid, p.name.as_str()), (42, "sleep"));
+        assert_eq!(p.cmdline, "sleep 30");
+        assert_eq!(p.ancestors[0].name, "sh");
         assert_eq!(a.rule, rule::SERVER_EXITED);
         assert_eq!(a.priority, "Informational");
         assert_eq!(a.mcp.server.as_deref(), Some("orphan"));
@@ -474,15 +534,14 @@ mod tests {
         assert_eq!(a.output_fields["mcp.events"], 7);
         assert!(a.output.contains("exit code 3"), "{}", a.output);
         let o = from_note(
-            &Note::OutlivedHost {
-                server: server(),
+            &note(Happened::OutlivedHost {
                 host_process: HostProcess {
                     pid: 9,
                     name: "sh".into(),
                     start_time: 1,
                 },
                 running: vec![42],
-            },
+            }),
             "h",
         );
         assert_eq!(o.rule, rule::SERVER_OUTLIVED_HOST);
@@ -494,15 +553,16 @@ mod tests {
     #[test]
     fn summaries_carry_the_rule_count_and_key() {
         let a = from_notice(
-            &Notice::Summary {
+            &Notice::Summary(Box::new(Summary {
                 rule: "Marker".into(),
                 priority: "Critical".into(),
                 tags: vec!["t".into()],
                 mcp: mcp_of(&server()),
+                process: None,
                 fields: fields([("fd.name", "/m".into())]),
                 count: 199,
                 window: Duration::from_secs(60),
-            },
+            })),
             "h",
         );
         assert_eq!(a.rule, rule::ALERTS_SUPPRESSED);

@@ -49,13 +49,22 @@ pub struct KeyPolicies {
 
 impl KeyPolicies {
     /// Checks the field names of `cfg` (so a typo stops the start, with the
-    /// place to fix it).
-    pub fn validate(cfg: &SuppressionConfig) -> Result<(), String> {
-        parse_fields(&cfg.key_fields).map_err(|e| format!("suppression.key_fields: {e}"))?;
+    /// place to fix it); returns the offending key and why.
+    pub fn validate(cfg: &SuppressionConfig) -> Result<(), (&'static str, String)> {
+        parse_fields(&cfg.key_fields).map_err(|e| {
+            (
+                "suppression.key_fields",
+                format!("suppression.key_fields: {e}"),
+            )
+        })?;
         for (rule, r) in &cfg.rules {
             if let Some(fields) = &r.key_fields {
-                parse_fields(fields)
-                    .map_err(|e| format!("suppression.rules.{rule:?}.key_fields: {e}"))?;
+                parse_fields(fields).map_err(|e| {
+                    (
+                        "suppression.rules",
+                        format!("suppression.rules.{rule:?}.key_fields: {e}"),
+                    )
+                })?;
             }
         }
         Ok(())
@@ -71,7 +80,7 @@ impl KeyPolicies {
             if !own.and_then(|r| r.enabled).unwrap_or(cfg.enabled) {
                 continue;
             }
-            let window = Duration::from_secs(own.and_then(|r| r.window).unwrap_or(cfg.window));
+            let window = own.and_then(|r| r.window).unwrap_or(cfg.window).0;
             if window.is_zero() {
                 continue;
             }
@@ -237,7 +246,7 @@ mod tests {
         cfg.rules.insert(
             "Marker".into(),
             RuleSuppression {
-                window: Some(5),
+                window: Some(crate::config::HumanDuration(Duration::from_secs(5))),
                 key_fields: Some(vec!["proc.exepath".into()]),
                 ..Default::default()
             },
@@ -270,11 +279,9 @@ mod tests {
             key_fields: vec!["fd.nme".into()],
             ..Default::default()
         };
-        let e = KeyPolicies::validate(&cfg).unwrap_err();
-        assert!(
-            e.contains("suppression.key_fields") && e.contains("rules fields"),
-            "{e}"
-        );
+        let (key, e) = KeyPolicies::validate(&cfg).unwrap_err();
+        assert_eq!(key, "suppression.key_fields");
+        assert!(e.contains("fd.nme") && e.contains("rules fields"), "{e}");
         cfg.key_fields = vec!["proc.aname[2]".into(), "fd.name".into()];
         assert!(KeyPolicies::validate(&cfg).is_ok());
         cfg.key_fields = vec!["fd.name[x]".into()];

@@ -3,15 +3,20 @@
 //! [`Alert`] is Falco-shaped (`time`, `rule`, `priority`, `output`,
 //! `output_fields`, `tags`, `source`, `hostname`) so existing pipelines accept
 //! it, plus `mcp` and `process` objects. [`render_text`] is the one-line form
-//! for people. [`suppress`] and [`keys`] keep floods in check, [`health`]
-//! builds the monitor's own and the servers' lifecycle alerts, [`gate`] puts
-//! them together in front of the sinks.
+//! for people; [`AlertFilter`] is what a reader of the stream asks for.
+//! [`suppress`] and [`keys`] keep floods in check, [`health`] builds the
+//! monitor's own and the servers' lifecycle alerts, [`gate`] puts them together
+//! in front of the sinks.
+mod filter;
 pub mod gate;
 pub mod health;
 pub mod keys;
 mod model;
+#[cfg(test)]
+mod schema_tests;
 pub mod suppress;
 mod text;
 
-pub use model::{Alert, AlertMcp, AlertProcess, Ancestor, hostname};
+pub use filter::AlertFilter;
+pub use model::{Alert, AlertMcp, AlertProcess, Ancestor, hostname, rfc3339_nanos};
 pub use text::render_text;

@@ -19,7 +19,8 @@ use std::{
 
 use serde::Deserialize;
 
-use super::{Alert, AlertMcp};
+use super::{Alert, AlertMcp, AlertProcess};
+use crate::config::HumanDuration;
 
 /// The `suppression:` settings.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -27,8 +28,8 @@ use super::{Alert, AlertMcp};
 pub struct SuppressionConfig {
     /// Suppress repeats of the same alert (per rule, server and key fields).
     pub enabled: bool,
-    /// How long repeats are counted after an alert went out, in seconds.
-    pub window: u64,
+    /// How long repeats are counted after an alert went out (`60s`, `5m`).
+    pub window: HumanDuration,
     /// Fields that tell two alerts of a rule apart. Empty: the fields the
     /// rule's output names (without pids and times), or proc.exepath and
     /// fd.name when it names none.
@@ -36,9 +37,9 @@ pub struct SuppressionConfig {
     /// Per-server alert rate limit.
     pub throttle: ThrottleConfig,
     /// The monitor's own health alerts are never suppressed; the same health
-    /// alert goes out at most once per this many seconds, later ones are
-    /// folded into the next with a count.
-    pub health_interval: u64,
+    /// alert goes out at most once per this long, later ones are folded into
+    /// the next with a count.
+    pub health_interval: HumanDuration,
     /// Per-rule settings, by rule name.
     pub rules: BTreeMap<String, RuleSuppression>,
 }
@@ -47,10 +48,10 @@ impl Default for SuppressionConfig {
     fn default() -> Self {
         SuppressionConfig {
             enabled: true,
-            window: 60,
+            window: HumanDuration(Duration::from_secs(60)),
             key_fields: Vec::new(),
             throttle: ThrottleConfig::default(),
-            health_interval: 10,
+            health_interval: HumanDuration(Duration::from_secs(10)),
             rules: BTreeMap::new(),
         }
     }
@@ -58,20 +59,25 @@ impl Default for SuppressionConfig {
 
 impl SuppressionConfig {
     /// Checks values serde cannot: the throttle's numbers and the key fields.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Returns the offending key and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let t = &self.throttle;
         if t.enabled && !(t.rate.is_finite() && t.rate >= 0.0) {
-            return Err(format!(
-                "suppression.throttle.rate is {}; give alerts per second as a number of at least 0",
-                t.rate
+            return Err((
+                "suppression.throttle.rate",
+                format!(
+                    "suppression.throttle.rate is {}; give alerts per second as a number of at least 0",
+                    t.rate
+                ),
             ));
         }
         if t.enabled && t.burst == 0 {
-            return Err(
+            return Err((
+                "suppression.throttle.burst",
                 "suppression.throttle.burst is 0, which would drop every alert; give at least 1, \
                  or turn the throttle off with `enabled: false`"
                     .into(),
-            );
+            ));
         }
         super::keys::KeyPolicies::validate(self)
     }
@@ -104,7 +110,7 @@ impl Default for ThrottleConfig {
 pub struct RuleSuppression {
     /// `false` sends every alert of this rule (the throttle still applies).
     pub enabled: Option<bool>,
-    pub window: Option<u64>,
+    pub window: Option<HumanDuration>,
     pub key_fields: Option<Vec<String>>,
 }
 
@@ -128,19 +134,26 @@ pub enum Verdict {
     Throttled,
 }
 
+/// What a window that closed on repeats reports: the alert that went out
+/// (its rule, priority, tags, server, process and key fields) and how many
+/// like it were held back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub rule: String,
+    pub priority: String,
+    pub tags: Vec<String>,
+    pub mcp: AlertMcp,
+    pub process: Option<AlertProcess>,
+    pub fields: BTreeMap<String, serde_json::Value>,
+    pub count: u64,
+    pub window: Duration,
+}
+
 /// Something the monitor must say about its flood control.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Notice {
     /// A window closed on repeats that were held back.
-    Summary {
-        rule: String,
-        priority: String,
-        tags: Vec<String>,
-        mcp: AlertMcp,
-        fields: BTreeMap<String, serde_json::Value>,
-        count: u64,
-        window: Duration,
-    },
+    Summary(Box<Summary>),
     /// A server ran out of tokens; its alerts are being dropped.
     ThrottleStart {
         server: String,
@@ -159,15 +172,16 @@ pub enum Notice {
 /// so distinct keys cannot grow memory without bound.
 const MAX_WINDOWS: usize = 100_000;
 
+/// An open window: when it opened, and its summary so far.
 struct Window {
     opened: Instant,
-    length: Duration,
-    count: u64,
-    rule: String,
-    priority: String,
-    tags: Vec<String>,
-    mcp: AlertMcp,
-    fields: BTreeMap<String, serde_json::Value>,
+    summary: Summary,
+}
+
+impl Window {
+    fn open_at(&self, now: Instant) -> bool {
+        now < self.opened + self.summary.window
+    }
 }
 
 struct Bucket {
@@ -212,8 +226,8 @@ impl Suppressor {
     /// counted, and the caller need not even build it.
     pub fn is_repeat(&mut self, key: &SuppressKey, now: Instant) -> bool {
         match self.windows.get_mut(&key.key) {
-            Some(w) if now < w.opened + w.length => {
-                w.count += 1;
+            Some(w) if w.open_at(now) => {
+                w.summary.count += 1;
                 self.suppressed += 1;
                 true
             }
@@ -246,13 +260,16 @@ impl Suppressor {
                 k.key,
                 Window {
                     opened: now,
-                    length: k.window,
-                    count: 0,
-                    rule: alert.rule.clone(),
-                    priority: alert.priority.clone(),
-                    tags: alert.tags.clone(),
-                    mcp: alert.mcp.clone(),
-                    fields: k.fields,
+                    summary: Summary {
+                        rule: alert.rule.clone(),
+                        priority: alert.priority.clone(),
+                        tags: alert.tags.clone(),
+                        mcp: alert.mcp.clone(),
+                        process: alert.process.clone(),
+                        fields: k.fields,
+                        count: 0,
+                        window: k.window,
+                    },
                 },
             );
         }
@@ -264,7 +281,7 @@ impl Suppressor {
     pub fn tick(&mut self, now: Instant) {
         let mut closed: Vec<Window> = self
             .windows
-            .extract_if(|_, w| now >= w.opened + w.length)
+            .extract_if(|_, w| !w.open_at(now))
             .map(|(_, w)| w)
             .collect();
         closed.sort_by_key(|w| w.opened);
@@ -337,7 +354,7 @@ impl Suppressor {
     pub fn forget_rules(&mut self, rules: &[String]) {
         let mut gone: Vec<Window> = self
             .windows
-            .extract_if(|_, w| rules.contains(&w.rule))
+            .extract_if(|_, w| rules.contains(&w.summary.rule))
             .map(|(_, w)| w)
             .collect();
         gone.sort_by_key(|w| w.opened);
@@ -360,18 +377,9 @@ impl Suppressor {
     }
 
     fn close(&mut self, w: Window) {
-        if w.count == 0 {
-            return;
+        if w.summary.count > 0 {
+            self.notices.push(Notice::Summary(Box::new(w.summary)));
         }
-        self.notices.push(Notice::Summary {
-            rule: w.rule,
-            priority: w.priority,
-            tags: w.tags,
-            mcp: w.mcp,
-            fields: w.fields,
-            count: w.count,
-            window: w.length,
-        });
     }
 
     fn take_token(&mut self, server: &str, now: Instant) -> bool {
@@ -455,22 +463,14 @@ mod tests {
         s.tick(t0 + Duration::from_secs(60));
         let notices = s.take_notices();
         assert_eq!(notices.len(), 1);
-        let Notice::Summary {
-            rule,
-            count,
-            window,
-            mcp,
-            fields,
-            ..
-        } = &notices[0]
-        else {
+        let Notice::Summary(summary) = &notices[0] else {
             panic!("{notices:?}")
         };
-        assert_eq!(rule, "Marker");
-        assert_eq!(*count, 199);
-        assert_eq!(*window, Duration::from_secs(60));
-        assert_eq!(mcp.server.as_deref(), Some("fs"));
-        assert_eq!(fields["fd.name"], "/m");
+        assert_eq!(summary.rule, "Marker");
+        assert_eq!(summary.count, 199);
+        assert_eq!(summary.window, Duration::from_secs(60));
+        assert_eq!(summary.mcp.server.as_deref(), Some("fs"));
+        assert_eq!(summary.fields["fd.name"], "/m");
         assert_eq!(s.suppressed, 199);
         // After the window, the next one goes out again and opens a new window.
         assert_eq!(
@@ -514,8 +514,8 @@ mod tests {
             Verdict::Send
         );
         assert!(matches!(
-            s.take_notices()[..],
-            [Notice::Summary { count: 1, .. }]
+            &s.take_notices()[..],
+            [Notice::Summary(s)] if s.count == 1
         ));
     }
 
@@ -551,9 +551,9 @@ mod tests {
             matches!(
                 &n[..],
                 [
-                    Notice::Summary { count: 1, .. },
+                    Notice::Summary(s),
                     Notice::ThrottleStop { dropped: 1, .. }
-                ]
+                ] if s.count == 1
             ),
             "{n:?}"
         );
@@ -629,7 +629,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.enabled);
-        assert_eq!(c.window, 30);
+        assert_eq!(c.window, HumanDuration(Duration::from_secs(30)));
         assert_eq!(c.rules["Shell"].enabled, Some(false));
         assert_eq!(
             c.rules["Keys"].key_fields.as_deref(),
@@ -641,10 +641,10 @@ mod tests {
         assert!(c.validate().is_ok());
         let mut bad = c.clone();
         bad.throttle.burst = 0;
-        assert!(bad.validate().unwrap_err().contains("burst"));
+        assert_eq!(bad.validate().unwrap_err().0, "suppression.throttle.burst");
         bad.throttle.burst = 1;
         bad.throttle.rate = f64::NAN;
-        assert!(bad.validate().unwrap_err().contains("rate"));
+        assert_eq!(bad.validate().unwrap_err().0, "suppression.throttle.rate");
         bad.throttle.enabled = false;
         assert!(bad.validate().is_ok(), "an unused throttle is not checked");
     }

@@ -72,6 +72,8 @@ pub struct SinkFigures {
     pub name: String,
     pub queue_depth: u64,
     pub overflow: u64,
+    pub delivered: u64,
+    pub failed: u64,
 }
 
 /// Everything the endpoint shows, copied out of the event loop once per tick.
@@ -212,6 +214,20 @@ impl Snapshot {
             for s in &self.sinks {
                 f.sample(m, &[("sink", &s.name)], s.overflow);
             }
+            let m = "mcp_monitor_sink_delivered_total";
+            f.head(m, "counter", "Alerts a sink delivered, by sink.");
+            for s in &self.sinks {
+                f.sample(m, &[("sink", &s.name)], s.delivered);
+            }
+            let m = "mcp_monitor_sink_failed_total";
+            f.head(
+                m,
+                "counter",
+                "Alerts a sink took but could not deliver (and live clients dropped for being slow), by sink.",
+            );
+            for s in &self.sinks {
+                f.sample(m, &[("sink", &s.name)], s.failed);
+            }
         }
         out
     }
@@ -332,8 +348,10 @@ mod tests {
         s.rule_reloads.add("ok", 1);
         s.sinks.push(SinkFigures {
             name: "stdout".into(),
-            queue_depth: 0,
+            queue_depth: 3,
             overflow: 2,
+            delivered: 40,
+            failed: 1,
         });
         s
     }
@@ -382,6 +400,10 @@ mod tests {
         assert_eq!(
             get("mcp_monitor_sink_overflow_total", &[("sink", "stdout")]),
             Some(2.0)
+        );
+        assert_eq!(
+            get("mcp_monitor_sink_queue_depth", &[("sink", "stdout")]),
+            Some(3.0)
         );
         assert_eq!(types["mcp_monitor_events_total"], "counter");
         assert_eq!(types["mcp_monitor_tagged_processes"], "gauge");

@@ -11,11 +11,40 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{servers::ServerInfo, table::ProcessTable};
+use serde::Deserialize;
+
+use super::{
+    servers::ServerInfo,
+    table::{ProcInfo, ProcessTable},
+};
+use crate::config::HumanDuration;
 
 /// How long a server's tree may keep running after its host is gone before it
-/// counts as having outlived it (a server normally exits when its stdin closes).
+/// counts as having outlived it, by default (a server normally exits when its
+/// stdin closes).
 pub const HOST_GRACE: Duration = Duration::from_secs(5);
+
+/// The `lifecycle:` settings: which of a server's life events are alerts.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// `MCP server started` and `MCP server exited` (informational).
+    pub started_exited: bool,
+    /// `MCP server outlived its host` (warning).
+    pub outlived_host: bool,
+    /// How long a server may run on after its host ended before it counts.
+    pub host_grace: HumanDuration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            started_exited: true,
+            outlived_host: true,
+            host_grace: HumanDuration(HOST_GRACE),
+        }
+    }
+}
 
 /// The AI host (or the launch wrapper's parent) that started a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,27 +55,38 @@ pub struct HostProcess {
     pub start_time: u64,
 }
 
-/// What happened to a server.
+/// A server's root process as last seen, with its ancestors (parent first,
+/// pid and name): what the alert shows as its process.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RootProcess {
+    pub info: ProcInfo,
+    pub ancestors: Vec<(u32, String)>,
+}
+
+/// Something that happened to a server.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Note {
+pub struct Note {
+    pub server: ServerInfo,
+    pub root: RootProcess,
+    pub what: Happened,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Happened {
     Started {
-        server: ServerInfo,
-        cmdline: String,
         host_process: Option<HostProcess>,
         /// Tagged while the monitor started: it was already running.
         at_start: bool,
     },
     /// Its last process ended.
     Exited {
-        server: ServerInfo,
         /// The root's raw wait status, when its exit was seen.
         status: Option<i32>,
         lifetime: Duration,
         events: u64,
     },
-    /// Its host ended [`HOST_GRACE`] ago and processes of its tree still run.
+    /// Its host ended a grace period ago and processes of its tree still run.
     OutlivedHost {
-        server: ServerInfo,
         host_process: HostProcess,
         /// Its processes still running.
         running: Vec<u32>,
@@ -54,6 +94,7 @@ pub enum Note {
 }
 
 struct Life {
+    root: RootProcess,
     /// Boot-time nanoseconds at which the root started (or was tagged).
     started_boot_ns: u64,
     events: u64,
@@ -67,6 +108,7 @@ struct Life {
 /// Live servers and the notes not yet raised.
 #[derive(Default)]
 pub struct Lifecycle {
+    config: LifecycleConfig,
     live: HashMap<u32, Life>,
     notes: Vec<Note>,
     /// Set once the start-up tagging is done.
@@ -74,21 +116,16 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    /// A server was tagged.
-    pub fn started(
-        &mut self,
-        server: &ServerInfo,
-        cmdline: String,
-        root_start_ticks: u64,
-        host: Option<HostProcess>,
-    ) {
+    /// A server was tagged; `root` is its root process as the table has it.
+    pub fn started(&mut self, server: &ServerInfo, root: RootProcess, host: Option<HostProcess>) {
         let now = boot_ns_now();
-        let started_boot_ns = ticks_to_ns(root_start_ticks)
+        let started_boot_ns = ticks_to_ns(root.info.start_time)
             .filter(|&ns| ns > 0 && ns <= now)
             .unwrap_or(now);
         self.live.insert(
             server.id,
             Life {
+                root: root.clone(),
                 started_boot_ns,
                 events: 0,
                 host: host.clone(),
@@ -97,12 +134,22 @@ impl Lifecycle {
                 outlived_reported: false,
             },
         );
-        self.notes.push(Note::Started {
+        if !self.config.started_exited {
+            return;
+        }
+        self.notes.push(Note {
             server: server.clone(),
-            cmdline,
-            host_process: host,
-            at_start: !self.running,
+            root,
+            what: Happened::Started {
+                host_process: host,
+                at_start: !self.running,
+            },
         });
+    }
+
+    /// Which notes to make, and the grace period; applies to live servers too.
+    pub fn set_config(&mut self, config: LifecycleConfig) {
+        self.config = config;
     }
 
     /// The start-up tagging is over: later servers are new.
@@ -118,12 +165,16 @@ impl Lifecycle {
         }
     }
 
-    /// The root process of server `id` exited with `status` at `boot_ns`.
-    pub fn root_exited(&mut self, id: u32, status: i32, boot_ns: u64) {
+    /// The root process of server `id` exited with `status` at `boot_ns`;
+    /// `last` is how the table last saw it (after its execs).
+    pub fn root_exited(&mut self, id: u32, status: i32, boot_ns: u64, last: Option<&ProcInfo>) {
         if let Some(l) = self.live.get_mut(&id)
             && l.root_exit.is_none()
         {
             l.root_exit = Some((status, boot_ns));
+            if let Some(info) = last {
+                l.root.info = info.clone();
+            }
         }
     }
 
@@ -170,16 +221,22 @@ impl Lifecycle {
             let root_runs = life.root_exit.is_none() && alive(server.root_pid);
             if !root_runs && running(*id, server.root_pid, false).is_empty() {
                 let end_ns = life.root_exit.map_or_else(boot_ns_now, |(_, ns)| ns);
-                self.notes.push(Note::Exited {
-                    server: server.clone(),
-                    status: life.root_exit.map(|(s, _)| s),
-                    lifetime: Duration::from_nanos(end_ns.saturating_sub(life.started_boot_ns)),
-                    events: life.events,
-                });
                 ended.push(*id);
+                if !self.config.started_exited {
+                    continue;
+                }
+                self.notes.push(Note {
+                    server: server.clone(),
+                    root: life.root.clone(),
+                    what: Happened::Exited {
+                        status: life.root_exit.map(|(s, _)| s),
+                        lifetime: Duration::from_nanos(end_ns.saturating_sub(life.started_boot_ns)),
+                        events: life.events,
+                    },
+                });
                 continue;
             }
-            if life.outlived_reported {
+            if life.outlived_reported || !self.config.outlived_host {
                 continue;
             }
             let Some(host) = &life.host else { continue };
@@ -188,13 +245,19 @@ impl Lifecycle {
                 continue;
             }
             let since = *life.host_gone_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= HOST_GRACE {
+            if now.saturating_duration_since(since) >= self.config.host_grace.0 {
                 let mut running = running(*id, server.root_pid, root_runs);
                 running.sort_unstable();
-                self.notes.push(Note::OutlivedHost {
+                if let Some(info) = table.get(server.root_pid) {
+                    life.root.info = info.clone();
+                }
+                self.notes.push(Note {
                     server: server.clone(),
-                    host_process: host.clone(),
-                    running,
+                    root: life.root.clone(),
+                    what: Happened::OutlivedHost {
+                        host_process: host.clone(),
+                        running,
+                    },
                 });
                 life.outlived_reported = true;
             }
@@ -265,10 +328,17 @@ mod tests {
         }
         let mut l = Lifecycle::default();
         l.set_running();
+        let root = RootProcess {
+            info: ProcInfo {
+                pid: 100,
+                argv: vec!["npx".into(), "fs".into()],
+                ..Default::default()
+            },
+            ancestors: vec![(50, "claude".into())],
+        };
         l.started(
             servers.get(id).unwrap(),
-            "npx fs".into(),
-            0,
+            root,
             Some(HostProcess {
                 pid: 50,
                 name: "claude".into(),
@@ -283,13 +353,20 @@ mod tests {
         let (mut l, servers, mut table, id) = setup();
         let notes = l.take_notes();
         assert!(
-            matches!(&notes[..], [Note::Started { at_start: false, cmdline, .. }] if cmdline == "npx fs")
+            matches!(&notes[..], [Note { what: Happened::Started { at_start: false, .. }, root, .. }]
+                if root.info.argv == ["npx", "fs"] && root.ancestors[0].1 == "claude"),
+            "{notes:?}"
         );
         l.event(id);
         l.event(id);
         let t0 = Instant::now();
         // The root exits; its child still runs: not over yet.
-        l.root_exited(id, 3 << 8, boot_ns_now());
+        let last = ProcInfo {
+            pid: 100,
+            comm: "node".into(),
+            ..Default::default()
+        };
+        l.root_exited(id, 3 << 8, boot_ns_now(), Some(&last));
         table.remove(100);
         let alive = |p: u32| p == 101 || p == 50;
         l.tick(t0, &servers, &table, &alive);
@@ -299,9 +376,17 @@ mod tests {
         table.remove(101);
         l.tick(t0, &servers, &table, &|p| p == 50);
         let notes = l.take_notes();
-        let [Note::Exited { status, events, .. }] = &notes[..] else {
+        let [
+            Note {
+                what: Happened::Exited { status, events, .. },
+                root,
+                ..
+            },
+        ] = &notes[..]
+        else {
             panic!("{notes:?}")
         };
+        assert_eq!(root.info.comm, "node", "the root as it was when it exited");
         assert_eq!(*status, Some(768));
         assert_eq!(decode_status(768), (Some(3), None));
         assert_eq!(decode_status(9), (None, Some(9)));
@@ -317,7 +402,10 @@ mod tests {
         l.tick(Instant::now(), &servers, &table, &|_| false);
         assert!(matches!(
             &l.take_notes()[..],
-            [Note::Exited { status: None, .. }]
+            [Note {
+                what: Happened::Exited { status: None, .. },
+                ..
+            }]
         ));
     }
 
@@ -333,10 +421,14 @@ mod tests {
         l.tick(t0 + HOST_GRACE, &servers, &table, &without_host);
         let notes = l.take_notes();
         let [
-            Note::OutlivedHost {
+            Note {
                 server,
-                host_process,
-                running,
+                what:
+                    Happened::OutlivedHost {
+                        host_process,
+                        running,
+                    },
+                ..
             },
         ] = &notes[..]
         else {
@@ -350,15 +442,49 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_alerts_can_be_turned_off_and_the_grace_changed() {
+        let (mut l, servers, mut table, id) = setup();
+        l.take_notes();
+        l.set_config(LifecycleConfig {
+            started_exited: false,
+            outlived_host: true,
+            host_grace: HumanDuration(Duration::from_secs(1)),
+        });
+        let t0 = Instant::now();
+        let without_host = |p: u32| p == 100 || p == 101;
+        l.tick(t0, &servers, &table, &without_host);
+        l.tick(t0 + Duration::from_secs(1), &servers, &table, &without_host);
+        assert!(matches!(
+            &l.take_notes()[..],
+            [Note {
+                what: Happened::OutlivedHost { .. },
+                ..
+            }]
+        ));
+        l.root_exited(id, 0, boot_ns_now(), None);
+        table.remove(100);
+        table.remove(101);
+        l.tick(t0 + Duration::from_secs(2), &servers, &table, &|_| false);
+        assert!(l.take_notes().is_empty(), "no exit alert");
+        assert_eq!(l.live(), 0, "the server is still known to be gone");
+    }
+
+    #[test]
     fn a_server_that_exits_with_its_host_did_not_outlive_it() {
         let (mut l, servers, mut table, id) = setup();
         l.take_notes();
         let t0 = Instant::now();
         l.tick(t0, &servers, &table, &|p| p == 100 || p == 101);
-        l.root_exited(id, 0, boot_ns_now());
+        l.root_exited(id, 0, boot_ns_now(), None);
         table.remove(100);
         table.remove(101);
         l.tick(t0 + HOST_GRACE, &servers, &table, &|_| false);
-        assert!(matches!(&l.take_notes()[..], [Note::Exited { .. }]));
+        assert!(matches!(
+            &l.take_notes()[..],
+            [Note {
+                what: Happened::Exited { .. },
+                ..
+            }]
+        ));
     }
 }

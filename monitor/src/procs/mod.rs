@@ -228,14 +228,23 @@ impl Tracker {
         }
         let host = self.host_process(req.pid, req.source);
         if let Some(server) = self.servers.get(id) {
-            let cmdline = self
-                .table
-                .get(req.pid)
-                .map(|p| p.argv.join(" "))
-                .unwrap_or_default();
-            self.lifecycle.started(server, cmdline, start_time, host);
+            self.lifecycle
+                .started(server, self.root_process(req.pid), host);
         }
         Ok(id)
+    }
+
+    /// `pid` as the table has it, with its ancestors.
+    fn root_process(&self, pid: u32) -> lifecycle::RootProcess {
+        lifecycle::RootProcess {
+            info: self.table.get(pid).cloned().unwrap_or_default(),
+            ancestors: self
+                .table
+                .ancestors(pid)
+                .iter()
+                .map(|a| (a.pid, a.comm.clone()))
+                .collect(),
+        }
     }
 
     /// The process that started the server at `pid`: the launch wrapper's
@@ -371,8 +380,12 @@ impl Tracker {
                     .get(header.server_id)
                     .is_some_and(|s| s.root_pid == header.tgid)
                 {
-                    self.lifecycle
-                        .root_exited(header.server_id, exit_code, header.ktime_ns);
+                    self.lifecycle.root_exited(
+                        header.server_id,
+                        exit_code,
+                        header.ktime_ns,
+                        self.table.get(header.tgid),
+                    );
                 }
                 let mut ev = self.base_event(&header, "procexit", "process");
                 if let Some(ev) = ev.as_mut() {
