@@ -24,6 +24,10 @@ const RULES: &str = r#"- rule: Marker file read
   tags: [test]
 "#;
 
+/// The harness's sinks: the alert log and socket in the daemon's directory.
+const SINKS: &str =
+    "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
+
 fn alerts_of<'a>(alerts: &'a [Value], rule: &str, server: &str) -> Vec<&'a Value> {
     alerts
         .iter()
@@ -96,16 +100,20 @@ fn repeats_are_summarised_distinct_files_alert_and_metrics_count_them() {
     std::fs::write(&marker, "x\n").unwrap();
     std::fs::write(&other, "y\n").unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let window = WINDOW_SECS.to_string();
-    let daemon = Daemon::start(&[
-        "--no-default-rules",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--suppression-window",
-        &window,
-        "--metrics-address",
-        &addr.to_string(),
-    ]);
+    // The window is the rule's own, from the config file.
+    let config = format!(
+        "{SINKS}suppression:\n  rules:\n    \"Marker file read\": {{window: {WINDOW_SECS}s}}\n"
+    );
+    let daemon = Daemon::start_configured(
+        &config,
+        &[
+            "--no-default-rules",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--metrics-address",
+            &addr.to_string(),
+        ],
+    );
 
     // One shell reads the marker 200 times (a redirection: the shell itself
     // opens it), then the other file once.
@@ -207,6 +215,31 @@ fn repeats_are_summarised_distinct_files_alert_and_metrics_count_them() {
         "{body}"
     );
     assert_eq!(sample(&body, "mcp_monitor_rules_loaded", &[]), Some(1.0));
+    // Every alert sent so far went to the log; none waits or was lost.
+    let sent: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("mcp_monitor_alerts_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    let logged = sample(
+        &body,
+        "mcp_monitor_sink_delivered_total",
+        &[("sink", "log")],
+    )
+    .expect("the log sink's figures");
+    assert!(
+        logged >= 4.0 && logged <= sent,
+        "{logged} of {sent}\n{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "mcp_monitor_sink_overflow_total",
+            &[("sink", "stdout")]
+        ),
+        Some(0.0)
+    );
+    assert!(sample(&body, "mcp_monitor_sink_queue_depth", &[("sink", "stdout")]).is_some());
     assert!(body.contains("# TYPE mcp_monitor_events_total counter"));
     assert!(daemon.stop().success());
 }
@@ -230,15 +263,10 @@ fn a_noisy_server_is_throttled_with_start_and_stop_reported_once_and_nothing_una
     for i in 0..files {
         std::fs::write(dir.path().join(format!("noise-{i}")), "x\n").unwrap();
     }
-    let daemon = Daemon::start(&[
-        "--no-default-rules",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--server-alert-burst",
-        "5",
-        "--server-alert-rate",
-        "2",
-    ]);
+    let daemon = Daemon::start_configured(
+        &format!("{SINKS}suppression:\n  throttle: {{rate: 2, burst: 5}}\n"),
+        &["--no-default-rules", "--rules", rules.to_str().unwrap()],
+    );
     // 60 distinct files: nothing to suppress, everything to throttle.
     let script = format!(
         "i=0; while [ $i -lt {files} ]; do read x < '{}/noise-'$i; i=$((i+1)); done",
