@@ -138,11 +138,27 @@ pub struct Flags {
     /// [suppression.throttle.burst, default 200].
     #[arg(long, value_name = "N")]
     pub server_alert_burst: Option<u32>,
+    /// A field that tells two alerts of a rule apart, for every rule without
+    /// its own (repeatable) [suppression.key_fields, default: the fields the
+    /// rule's output names].
+    #[arg(long = "suppression-key-field", value_name = "FIELD")]
+    pub suppression_key_fields: Vec<String>,
+    /// The same health alert goes out at most this often; the rest are folded
+    /// into the next [suppression.health_interval, default 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub health_alert_interval: Option<HumanDuration>,
 
     /// No `MCP server started` and `MCP server exited` alerts
     /// [lifecycle.started_exited: false].
     #[arg(long)]
     pub no_lifecycle_alerts: bool,
+    /// No `MCP server outlived its host` alerts [lifecycle.outlived_host: false].
+    #[arg(long)]
+    pub no_outlived_host_alert: bool,
+    /// How long a server may run on after its host ended before it counts as
+    /// having outlived it [lifecycle.host_grace, default 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub host_grace: Option<HumanDuration>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics; loopback only, e.g.
     /// 127.0.0.1:9464 [metrics.address].
@@ -246,10 +262,16 @@ impl Flags {
             f.throttle.rate = rate;
         }
         set(&mut f.throttle.burst, &self.server_alert_burst);
+        replace(&mut f.key_fields, &self.suppression_key_fields);
+        set(&mut f.health_interval, &self.health_alert_interval);
 
         if self.no_lifecycle_alerts {
             c.lifecycle.started_exited = false;
         }
+        if self.no_outlived_host_alert {
+            c.lifecycle.outlived_host = false;
+        }
+        set(&mut c.lifecycle.host_grace, &self.host_grace);
 
         if self.metrics_address.is_some() {
             c.metrics.address = self.metrics_address;

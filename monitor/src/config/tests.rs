@@ -301,8 +301,27 @@ metrics:
         "7",
         "--metrics-address",
         "[::1]:9000",
+        "--suppression-key-field",
+        "proc.exepath",
+        "--suppression-key-field",
+        "fd.name",
+        "--health-alert-interval",
+        "1m",
+        "--no-lifecycle-alerts",
+        "--host-grace",
+        "2s",
     ])
     .apply(&mut c);
+    assert_eq!(c.suppression.key_fields, ["proc.exepath", "fd.name"]);
+    assert_eq!(
+        c.suppression.health_interval,
+        HumanDuration(Duration::from_secs(60))
+    );
+    assert!(!c.lifecycle.started_exited && c.lifecycle.outlived_host);
+    assert_eq!(
+        c.lifecycle.host_grace,
+        HumanDuration(Duration::from_secs(2))
+    );
     assert!(!c.suppression.enabled);
     assert_eq!(c.suppression.window, HumanDuration(Duration::from_secs(90)));
     assert!(
