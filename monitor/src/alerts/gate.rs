@@ -133,3 +133,73 @@ impl Gate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::Cell, collections::BTreeMap, time::Duration};
+
+    use super::*;
+    use crate::{alerts::suppress::ThrottleConfig, rules::diag::RuleSource};
+
+    #[test]
+    fn repeats_are_not_built_and_everything_held_is_counted_and_reported() {
+        let set = RuleSet::load(&[RuleSource::new(
+            "t.yaml",
+            "- rule: Marker\n  desc: d\n  condition: fd.filename = \"m\"\n  output: \"read %fd.name\"\n  priority: WARNING\n",
+        )])
+        .unwrap()
+        .0;
+        let cfg = SuppressionConfig {
+            throttle: ThrottleConfig {
+                enabled: true,
+                rate: 0.0,
+                burst: 2,
+            },
+            ..Default::default()
+        };
+        let (mut gate, warnings) = Gate::new(cfg, &set);
+        assert!(warnings.is_empty());
+        let ev = |file: &str| Event {
+            fd_name: Some(file.into()),
+            mcp_server: Some("fs".into()),
+            mcp_root_pid: Some(7),
+            ..Default::default()
+        };
+        let built = Cell::new(0);
+        let t0 = Instant::now();
+        let mut offer = |file: &str| {
+            let e = ev(file);
+            gate.rule_alert("Marker", &e, t0, || {
+                built.set(built.get() + 1);
+                let mut a = Alert::health("Marker", "Warning", "x".into(), BTreeMap::new(), "h");
+                a.mcp.server = Some("fs".into());
+                a
+            })
+            .is_some()
+        };
+        assert!(offer("/a/m"));
+        assert!(!offer("/a/m"));
+        assert!(!offer("/a/m"));
+        assert!(offer("/b/m"));
+        assert!(!offer("/c/m"), "the bucket of 2 is empty");
+        assert_eq!(built.get(), 3, "repeats are never built");
+        assert_eq!(gate.suppressed.get("Marker"), 2);
+        assert_eq!(gate.throttled.get("fs"), 1);
+        let started = gate.pending("h");
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].rule, health::rule::THROTTLE_STARTED);
+        // At shutdown: the summary of /a and the throttled count.
+        let rules: Vec<String> = gate
+            .finish(t0 + Duration::from_secs(1), "h")
+            .into_iter()
+            .map(|a| a.rule)
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                health::rule::ALERTS_SUPPRESSED,
+                health::rule::THROTTLE_STOPPED
+            ]
+        );
+    }
+}
