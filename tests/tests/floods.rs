@@ -335,6 +335,10 @@ fn servers_start_exit_and_outliving_their_host_are_reported() {
     assert_eq!(started["priority"], "Informational");
     assert_eq!(started["mcp"]["tag_source"], "wrapper");
     assert_eq!(started["output_fields"]["mcp.already_running"], false);
+    assert_eq!(
+        started["output_fields"]["mcp.command"], "sh -c cat /etc/hostname; exit 3",
+        "the command the wrapper runs: {started:#}"
+    );
     let root = n(&started["mcp"], "root_pid");
     assert!(root > 0, "{started:#}");
     let exited = wait_alert(&daemon, WAIT, "server exited", |a| {

@@ -106,6 +106,15 @@ fn process_of(root: &RootProcess) -> AlertProcess {
     }
 }
 
+/// The command `mcp-monitor launch … -- CMD…` is about to exec, if `argv` is
+/// the launch wrapper's.
+fn wrapped_command(argv: &[String]) -> Option<String> {
+    let launch = argv.iter().position(|a| a == "launch")?;
+    let dashes = argv[launch..].iter().position(|a| a == "--")? + launch;
+    let cmd = &argv[dashes + 1..];
+    (!cmd.is_empty()).then(|| cmd.join(" "))
+}
+
 /// A server's life as an alert.
 pub fn from_note(note: &Note, hostname: &str) -> Alert {
     let server = &note.server;
@@ -117,6 +126,11 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
             at_start,
         } => {
             f.insert("proc.cmdline".into(), cmdline.clone().into());
+            // Tagged by the launch wrapper before it execs: say what it runs.
+            let command = wrapped_command(&note.root.info.argv);
+            if let Some(c) = &command {
+                f.insert("mcp.command".into(), c.clone().into());
+            }
             f.insert("mcp.already_running".into(), (*at_start).into());
             if let Some(h) = host_process {
                 f.insert("mcp.host_pid".into(), h.pid.into());
@@ -131,11 +145,12 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
                 rule::SERVER_STARTED,
                 "Informational",
                 format!(
-                    "MCP server {} {verb} (pid={} host={} tag_source={} cmdline={cmdline})",
+                    "MCP server {} {verb} (pid={} host={} tag_source={} cmdline={})",
                     server.name,
                     server.root_pid,
                     server.host.as_deref().unwrap_or("<NA>"),
                     source_name(server.source),
+                    command.as_deref().unwrap_or(&cmdline),
                 ),
                 &["mcp", LIFECYCLE],
             )
@@ -548,6 +563,34 @@ mod tests {
         assert_eq!(o.priority, "Warning");
         assert_eq!(o.output_fields["mcp.host_pid"], 9);
         assert!(o.tags.contains(&"slowmist.11".to_string()));
+    }
+
+    #[test]
+    fn a_wrapped_server_is_shown_with_the_command_it_runs() {
+        let mut n = note(Happened::Started {
+            host_process: None,
+            at_start: false,
+        });
+        n.root.info.argv = [
+            "/usr/bin/mcp-monitor",
+            "launch",
+            "--name",
+            "fs",
+            "--",
+            "npx",
+            "-y",
+            "pkg",
+        ]
+        .map(String::from)
+        .to_vec();
+        let a = from_note(&n, "h");
+        assert_eq!(a.output_fields["mcp.command"], "npx -y pkg");
+        assert!(a.output.contains("cmdline=npx -y pkg)"), "{}", a.output);
+        assert_eq!(
+            a.output_fields["proc.cmdline"],
+            "/usr/bin/mcp-monitor launch --name fs -- npx -y pkg"
+        );
+        assert!(wrapped_command(&["node".into(), "--".into(), "x".into()]).is_none());
     }
 
     #[test]
