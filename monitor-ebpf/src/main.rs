@@ -15,6 +15,7 @@ mod file;
 mod maps;
 mod net;
 mod process;
+mod syscalls;
 
 #[cfg(not(test))]
 #[panic_handler]

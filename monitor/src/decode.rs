@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use monitor_common::{
-    ConnectEvent, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, OpenEvent, OpenSyscall,
-    SockAddr, af, flags,
+    CallEvent, ConnectEvent, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, OpenEvent,
+    OpenSyscall, PathEvent, SockAddr, SockEvent, Syscall, SyscallArgs, af, flags,
 };
 
 /// Header fields every record carries.
@@ -33,6 +33,22 @@ pub enum Endpoint {
     /// A filesystem path, or `@name` for an abstract socket.
     Unix(String),
     Unreadable,
+}
+
+/// One generically paired syscall: which, its raw arguments, its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub syscall: Syscall,
+    pub args: [u64; 6],
+    /// The return value, or a negative errno.
+    pub ret: i64,
+}
+
+impl Call {
+    /// Argument `n` as the C `int` it is (fds, pids, signals).
+    pub fn int(&self, n: usize) -> i32 {
+        self.args.get(n).copied().unwrap_or(0) as i32
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +81,29 @@ pub enum Record {
         ret: i64,
         endpoint: Endpoint,
     },
+    /// A call its arguments describe, with the user memory it pointed to
+    /// (see `Syscall::user_data`).
+    Call {
+        header: Header,
+        call: Call,
+        data: Vec<u8>,
+    },
+    /// A call with paths: `path` and `path2` as the process passed them,
+    /// `short` the fstype of a mount or the name of a memfd.
+    Path {
+        header: Header,
+        call: Call,
+        path: String,
+        path2: String,
+        short: String,
+    },
+    /// bind (the address asked for) or accept (the peer); `None` when the
+    /// call carried no address.
+    Sock {
+        header: Header,
+        call: Call,
+        endpoint: Option<Endpoint>,
+    },
 }
 
 impl Record {
@@ -74,7 +113,10 @@ impl Record {
             | Record::Exec { header, .. }
             | Record::Exit { header, .. }
             | Record::Open { header, .. }
-            | Record::Connect { header, .. } => header,
+            | Record::Connect { header, .. }
+            | Record::Call { header, .. }
+            | Record::Path { header, .. }
+            | Record::Sock { header, .. } => header,
         }
     }
 
@@ -85,6 +127,9 @@ impl Record {
             Record::Exit { .. } => EventKind::Exit,
             Record::Open { .. } => EventKind::Open,
             Record::Connect { .. } => EventKind::Connect,
+            Record::Call { .. } => EventKind::Call,
+            Record::Path { .. } => EventKind::Path,
+            Record::Sock { .. } => EventKind::Sock,
         }
     }
 }
@@ -103,7 +148,7 @@ impl std::fmt::Display for DecodeError {
                 write!(f, "record of kind {kind} has {len} bytes, needs {need}")
             }
             DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
-            DecodeError::BadSyscall(s) => write!(f, "unknown open syscall id {s}"),
+            DecodeError::BadSyscall(s) => write!(f, "unknown syscall id {s}"),
         }
     }
 }
@@ -197,6 +242,14 @@ fn endpoint(addr: &SockAddr, flags_: u32) -> Endpoint {
     }
 }
 
+fn call(c: &SyscallArgs, ret: i64) -> Result<Call, DecodeError> {
+    Ok(Call {
+        syscall: Syscall::from_u32(c.syscall).ok_or(DecodeError::BadSyscall(c.syscall))?,
+        args: c.args,
+        ret,
+    })
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let raw_kind: u32 = read(bytes, 0)?;
@@ -244,6 +297,34 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 fd: ev.fd,
                 ret: ev.ret,
                 endpoint: endpoint(&ev.addr, ev.header.flags),
+            }
+        }
+        EventKind::Call => {
+            let ev: CallEvent = read(bytes, raw_kind)?;
+            let used = (ev.data_len as usize).min(ev.data.len());
+            Record::Call {
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                data: ev.data[..used].to_vec(),
+            }
+        }
+        EventKind::Path => {
+            let ev: PathEvent = read(bytes, raw_kind)?;
+            Record::Path {
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                path: text(&ev.path, ev.lens[0] as usize),
+                path2: text(&ev.path2, ev.lens[1] as usize),
+                short: text(&ev.short, ev.lens[2] as usize),
+            }
+        }
+        EventKind::Sock => {
+            let ev: SockEvent = read(bytes, raw_kind)?;
+            let none = ev.addr.family == 0 && ev.header.flags & flags::ADDR_UNREADABLE == 0;
+            Record::Sock {
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                endpoint: (!none).then(|| endpoint(&ev.addr, ev.header.flags)),
             }
         }
     })

@@ -14,6 +14,7 @@ pub mod event;
 pub mod glob;
 pub mod kernel;
 pub mod launch;
+pub mod names;
 pub mod paths;
 pub mod probes;
 pub mod procs;

@@ -5,9 +5,12 @@ pub mod cgroups;
 pub mod hosts;
 pub mod patterns;
 pub mod policy;
+pub mod procnet;
 pub mod recognise;
 pub mod scan;
 pub mod servers;
+pub mod sockets;
+mod syscalls;
 pub mod table;
 
 use monitor_common::{OpenSyscall, Tag, TagSource, flags};
@@ -119,6 +122,8 @@ pub struct Tracker {
     recogniser: Recogniser,
     policies: policy::Policies,
     containers: cgroups::ContainerLaunches,
+    /// What the socket fds of tagged processes are.
+    sockets: sockets::SocketMemory,
     clock: Clock,
 }
 
@@ -130,6 +135,7 @@ impl Tracker {
             recogniser,
             policies: policy::Policies::default(),
             containers: cgroups::ContainerLaunches::default(),
+            sockets: sockets::SocketMemory::default(),
             clock: Clock::now(),
         }
     }
@@ -329,6 +335,7 @@ impl Tracker {
                     ev.exit_status = Some(exit_code);
                 }
                 self.table.remove(header.tgid);
+                self.sockets.forget_process(header.tgid);
                 ev
             }
             Record::Open {
@@ -362,6 +369,7 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 if ret >= 0 {
                     ev.fd_num = Some(ret);
+                    self.sockets.forget(header.tgid, ret as i32);
                 }
                 Some(ev)
             }
@@ -373,6 +381,9 @@ impl Tracker {
             } => {
                 let mut ev = self.base_event(&header, "connect", "net")?;
                 ev.fd_num = Some(fd as i64);
+                if ret == 0 || ret == -(libc::EINPROGRESS as i64) {
+                    self.remember_connect(header.tgid, fd, &endpoint);
+                }
                 match endpoint {
                     Endpoint::Inet { ip, port } => {
                         ev.fd_typechar = Some(if ip.is_ipv4() { "4" } else { "6" }.into());
@@ -392,6 +403,19 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 Some(ev)
             }
+            Record::Call { header, call, data } => self.ingest_call(&header, &call, &data, store),
+            Record::Path {
+                header,
+                call,
+                path,
+                path2,
+                short,
+            } => self.ingest_path(&header, &call, path, path2, short),
+            Record::Sock {
+                header,
+                call,
+                endpoint,
+            } => self.ingest_sock(&header, &call, endpoint),
         }
     }
 
