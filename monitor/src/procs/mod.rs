@@ -301,6 +301,7 @@ impl Tracker {
                 child.start_time = 0;
                 child.server_id = header.server_id;
                 self.table.upsert(child);
+                self.sockets.inherit(header.tgid, child_tgid);
                 let mut ev = self.base_event(&header, "clone", "process")?;
                 ev.child_pid = Some(child_tgid);
                 ev.res = Some(result_name(child_tgid as i64));

@@ -57,6 +57,19 @@ impl SocketMemory {
         }
     }
 
+    /// A fork: the child starts with copies of the parent's fds.
+    pub fn inherit(&mut self, parent: u32, child: u32) {
+        let fds: Vec<(i32, FdInfo)> = self
+            .fds
+            .iter()
+            .filter(|((p, _), _)| *p == parent)
+            .map(|((_, fd), (_, info))| (*fd, info.clone()))
+            .collect();
+        for (fd, info) in fds {
+            self.remember(child, fd, info);
+        }
+    }
+
     /// The process ended: its fds are gone.
     pub fn forget_process(&mut self, pid: u32) {
         self.fds.retain(|(p, _), _| *p != pid);
@@ -88,6 +101,8 @@ mod tests {
         m.duplicate(1, 9, 1);
         assert_eq!(m.get(1, 1), None);
         m.remember(2, 3, at(81));
+        m.inherit(1, 5);
+        assert_eq!(m.get(5, 3), Some(&at(80)));
         m.forget_process(1);
         assert_eq!(m.get(1, 3), None);
         assert_eq!(m.get(2, 3), Some(&at(81)));

@@ -309,6 +309,10 @@ impl Tracker {
         if call.syscall == Syscall::Bind {
             ev.fd_num = Some(fd.into());
             let known = match (info, unix) {
+                // Port 0 asks for any port: the one given is in procfs.
+                (Some(a), _) if a.port() == 0 && call.ret == 0 => procnet::fd_info(pid, fd)
+                    .filter(|i| i.local.is_some_and(|l| l.port() != 0))
+                    .or(Some(FdInfo::inet(Some(a), None))),
                 (Some(a), _) => Some(FdInfo::inet(Some(a), None)),
                 (None, Some(path)) => Some(FdInfo::unix(path)),
                 _ => None,
