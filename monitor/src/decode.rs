@@ -333,7 +333,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, UNIX_PATH_LEN};
+    use monitor_common::{ARGS_LEN, CALL_DATA_LEN, COMM_LEN, PATH_LEN, SHORT_LEN, UNIX_PATH_LEN};
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {
         let p = (v as *const T).cast::<u8>();
@@ -469,5 +469,148 @@ mod tests {
         assert_eq!(path.len(), PATH_LEN);
         open.syscall = 77;
         assert_eq!(decode(&bytes_of(&open)), Err(DecodeError::BadSyscall(77)));
+    }
+
+    fn args(syscall: Syscall, a: [u64; 6]) -> SyscallArgs {
+        SyscallArgs {
+            syscall: syscall as u32,
+            _pad: 0,
+            args: a,
+        }
+    }
+
+    /// Every proper prefix of a record is an error, and so is a syscall id
+    /// outside the list (at the offset of `call.syscall`, right after the header).
+    fn rejects_prefixes_and_bad_ids(bytes: &[u8]) {
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+        let at = std::mem::size_of::<EventHeader>();
+        let mut bad = bytes.to_vec();
+        bad[at..at + 4].copy_from_slice(&999u32.to_ne_bytes());
+        assert_eq!(decode(&bad), Err(DecodeError::BadSyscall(999)));
+    }
+
+    #[test]
+    fn call_records() {
+        let mut ev = CallEvent {
+            header: hdr(EventKind::Call),
+            call: args(Syscall::Capset, [0x1000, 0x2000, 0, 0, 0, 0]),
+            ret: -1,
+            data_len: 24,
+            _pad: 0,
+            data: [0; CALL_DATA_LEN],
+        };
+        ev.data[0] = 0xff;
+        let Record::Call { header, call, data } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!("not a call")
+        };
+        assert_eq!(header.comm, "node");
+        assert_eq!(call.syscall, Syscall::Capset);
+        assert_eq!(call.ret, -1);
+        assert_eq!(call.args[1], 0x2000);
+        assert_eq!(call.int(0), 0x1000);
+        assert_eq!(call.int(9), 0);
+        assert_eq!(data.len(), 24);
+        assert_eq!(data[0], 0xff);
+        // A length beyond the buffer is clamped.
+        ev.data_len = u32::MAX;
+        let Record::Call { data, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(data.len(), CALL_DATA_LEN);
+        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
+    }
+
+    #[test]
+    fn path_records() {
+        let mut ev = PathEvent {
+            header: hdr(EventKind::Path),
+            call: args(Syscall::Mount, [1, 2, 3, 4096, 0, 0]),
+            ret: 0,
+            lens: [4, 8, 5],
+            _pad: 0,
+            path: [0; PATH_LEN],
+            path2: [0; PATH_LEN],
+            short: [0; SHORT_LEN],
+        };
+        ev.path[..4].copy_from_slice(b"none");
+        ev.path2[..8].copy_from_slice(b"/mnt/dir");
+        ev.short[..5].copy_from_slice(b"tmpfs");
+        let Record::Path {
+            call,
+            path,
+            path2,
+            short,
+            ..
+        } = decode(&bytes_of(&ev)).unwrap()
+        else {
+            panic!("not a path record")
+        };
+        assert_eq!(call.syscall, Syscall::Mount);
+        assert_eq!((path.as_str(), path2.as_str()), ("none", "/mnt/dir"));
+        assert_eq!(short, "tmpfs");
+        // Lengths beyond their buffers are clamped; unfilled bytes are not text.
+        ev.lens = [u32::MAX; 3];
+        ev.short = [b'x'; SHORT_LEN];
+        let Record::Path { path, short, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, "none");
+        assert_eq!(short.len(), SHORT_LEN);
+        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
+    }
+
+    #[test]
+    fn sock_records() {
+        let mut addr = SockAddr {
+            family: af::INET,
+            port: 8080,
+            _pad: 0,
+            addr: [0; 16],
+            unix_path: [0; UNIX_PATH_LEN],
+            addr_len: 16,
+            _pad2: 0,
+        };
+        addr.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut ev = SockEvent {
+            header: hdr(EventKind::Sock),
+            call: args(Syscall::Bind, [3, 0, 16, 0, 0, 0]),
+            ret: 0,
+            addr,
+        };
+        let Record::Sock { call, endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!("not a sock record")
+        };
+        assert_eq!(call.syscall, Syscall::Bind);
+        assert_eq!(
+            endpoint,
+            Some(Endpoint::Inet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 8080
+            })
+        );
+        // An accept without an address buffer, and an unreadable address.
+        ev.addr.family = 0;
+        let Record::Sock { endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(endpoint, None);
+        ev.header.flags = flags::ADDR_UNREADABLE;
+        let Record::Sock { endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(endpoint, Some(Endpoint::Unreadable));
+        // An unknown family is unreadable, never a panic.
+        ev.header.flags = 0;
+        ev.addr.family = 77;
+        assert!(matches!(
+            decode(&bytes_of(&ev)),
+            Ok(Record::Sock {
+                endpoint: Some(Endpoint::Unreadable),
+                ..
+            })
+        ));
+        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
     }
 }

@@ -106,6 +106,7 @@ mod tests {
         m.forget_process(1);
         assert_eq!(m.get(1, 3), None);
         assert_eq!(m.get(2, 3), Some(&at(81)));
+        m.forget_process(5);
         m.remember(2, -1, at(1));
         assert_eq!(m.len(), 1);
     }

@@ -461,7 +461,45 @@ fn thread_group(tid: i32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use monitor_common::{Tag, TagSource};
+
     use super::*;
+    use crate::{
+        decode::Record,
+        procs::{patterns, recognise::Recogniser, table::ProcInfo, table::ProcessTable},
+    };
+
+    fn tracker() -> (Tracker, u32) {
+        let mut t = Tracker::new(
+            ProcessTable::default(),
+            Recogniser::patterns_only(patterns::PatternSet::new(false, [])),
+        );
+        let id = t
+            .servers
+            .add("zoo", None, TagSource::Wrapper, std::process::id());
+        (t, id)
+    }
+
+    fn header(server_id: u32) -> Header {
+        Header {
+            flags: 0,
+            ktime_ns: 1,
+            tgid: std::process::id(),
+            tid: std::process::id(),
+            ppid: 1,
+            uid: 0,
+            gid: 0,
+            server_id,
+            root_tgid: std::process::id(),
+            comm: "zoo".into(),
+        }
+    }
+
+    fn call(syscall: Syscall, args: [u64; 6], ret: i64) -> Call {
+        Call { syscall, args, ret }
+    }
 
     #[test]
     fn categories_and_ids() {
@@ -472,10 +510,207 @@ mod tests {
         assert_eq!(id(u32::MAX as u64), -1);
         assert_eq!(id(u64::MAX), -1);
         assert_eq!(id(1000), 1000);
-        assert_eq!(
-            thread_group(std::process::id() as i32),
-            std::process::id() as i64
-        );
+        let me = std::process::id();
+        assert_eq!(thread_group(me as i32), me as i64);
         assert_eq!(thread_group(-3), -3);
+    }
+
+    #[test]
+    fn paths_are_made_absolute_and_untagged_calls_give_nothing() {
+        let (mut t, id) = tracker();
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let cwd = std::env::current_dir().unwrap();
+        let rename = |server| Record::Path {
+            header: header(server),
+            call: call(
+                Syscall::Renameat2,
+                [-100i64 as u64, 0, -100i64 as u64, 0, 1, 0],
+                0,
+            ),
+            path: "a/../old".into(),
+            path2: "/tmp//new".into(),
+            short: String::new(),
+        };
+        assert!(t.ingest(rename(0), &mut store).is_none());
+        let ev = t.ingest(rename(id), &mut store).unwrap();
+        assert_eq!(ev.evt_type, "renameat2");
+        assert_eq!(ev.fs_path_source.as_deref(), cwd.join("old").to_str());
+        assert_eq!(ev.fs_path_target.as_deref(), Some("/tmp/new"));
+        assert_eq!(ev.fd_name.as_deref(), Some("/tmp/new"));
+        assert_eq!(ev.fd_name_source.as_deref(), Some("absolute"));
+        assert_eq!(ev.arg_flags.as_deref(), Some("RENAME_NOREPLACE"));
+        assert_eq!(ev.arg_path.as_deref(), Some("a/../old"));
+
+        let mut h = header(id);
+        h.flags = flags::SHORT_UNREADABLE;
+        let mount = Record::Path {
+            header: h,
+            call: call(
+                Syscall::Mount,
+                [0, 0, 0, 0xc0ed_0000 | 4096 | 16384, 0, 0],
+                -1,
+            ),
+            path: "/src".into(),
+            path2: "/mnt".into(),
+            short: String::new(),
+        };
+        let ev = t.ingest(mount, &mut store).unwrap();
+        assert_eq!(ev.category, "security");
+        assert_eq!(ev.res.as_deref(), Some("EPERM"));
+        assert_eq!(ev.arg_flags.as_deref(), Some("MS_BIND|MS_REC"));
+        assert_eq!(ev.fs_path_name.as_deref(), Some("/mnt"));
+        assert_eq!(ev.arg_dev.as_deref(), Some("/src"));
+        assert_eq!(ev.arg_type, None);
+    }
+
+    #[test]
+    fn targets_in_and_out_of_the_tree() {
+        let (mut t, id) = tracker();
+        let other = t.servers.add("other", None, TagSource::Pid, 1);
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        // Near PID_MAX_LIMIT, where no real process is.
+        let (mine, theirs, gone) = (4_194_300, 4_194_301, 4_194_302);
+        for (pid, server) in [(mine, id), (theirs, other), (gone, id)] {
+            t.table.upsert(ProcInfo {
+                pid,
+                comm: format!("p{pid}"),
+                exepath: "/bin/x".into(),
+                server_id: server,
+                ..Default::default()
+            });
+        }
+        t.table.remove(gone);
+        let kill = |pid: u32, sig: u64| Record::Call {
+            header: header(id),
+            call: call(Syscall::Kill, [pid as u64, sig, 0, 0, 0, 0], 0),
+            data: Vec::new(),
+        };
+        let ev = t.ingest(kill(mine, 15), &mut store).unwrap();
+        assert_eq!(ev.arg_sig.as_deref(), Some("SIGTERM"));
+        assert_eq!(ev.rawarg_sig, Some(15));
+        assert_eq!(ev.target_pid, Some(mine));
+        assert_eq!(ev.target_in_tree, Some(true));
+        assert_eq!(ev.target_server.as_deref(), Some("zoo"));
+        assert_eq!(ev.target_exepath.as_deref(), Some("/bin/x"));
+        let ev = t.ingest(kill(theirs, 9), &mut store).unwrap();
+        assert_eq!(ev.target_in_tree, Some(false));
+        assert_eq!(ev.target_server.as_deref(), Some("other"));
+        let ev = t.ingest(kill(gone, 9), &mut store).unwrap();
+        assert_eq!(
+            ev.target_in_tree,
+            Some(true),
+            "an exited target is remembered"
+        );
+        // kill(-1, …) and kill(0, …) name no single process.
+        let ev = t.ingest(kill(u32::MAX, 9), &mut store).unwrap();
+        assert_eq!((ev.arg_pid, ev.target_pid), (Some(-1), None));
+        let ptrace = Record::Call {
+            header: header(id),
+            call: call(Syscall::Ptrace, [16, mine as u64, 0, 0, 0, 0], -1),
+            data: Vec::new(),
+        };
+        let ev = t.ingest(ptrace, &mut store).unwrap();
+        assert_eq!(ev.arg_request.as_deref(), Some("PTRACE_ATTACH"));
+        assert_eq!(ev.target_name, Some(format!("p{mine}")));
+    }
+
+    #[test]
+    fn credentials_and_capabilities() {
+        let (mut t, id) = tracker();
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let keep = u32::MAX as u64;
+        let ev = t
+            .ingest(
+                Record::Call {
+                    header: header(id),
+                    call: call(Syscall::Setresuid, [keep, 1000, keep, 0, 0, 0], 0),
+                    data: Vec::new(),
+                },
+                &mut store,
+            )
+            .unwrap();
+        assert_eq!(
+            (ev.arg_ruid, ev.arg_euid, ev.arg_suid),
+            (Some(-1), Some(1000), Some(-1))
+        );
+        let mut data = Vec::new();
+        // effective, permitted, inheritable of the low then the high word.
+        for w in [1u32 << 21, 1 << 13 | 1 << 21, 0, 1 << 7, 0, 0] {
+            data.extend_from_slice(&w.to_ne_bytes());
+        }
+        let ev = t
+            .ingest(
+                Record::Call {
+                    header: header(id),
+                    call: call(Syscall::Capset, [0; 6], 0),
+                    data,
+                },
+                &mut store,
+            )
+            .unwrap();
+        assert_eq!(
+            ev.arg_cap_effective.as_deref(),
+            Some("CAP_SYS_ADMIN|CAP_BPF")
+        );
+        assert_eq!(
+            ev.arg_cap_permitted.as_deref(),
+            Some("CAP_NET_RAW|CAP_SYS_ADMIN")
+        );
+        assert_eq!(ev.arg_cap_inheritable.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn sockets_are_remembered_from_bind_to_listen_and_dup() {
+        let (mut t, id) = tracker();
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let bind = Record::Sock {
+            header: header(id),
+            call: call(Syscall::Bind, [900, 0, 16, 0, 0, 0], 0),
+            endpoint: Some(Endpoint::Inet {
+                ip: "0.0.0.0".parse().unwrap(),
+                port: 8080,
+            }),
+        };
+        let ev = t.ingest(bind, &mut store).unwrap();
+        assert_eq!(ev.fd_name.as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(ev.fd_typechar.as_deref(), Some("4"));
+        let listen = Record::Call {
+            header: header(id),
+            call: call(Syscall::Listen, [900, 5, 0, 0, 0, 0], 0),
+            data: Vec::new(),
+        };
+        let ev = t.ingest(listen, &mut store).unwrap();
+        assert_eq!(ev.fd_sport, Some(8080));
+        assert_eq!(ev.arg_backlog, Some(5));
+        let dup2 = |old: u64| Record::Call {
+            header: header(id),
+            call: call(Syscall::Dup2, [old, 1, 0, 0, 0, 0], 1),
+            data: Vec::new(),
+        };
+        let ev = t.ingest(dup2(900), &mut store).unwrap();
+        assert_eq!(
+            (ev.arg_oldfd, ev.arg_newfd, ev.fd_num),
+            (Some(900), Some(1), Some(900))
+        );
+        assert_eq!(ev.fd_typechar.as_deref(), Some("4"));
+        assert_eq!(ev.fd_name.as_deref(), Some("0.0.0.0:8080"));
+        // An accept without an address on an fd nobody knows: no panic, no peer.
+        let accept = Record::Sock {
+            header: header(id),
+            call: call(Syscall::Accept, [77_777, 0, 0, 0, 0, 0], 77_778),
+            endpoint: None,
+        };
+        let ev = t.ingest(accept, &mut store).unwrap();
+        assert_eq!(ev.fd_num, Some(77_778));
+        assert_eq!(ev.fd_cip, None);
+        // The exit of the process forgets its fds.
+        t.ingest(
+            Record::Exit {
+                header: header(id),
+                exit_code: 0,
+            },
+            &mut store,
+        );
+        assert!(t.sockets.get(std::process::id(), 900).is_none());
     }
 }
