@@ -229,9 +229,19 @@ impl Tracker {
                 ev.arg_fd = Some(fd.into());
                 ev.arg_backlog = Some(call.int(1).into());
                 ev.fd_num = Some(fd.into());
-                let info = self.fd_info(pid, fd);
+                // A socket bound to port 0 (or never bound) got its port from
+                // the kernel: procfs knows it.
+                let remembered = self
+                    .sockets
+                    .get(pid, fd)
+                    .filter(|i| i.typechar == "u" || i.local.is_some_and(|l| l.port() != 0))
+                    .cloned();
+                let info = remembered.or_else(|| procnet::fd_info(pid, fd));
                 if let Some(info) = info {
                     apply_fd(&mut ev, &info, Side::Local);
+                    if call.ret == 0 {
+                        self.sockets.remember(pid, fd, info);
+                    }
                 }
             }
             Dup | Dup2 | Dup3 => {
@@ -308,11 +318,9 @@ impl Tracker {
         };
         if call.syscall == Syscall::Bind {
             ev.fd_num = Some(fd.into());
+            // The address as asked for (port 0 for any port: listen finds
+            // the one given).
             let known = match (info, unix) {
-                // Port 0 asks for any port: the one given is in procfs.
-                (Some(a), _) if a.port() == 0 && call.ret == 0 => procnet::fd_info(pid, fd)
-                    .filter(|i| i.local.is_some_and(|l| l.port() != 0))
-                    .or(Some(FdInfo::inet(Some(a), None))),
                 (Some(a), _) => Some(FdInfo::inet(Some(a), None)),
                 (None, Some(path)) => Some(FdInfo::unix(path)),
                 _ => None,
@@ -694,6 +702,26 @@ mod tests {
         );
         assert_eq!(ev.fd_typechar.as_deref(), Some("4"));
         assert_eq!(ev.fd_name.as_deref(), Some("0.0.0.0:8080"));
+        // A bind to port 0: listen finds the port the kernel gave in procfs.
+        let real = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let real_fd = std::os::fd::AsRawFd::as_raw_fd(&real) as u64;
+        let bind0 = Record::Sock {
+            header: header(id),
+            call: call(Syscall::Bind, [real_fd, 0, 16, 0, 0, 0], 0),
+            endpoint: Some(Endpoint::Inet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 0,
+            }),
+        };
+        assert_eq!(t.ingest(bind0, &mut store).unwrap().fd_sport, Some(0));
+        let listen = Record::Call {
+            header: header(id),
+            call: call(Syscall::Listen, [real_fd, 5, 0, 0, 0, 0], 0),
+            data: Vec::new(),
+        };
+        let ev = t.ingest(listen, &mut store).unwrap();
+        assert_eq!(ev.fd_sport, Some(real.local_addr().unwrap().port()));
+        assert_eq!(ev.fd_l4proto.as_deref(), Some("tcp"));
         // An accept without an address on an fd nobody knows: no panic, no peer.
         let accept = Record::Sock {
             header: header(id),

@@ -299,7 +299,7 @@ fn credentials() {
 /// second accepted with accept and no address, and dups of the connection.
 /// Returns the ports and every socket, still open.
 fn sockets() -> (u16, u16, Vec<std::os::fd::OwnedFd>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let listener = fixed_port_listener();
     let port = listener.local_addr().expect("local address").port();
     let lfd = listener.as_raw_fd() as usize;
     // std listened already (backlog 128); listening again sets the backlog.
@@ -334,6 +334,20 @@ fn sockets() -> (u16, u16, Vec<std::os::fd::OwnedFd>) {
         .collect();
     open.extend([listener.into(), client.into(), second.into()]);
     (port, client_port, open)
+}
+
+/// A listener bound to a port asked for by number (as servers do), one that
+/// was free a moment ago.
+fn fixed_port_listener() -> std::net::TcpListener {
+    for _ in 0..20 {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0");
+        if let Ok(l) = std::net::TcpListener::bind(free) {
+            return l;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
 }
 
 fn io_uring() {
