@@ -38,27 +38,16 @@ fn id(v: u64) -> i64 {
     }
 }
 
-/// `ip:port`, `[ip6]:port`.
-fn addr_name(a: SocketAddr) -> String {
-    a.to_string()
+/// Makes a path argument absolute against `dirfd` (or the cwd), and says how
+/// (`fd.name_source`); an unreadable one stays raw.
+fn absolute(pid: u32, dirfd: i32, raw: &str, readable: bool, cwd: &str) -> (String, &'static str) {
+    if !readable {
+        return (raw.to_owned(), "raw");
+    }
+    paths::resolve(pid, dirfd, raw, cwd)
 }
 
 impl Tracker {
-    /// Makes a path argument absolute against `dirfd` (or the cwd), and says
-    /// how (`fd.name_source`); an unreadable one stays raw.
-    fn absolute(
-        pid: u32,
-        dirfd: i32,
-        raw: &str,
-        readable: bool,
-        cwd: &str,
-    ) -> (String, &'static str) {
-        if !readable {
-            return (raw.to_owned(), "raw");
-        }
-        paths::resolve(pid, dirfd, raw, cwd)
-    }
-
     pub(super) fn ingest_path(
         &mut self,
         header: &Header,
@@ -95,13 +84,13 @@ impl Tracker {
                 return Some(ev);
             }
             Rename | Renameat | Renameat2 | Link | Linkat | Symlink | Symlinkat => {
-                let (target, how) = Self::absolute(pid, dir2, &path2, ok2, &ev.cwd);
+                let (target, how) = absolute(pid, dir2, &path2, ok2, &ev.cwd);
                 ev.fs_path_source = Some(if matches!(call.syscall, Symlink | Symlinkat) {
                     // What a symlink points to is resolved when it is
                     // followed, relative to the link: it stays as given.
                     path.clone()
                 } else {
-                    Self::absolute(pid, dir1, &path, ok1, &ev.cwd).0
+                    absolute(pid, dir1, &path, ok1, &ev.cwd).0
                 });
                 ev.fs_path_target = Some(target.clone());
                 ev.fd_name = Some(target);
@@ -109,7 +98,7 @@ impl Tracker {
             }
             Mount => {
                 // mount(source, target, fstype, flags, data): the target is the path.
-                let (dir, how) = Self::absolute(pid, AT_FDCWD, &path2, ok2, &ev.cwd);
+                let (dir, how) = absolute(pid, AT_FDCWD, &path2, ok2, &ev.cwd);
                 // NULL source or fstype (remounts, propagation changes) stay absent.
                 ev.arg_dev = ok1.then_some(path);
                 ev.arg_dir = Some(path2);
@@ -122,7 +111,7 @@ impl Tracker {
                 return Some(ev);
             }
             _ => {
-                let (name, how) = Self::absolute(pid, dir1, &path, ok1, &ev.cwd);
+                let (name, how) = absolute(pid, dir1, &path, ok1, &ev.cwd);
                 ev.fs_path_name = Some(name.clone());
                 ev.fd_name = Some(name);
                 ev.fd_name_source = Some(how.into());
@@ -365,7 +354,7 @@ impl Tracker {
         if let Some(peer) = known.peer {
             ev.fd_cip = Some(peer.ip());
             ev.fd_cport = Some(peer.port());
-            ev.fd_name = Some(addr_name(peer));
+            ev.fd_name = Some(peer.to_string());
         }
         self.sockets.remember(pid, newfd, known);
         Some(ev)
@@ -449,7 +438,7 @@ fn apply_fd(ev: &mut Event, info: &FdInfo, side: Side) {
         Side::Peer => info.peer.or(info.local),
         Side::Local => info.local.or(info.peer),
     };
-    ev.fd_name = shown.map(addr_name).or_else(|| info.path.clone());
+    ev.fd_name = shown.map(|a| a.to_string()).or_else(|| info.path.clone());
 }
 
 /// The process a thread id belongs to (`Tgid:` of its status), or the id.
