@@ -66,15 +66,24 @@ pub enum EventKind {
     Exit = 3,
     Open = 4,
     Connect = 5,
+    /// A [`CallEvent`]: a syscall whose arguments say it all.
+    Call = 6,
+    /// A [`PathEvent`]: a syscall with path or name arguments.
+    Path = 7,
+    /// A [`SockEvent`]: a syscall with a socket address.
+    Sock = 8,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Fork,
         EventKind::Exec,
         EventKind::Exit,
         EventKind::Open,
         EventKind::Connect,
+        EventKind::Call,
+        EventKind::Path,
+        EventKind::Sock,
     ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -88,12 +97,15 @@ impl EventKind {
             EventKind::Exit => "exit",
             EventKind::Open => "open",
             EventKind::Connect => "connect",
+            EventKind::Call => "call",
+            EventKind::Path => "path",
+            EventKind::Sock => "sock",
         }
     }
 }
 
 /// Number of slots in the per-CPU drop counter array (indexed by `EventKind`).
-pub const DROP_SLOTS: u32 = 8;
+pub const DROP_SLOTS: u32 = 16;
 
 /// Bits of [`EventHeader::flags`].
 pub mod flags {
@@ -116,6 +128,14 @@ pub mod flags {
     /// The kernel walk stopped before the root (too deep, too long, or a
     /// detached file): `resolved` must not be trusted.
     pub const RESOLVED_INCOMPLETE: u32 = 1 << 7;
+    /// The second path of a [`PathEvent`](super::PathEvent) did not fit.
+    pub const PATH2_TRUNCATED: u32 = 1 << 8;
+    /// The second path of a [`PathEvent`](super::PathEvent) could not be read.
+    pub const PATH2_UNREADABLE: u32 = 1 << 9;
+    /// The short string of a [`PathEvent`](super::PathEvent) could not be read.
+    pub const SHORT_UNREADABLE: u32 = 1 << 10;
+    /// The user memory of a [`CallEvent`](super::CallEvent) could not be read.
+    pub const DATA_UNREADABLE: u32 = 1 << 11;
 }
 
 /// Start of every record.
@@ -186,6 +206,15 @@ unsafe impl Record for OpenEvent {
 }
 unsafe impl Record for ConnectEvent {
     const KIND: EventKind = EventKind::Connect;
+}
+unsafe impl Record for CallEvent {
+    const KIND: EventKind = EventKind::Call;
+}
+unsafe impl Record for PathEvent {
+    const KIND: EventKind = EventKind::Path;
+}
+unsafe impl Record for SockEvent {
+    const KIND: EventKind = EventKind::Sock;
 }
 
 /// A successful exec (from `sched_process_exec`), for every process.
@@ -324,6 +353,9 @@ pub struct ConnectEvent {
     pub ret: i64,
     pub addr: SockAddr,
 }
+
+mod syscalls;
+pub use syscalls::*;
 
 /// How a process came to be tagged; stored in [`Tag::source`].
 #[repr(u32)]

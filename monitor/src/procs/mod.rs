@@ -6,9 +6,12 @@ pub mod hosts;
 pub mod lifecycle;
 pub mod patterns;
 pub mod policy;
+pub mod procnet;
 pub mod recognise;
 pub mod scan;
 pub mod servers;
+pub mod sockets;
+mod syscalls;
 pub mod table;
 
 use monitor_common::{OpenSyscall, Tag, TagSource, flags};
@@ -120,6 +123,8 @@ pub struct Tracker {
     recogniser: Recogniser,
     policies: policy::Policies,
     containers: cgroups::ContainerLaunches,
+    /// What the socket fds of tagged processes are.
+    sockets: sockets::SocketMemory,
     clock: Clock,
     /// Servers' lives: started, exited, outlived their host.
     pub lifecycle: lifecycle::Lifecycle,
@@ -133,6 +138,7 @@ impl Tracker {
             recogniser,
             policies: policy::Policies::default(),
             containers: cgroups::ContainerLaunches::default(),
+            sockets: sockets::SocketMemory::default(),
             clock: Clock::now(),
             lifecycle: lifecycle::Lifecycle::default(),
         }
@@ -346,6 +352,7 @@ impl Tracker {
                 child.start_time = 0;
                 child.server_id = header.server_id;
                 self.table.upsert(child);
+                self.sockets.inherit(header.tgid, child_tgid);
                 let mut ev = self.base_event(&header, "clone", "process")?;
                 ev.child_pid = Some(child_tgid);
                 ev.res = Some(result_name(child_tgid as i64));
@@ -392,6 +399,7 @@ impl Tracker {
                     ev.exit_status = Some(exit_code);
                 }
                 self.table.remove(header.tgid);
+                self.sockets.forget_process(header.tgid);
                 ev
             }
             Record::Open {
@@ -422,6 +430,7 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 if ret >= 0 {
                     ev.fd_num = Some(ret);
+                    self.sockets.forget(header.tgid, ret as i32);
                 }
                 Some(ev)
             }
@@ -433,6 +442,9 @@ impl Tracker {
             } => {
                 let mut ev = self.base_event(&header, "connect", "net")?;
                 ev.fd_num = Some(fd as i64);
+                if ret == 0 || ret == -(libc::EINPROGRESS as i64) {
+                    self.remember_connect(header.tgid, fd, &endpoint);
+                }
                 match endpoint {
                     Endpoint::Inet { ip, port } => {
                         ev.fd_typechar = Some(if ip.is_ipv4() { "4" } else { "6" }.into());
@@ -452,6 +464,19 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 Some(ev)
             }
+            Record::Call { header, call, data } => self.ingest_call(&header, &call, &data, store),
+            Record::Path {
+                header,
+                call,
+                path,
+                path2,
+                short,
+            } => self.ingest_path(&header, &call, path, path2, short),
+            Record::Sock {
+                header,
+                call,
+                endpoint,
+            } => self.ingest_sock(&header, &call, endpoint),
         }
     }
 
