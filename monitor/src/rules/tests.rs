@@ -211,6 +211,14 @@ fn addresses_and_networks() {
     assert!(fires("fd.rip = 10.1.2.3 and fd.rport = 22", &internal));
     assert!(fires("fd.dip in ('::/0', 0.0.0.0/0)", &public));
     assert!(!fires("fd.sip exists", &public));
+    // Falco pastes list items into the condition: quotes inside an item quote it.
+    let text = format!(
+        "- list: addrs\n  items: ['\"169.254.169.254\"', \"'10.0.0.0/8'\"]\n{}",
+        rule("fd.dip in (addrs)")
+    );
+    let set = load(&text);
+    assert!(set.matching(&meta).next().is_some() && set.matching(&internal).next().is_some());
+    assert!(set.matching(&public).next().is_none());
 }
 
 #[test]
