@@ -136,6 +136,9 @@ pub mod flags {
     pub const SHORT_UNREADABLE: u32 = 1 << 10;
     /// The user memory of a [`CallEvent`](super::CallEvent) could not be read.
     pub const DATA_UNREADABLE: u32 = 1 << 11;
+    /// A path record's `base` is the directory of its second path (else of
+    /// its first); see [`crate::Syscall::dirfds`].
+    pub const BASE_OF_PATH2: u32 = 1 << 12;
 }
 
 /// Start of every record.
@@ -179,7 +182,7 @@ pub unsafe trait Record: Sized {
 
 /// Bytes of the per-CPU buffer records that are sent trimmed are built in
 /// (at least the largest such record).
-pub const TRIMMED_RECORD_LEN: usize = 2048;
+pub const TRIMMED_RECORD_LEN: usize = 4096;
 
 /// A new process (not a thread) was created by a tagged process.
 #[repr(C)]
@@ -212,6 +215,7 @@ unsafe impl Record for CallEvent {
 }
 unsafe impl Record for PathEvent {
     const KIND: EventKind = EventKind::Path;
+    const MIN_LEN: usize = core::mem::offset_of!(PathEvent, base);
 }
 unsafe impl Record for SockEvent {
     const KIND: EventKind = EventKind::Sock;

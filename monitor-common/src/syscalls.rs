@@ -14,6 +14,8 @@ pub const SHORT_LEN: usize = 64;
 pub const CALL_DATA_LEN: usize = 24;
 /// "No such argument" in the tables of [`Syscall`].
 pub const NO_ARG: u8 = 0xff;
+/// "Relative to the current directory" in [`Syscall::dirfds`].
+pub const AT_CWD: u8 = 0xfe;
 
 /// Calls `$m!` with every generically paired syscall as
 /// `Variant "evt.type" enter_program exit_program;`. Programs are named after
@@ -151,6 +153,26 @@ impl Syscall {
         }
     }
 
+    /// For the first and second path of a [`PathEvent`]: the argument holding
+    /// the dirfd it is relative to, [`AT_CWD`] when it is relative to the cwd,
+    /// or [`NO_ARG`] when it is not a path looked up from a directory at this
+    /// call (a symlink's target, a mount's source).
+    pub const fn dirfds(self) -> [u8; 2] {
+        use Syscall::*;
+        const N: u8 = NO_ARG;
+        const C: u8 = AT_CWD;
+        match self {
+            Unlink | Chmod | Umount2 | Chroot => [C, N],
+            Unlinkat | Fchmodat | Fchmodat2 => [0, N],
+            Rename | Link | PivotRoot => [C, C],
+            Renameat | Renameat2 | Linkat => [0, 2],
+            Symlink => [N, C],
+            Symlinkat => [N, 1],
+            Mount => [N, C],
+            _ => [N, N],
+        }
+    }
+
     /// For a [`CallEvent`]: the argument pointing to user memory worth
     /// copying and how many bytes, `(NO_ARG, 0)` for none. capset's data is
     /// two `__user_cap_data_struct`s (effective, permitted, inheritable);
@@ -202,10 +224,15 @@ pub struct PathEvent {
     pub ret: i64,
     /// Bytes used of `path`, `path2`, `short` (without the NUL).
     pub lens: [u32; 3],
-    pub _pad: u32,
+    /// Bytes used of `base`.
+    pub base_len: u32,
     pub path: [u8; PATH_LEN],
     pub path2: [u8; PATH_LEN],
     pub short: [u8; SHORT_LEN],
+    /// The directory a relative path starts from, resolved in the kernel at
+    /// the call (`flags::RESOLVED_BASE`; `flags::BASE_OF_PATH2` says whose):
+    /// components leaf first, as in an `OpenEvent`. Sent trimmed.
+    pub base: [u8; crate::RESOLVED_LEN],
 }
 
 /// A completed bind (the address asked for) or accept (the peer).

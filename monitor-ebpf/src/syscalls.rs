@@ -15,12 +15,14 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    CALL_DATA_LEN, CallEvent, EventKind, NO_ARG, PathEvent, SockEvent, Syscall, SyscallArgs, flags,
+    AT_CWD, CALL_DATA_LEN, CallEvent, EventKind, NO_ARG, PathEvent, Record as _, SockEvent,
+    Syscall, SyscallArgs, flags,
 };
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit},
+    emit::{current_is_tagged, current_tag, emit, emit_trimmed},
     file::arg,
+    kpath::{KPath, base_path, walk},
     maps::PENDING_CALL,
     net::{empty_sockaddr, read_sockaddr},
 };
@@ -67,10 +69,9 @@ fn exit(ctx: &TracePointContext, syscall: Syscall) -> u32 {
     }
     let ret = arg(ctx, 0) as i64;
     match syscall.record() {
-        EventKind::Path => emit(tag, |ev: *mut PathEvent| unsafe {
+        EventKind::Path => emit_trimmed(tag, |ev: *mut PathEvent| unsafe {
             (*ev).call = call;
             (*ev).ret = ret;
-            (*ev)._pad = 0;
             let [first, second, short] = syscall.strings();
             let mut fl = 0;
             let (len, f) = read_str(&call, first, &mut (*ev).path);
@@ -89,7 +90,17 @@ fn exit(ctx: &TracePointContext, syscall: Syscall) -> u32 {
             if f & flags::PATH_UNREADABLE != 0 {
                 fl |= flags::SHORT_UNREADABLE;
             }
+            (*ev).base_len = 0;
+            if let Some((path, of_path2)) = base_dir(syscall, &call, &*ev, fl) {
+                let (len, walk_flags) = walk(path, &mut (*ev).base);
+                (*ev).base_len = len;
+                fl |= flags::RESOLVED_BASE | walk_flags;
+                if of_path2 {
+                    fl |= flags::BASE_OF_PATH2;
+                }
+            }
             (*ev).header.flags = fl;
+            PathEvent::MIN_LEN + (*ev).base_len as usize
         }),
         EventKind::Sock => emit(tag, |ev: *mut SockEvent| unsafe {
             (*ev).call = call;
@@ -169,3 +180,33 @@ macro_rules! programs {
 }
 
 monitor_common::for_each_syscall!(programs);
+
+/// The directory a relative path of the call starts from, as the kernel sees
+/// it now: the second path's when it is relative (it names what the call
+/// creates or changes), else the first's; `true` when it is the second's.
+#[inline(always)]
+fn base_dir(
+    syscall: Syscall,
+    call: &SyscallArgs,
+    ev: &PathEvent,
+    fl: u32,
+) -> Option<(KPath, bool)> {
+    let [dir1, dir2] = syscall.dirfds();
+    let relative = |dir: u8, path: &[u8], len: u32, unreadable: u32| {
+        dir != NO_ARG && fl & unreadable == 0 && len > 0 && path[0] != b'/'
+    };
+    let (dir, of_path2) = if relative(dir2, &ev.path2, ev.lens[1], flags::PATH2_UNREADABLE) {
+        (dir2, true)
+    } else if relative(dir1, &ev.path, ev.lens[0], flags::PATH_UNREADABLE) {
+        (dir1, false)
+    } else {
+        return None;
+    };
+    const AT_FDCWD: i32 = -100;
+    let dirfd = if dir == AT_CWD {
+        AT_FDCWD
+    } else {
+        call.args[(dir & 7) as usize % 6] as i32
+    };
+    base_path(dirfd).map(|p| (p, of_path2))
+}

@@ -91,6 +91,15 @@ impl KernelPath {
     }
 }
 
+/// The directory the kernel resolved at a path call, and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelBase {
+    /// The second path's directory (else the first's).
+    pub of_path2: bool,
+    /// [`KernelPath::Base`] when resolved.
+    pub dir: KernelPath,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Fork {
@@ -137,6 +146,8 @@ pub enum Record {
         path: String,
         path2: String,
         short: String,
+        /// The directory the kernel resolved for one of the relative paths.
+        base: KernelBase,
     },
     /// bind (the address asked for) or accept (the peer); `None` when the
     /// call carried no address.
@@ -377,8 +388,12 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             }
         }
         EventKind::Path => {
-            let ev: PathEvent = read(bytes, raw_kind)?;
+            let ev: PathEvent = read_trimmed(bytes, raw_kind)?;
             Record::Path {
+                base: KernelBase {
+                    of_path2: ev.header.flags & flags::BASE_OF_PATH2 != 0,
+                    dir: KernelPath::from_record(ev.header.flags, &ev.base, ev.base_len as usize),
+                },
                 header: header(&ev.header),
                 call: call(&ev.call, ev.ret)?,
                 path: text(&ev.path, ev.lens[0] as usize),
@@ -614,10 +629,12 @@ mod tests {
         }
     }
 
-    /// Every proper prefix of a record is an error, and so is a syscall id
-    /// outside the list (at the offset of `call.syscall`, right after the header).
-    fn rejects_prefixes_and_bad_ids(bytes: &[u8]) {
-        for n in 0..bytes.len() {
+    /// Every prefix of a record shorter than its type's `MIN_LEN` is an error,
+    /// and so is a syscall id outside the list (at the offset of
+    /// `call.syscall`, right after the header).
+    fn rejects_prefixes_and_bad_ids<T: monitor_common::Record>(record: &T) {
+        let bytes = &bytes_of(record);
+        for n in 0..T::MIN_LEN {
             assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
         }
         let at = std::mem::size_of::<EventHeader>();
@@ -654,7 +671,7 @@ mod tests {
             panic!()
         };
         assert_eq!(data.len(), CALL_DATA_LEN);
-        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
+        rejects_prefixes_and_bad_ids(&ev);
     }
 
     #[test]
@@ -664,10 +681,11 @@ mod tests {
             call: args(Syscall::Mount, [1, 2, 3, 4096, 0, 0]),
             ret: 0,
             lens: [4, 8, 5],
-            _pad: 0,
+            base_len: 0,
             path: [0; PATH_LEN],
             path2: [0; PATH_LEN],
             short: [0; SHORT_LEN],
+            base: [0; RESOLVED_LEN],
         };
         ev.path[..4].copy_from_slice(b"none");
         ev.path2[..8].copy_from_slice(b"/mnt/dir");
@@ -693,7 +711,7 @@ mod tests {
         };
         assert_eq!(path, "none");
         assert_eq!(short.len(), SHORT_LEN);
-        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
+        rejects_prefixes_and_bad_ids(&ev);
     }
 
     #[test]
@@ -746,6 +764,6 @@ mod tests {
                 ..
             })
         ));
-        rejects_prefixes_and_bad_ids(&bytes_of(&ev));
+        rejects_prefixes_and_bad_ids(&ev);
     }
 }

@@ -144,7 +144,11 @@ fn probes_decode_every_watched_syscall_and_stay_silent_when_untagged() {
     }
     let e = calls.find("fchmodat", |e| s(e, "fs.path.name") == d("f"));
     assert_eq!(n(e, "evt.arg.mode"), 0o640);
-    assert_eq!(s(e, "fd.name_source"), "proc-dirfd");
+    assert_eq!(
+        s(e, "fd.name_source"),
+        "dirfd",
+        "the dirfd's directory, from the kernel"
+    );
     assert_eq!(s(e, "evt.arg.path"), "f");
     if has_tracepoint("fchmodat2") {
         let e = calls.find("fchmodat2", |e| s(e, "fs.path.name") == d("f"));

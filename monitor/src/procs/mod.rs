@@ -471,7 +471,8 @@ impl Tracker {
                 path,
                 path2,
                 short,
-            } => self.ingest_path(&header, &call, path, path2, short),
+                base,
+            } => self.ingest_path(&header, &call, path, path2, short, &base),
             Record::Sock {
                 header,
                 call,

@@ -3,11 +3,11 @@
 //! process a call acts on, and what a socket fd is.
 use std::net::SocketAddr;
 
-use monitor_common::{Syscall, flags};
+use monitor_common::{AT_CWD, NO_ARG, Syscall, flags};
 
 use super::{TagStore, Tracker, procnet, procnet::FdInfo, set_result};
 use crate::{
-    decode::{Call, Endpoint, Header},
+    decode::{Call, Endpoint, Header, KernelBase, KernelPath},
     event::Event,
     names, paths,
 };
@@ -38,13 +38,40 @@ fn id(v: u64) -> i64 {
     }
 }
 
-/// Makes a path argument absolute against `dirfd` (or the cwd), and says how
-/// (`fd.name_source`); an unreadable one stays raw.
-fn absolute(pid: u32, dirfd: i32, raw: &str, readable: bool, cwd: &str) -> (String, &'static str) {
+/// The dirfd a path of the call is relative to (`AT_FDCWD` for the cwd);
+/// `None` for a path not looked up from a directory (a symlink's target).
+fn dirfd_of(call: &Call, which: usize) -> Option<i32> {
+    match call.syscall.dirfds()[which] {
+        NO_ARG => None,
+        AT_CWD => Some(AT_FDCWD),
+        n => Some(call.int(n as usize)),
+    }
+}
+
+/// Makes path `which` (0 or 1) of the call absolute, and says how
+/// (`fd.name_source`): against the directory the kernel resolved at the call
+/// when it is this path's (or another path's with the same dirfd), else as
+/// opens are (procfs, later); an unreadable path stays raw.
+fn absolute(
+    pid: u32,
+    call: &Call,
+    which: usize,
+    raw: &str,
+    readable: bool,
+    cwd: &str,
+    base: &KernelBase,
+) -> (String, &'static str) {
     if !readable {
         return (raw.to_owned(), "raw");
     }
-    paths::resolve(pid, dirfd, raw, cwd)
+    let dirfd = dirfd_of(call, which).unwrap_or(AT_FDCWD);
+    let base_dirfd = dirfd_of(call, usize::from(base.of_path2));
+    let kernel = if base_dirfd == Some(dirfd) {
+        base.dir.clone()
+    } else {
+        KernelPath::None
+    };
+    paths::open_name(pid, dirfd, raw, cwd, kernel)
 }
 
 impl Tracker {
@@ -55,6 +82,7 @@ impl Tracker {
         path: String,
         path2: String,
         short: String,
+        base: &KernelBase,
     ) -> Option<Event> {
         use Syscall::*;
         let mut ev = self.base_event(header, call.syscall.name(), category(call.syscall))?;
@@ -64,13 +92,8 @@ impl Tracker {
         let ok2 = header.flags & flags::PATH2_UNREADABLE == 0;
         let pid = header.tgid;
         let a = call.args;
-        let fd = |n: usize| call.int(n);
-        // The dirfds of the first and the second path, where the call has them.
-        let (dir1, dir2) = match call.syscall {
-            Unlinkat | Fchmodat | Fchmodat2 => (fd(0), AT_FDCWD),
-            Renameat | Renameat2 | Linkat => (fd(0), fd(2)),
-            Symlinkat => (AT_FDCWD, fd(1)),
-            _ => (AT_FDCWD, AT_FDCWD),
+        let absolute = |which: usize, raw: &str, readable: bool, cwd: &str| {
+            absolute(pid, call, which, raw, readable, cwd, base)
         };
         match call.syscall {
             MemfdCreate => {
@@ -84,13 +107,13 @@ impl Tracker {
                 return Some(ev);
             }
             Rename | Renameat | Renameat2 | Link | Linkat | Symlink | Symlinkat => {
-                let (target, how) = absolute(pid, dir2, &path2, ok2, &ev.cwd);
+                let (target, how) = absolute(1, &path2, ok2, &ev.cwd);
                 ev.fs_path_source = Some(if matches!(call.syscall, Symlink | Symlinkat) {
                     // What a symlink points to is resolved when it is
                     // followed, relative to the link: it stays as given.
                     path.clone()
                 } else {
-                    absolute(pid, dir1, &path, ok1, &ev.cwd).0
+                    absolute(0, &path, ok1, &ev.cwd).0
                 });
                 ev.fs_path_target = Some(target.clone());
                 ev.fd_name = Some(target);
@@ -98,7 +121,7 @@ impl Tracker {
             }
             Mount => {
                 // mount(source, target, fstype, flags, data): the target is the path.
-                let (dir, how) = absolute(pid, AT_FDCWD, &path2, ok2, &ev.cwd);
+                let (dir, how) = absolute(1, &path2, ok2, &ev.cwd);
                 // NULL source or fstype (remounts, propagation changes) stay absent.
                 ev.arg_dev = ok1.then_some(path);
                 ev.arg_dir = Some(path2);
@@ -111,7 +134,7 @@ impl Tracker {
                 return Some(ev);
             }
             _ => {
-                let (name, how) = absolute(pid, dir1, &path, ok1, &ev.cwd);
+                let (name, how) = absolute(0, &path, ok1, &ev.cwd);
                 ev.fs_path_name = Some(name.clone());
                 ev.fd_name = Some(name);
                 ev.fd_name_source = Some(how.into());
@@ -527,6 +550,7 @@ mod tests {
             path: "a/../old".into(),
             path2: "/tmp//new".into(),
             short: String::new(),
+            base: no_base(),
         };
         assert!(t.ingest(rename(0), &mut store).is_none());
         let ev = t.ingest(rename(id), &mut store).unwrap();
@@ -550,6 +574,7 @@ mod tests {
             path: "/src".into(),
             path2: "/mnt".into(),
             short: String::new(),
+            base: no_base(),
         };
         let ev = t.ingest(mount, &mut store).unwrap();
         assert_eq!(ev.category, "security");
@@ -558,6 +583,65 @@ mod tests {
         assert_eq!(ev.fs_path_name.as_deref(), Some("/mnt"));
         assert_eq!(ev.arg_dev.as_deref(), Some("/src"));
         assert_eq!(ev.arg_type, None);
+    }
+
+    fn no_base() -> KernelBase {
+        KernelBase {
+            of_path2: false,
+            dir: KernelPath::None,
+        }
+    }
+
+    #[test]
+    fn the_kernels_directory_serves_every_path_with_its_dirfd() {
+        let (mut t, id) = tracker();
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let base = |of_path2| KernelBase {
+            of_path2,
+            dir: KernelPath::Base("/srv/work".into()),
+        };
+        // renameat2(AT_FDCWD, "a/../old", AT_FDCWD, "new"): one cwd for both.
+        let cwd_both = Record::Path {
+            header: header(id),
+            call: call(
+                Syscall::Renameat2,
+                [-100i64 as u64, 0, -100i64 as u64, 0, 0, 0],
+                0,
+            ),
+            path: "a/../old".into(),
+            path2: "new".into(),
+            short: String::new(),
+            base: base(true),
+        };
+        let ev = t.ingest(cwd_both, &mut store).unwrap();
+        assert_eq!(ev.fs_path_source.as_deref(), Some("/srv/work/old"));
+        assert_eq!(ev.fs_path_target.as_deref(), Some("/srv/work/new"));
+        assert_eq!(ev.fd_name_source.as_deref(), Some("cwd"));
+        // renameat(7, "old", AT_FDCWD, "new"), the kernel resolved fd 7: the
+        // cwd-relative target is made absolute another way.
+        let other_dirs = Record::Path {
+            header: header(id),
+            call: call(Syscall::Renameat, [7, 0, -100i64 as u64, 0, 0, 0], 0),
+            path: "old".into(),
+            path2: "new".into(),
+            short: String::new(),
+            base: base(false),
+        };
+        let ev = t.ingest(other_dirs, &mut store).unwrap();
+        assert_eq!(ev.fs_path_source.as_deref(), Some("/srv/work/old"));
+        assert_ne!(ev.fd_name_source.as_deref(), Some("cwd"));
+        // unlinkat(3, "f"): the dirfd's directory.
+        let unlink = Record::Path {
+            header: header(id),
+            call: call(Syscall::Unlinkat, [3, 0, 0, 0, 0, 0], 0),
+            path: "f".into(),
+            path2: String::new(),
+            short: String::new(),
+            base: base(false),
+        };
+        let ev = t.ingest(unlink, &mut store).unwrap();
+        assert_eq!(ev.fd_name.as_deref(), Some("/srv/work/f"));
+        assert_eq!(ev.fd_name_source.as_deref(), Some("dirfd"));
     }
 
     #[test]
