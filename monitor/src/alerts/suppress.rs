@@ -20,8 +20,8 @@ use std::{
 use serde::Deserialize;
 
 use super::{Alert, AlertMcp, AlertProcess};
-use crate::rules::Priority;
 use crate::config::HumanDuration;
+use crate::rules::Priority;
 
 /// The `suppression:` settings.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
