@@ -342,21 +342,23 @@ fn reload(detector: &mut Detector, why: &str) {
     }
 }
 
-/// Where events go: JSON lines on stdout with `--events`.
+/// Where events go: JSON lines on stdout with `--events`, secrets redacted.
 struct EventSink {
     out: Option<std::io::BufWriter<std::io::Stdout>>,
+    redactor: crate::redact::EventRedactor,
 }
 
 impl EventSink {
     fn new(enabled: bool) -> Self {
         EventSink {
             out: enabled.then(|| std::io::BufWriter::new(std::io::stdout())),
+            redactor: Default::default(),
         }
     }
 
     fn event(&mut self, ev: &Event) {
         if let Some(out) = &mut self.out
-            && writeln!(out, "{}", ev.to_json_line()).is_err()
+            && writeln!(out, "{}", self.redactor.event(ev).to_json_line()).is_err()
         {
             // The reader went away: stop writing rather than fail the daemon.
             self.out = None;

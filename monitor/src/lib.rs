@@ -17,5 +17,6 @@ pub mod launch;
 pub mod paths;
 pub mod probes;
 pub mod procs;
+pub mod redact;
 pub mod rules;
 pub mod watch;

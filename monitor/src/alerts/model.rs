@@ -54,8 +54,10 @@ pub struct Ancestor {
 }
 
 impl Alert {
+    /// The alert for a rule match, with secrets redacted (rules saw them raw;
+    /// no output carries them).
     pub fn new(m: &Match<'_>, ev: &Event, hostname: &str) -> Alert {
-        Alert {
+        let mut alert = Alert {
             time: rfc3339_nanos(ev.time_ns),
             rule: m.rule.to_owned(),
             priority: m.priority.as_str().to_owned(),
@@ -88,7 +90,9 @@ impl Alert {
                     })
                     .collect(),
             }),
-        }
+        };
+        crate::redact::alert(&mut alert);
+        alert
     }
 
     /// An alert about the monitor itself (events lost, …): no process, no server.

@@ -328,7 +328,7 @@ fn test(rules: &[PathBuf], events: &PathBuf, no_defaults: bool) -> anyhow::Resul
                 events.display(),
                 i + 1,
                 m.rule,
-                m.output
+                crate::redact::text(&m.output)
             );
         });
     }
