@@ -11,6 +11,16 @@ pub const COMM_LEN: usize = 16;
 pub const PATH_LEN: usize = 512;
 /// Bytes of the NUL-separated argument vector copied at exec.
 pub const ARGS_LEN: usize = 2048;
+/// Bytes of a path resolved in the kernel: its components, leaf first, each
+/// NUL-terminated (user space puts them in order). A component starts below
+/// [`RESOLVED_COMPONENTS`]; the rest is room for the last one's name.
+pub const RESOLVED_LEN: usize = RESOLVED_COMPONENTS + NAME_READ;
+/// Where the last component of a resolved path may start (a power of two).
+pub const RESOLVED_COMPONENTS: usize = 1024;
+/// Bytes read for one component's name (NAME_MAX + NUL).
+pub const NAME_READ: usize = 256;
+/// Components (and mount crossings) a kernel path walk goes through at most.
+pub const RESOLVE_DEPTH: u32 = 64;
 /// Bytes of a `sockaddr_un.sun_path`.
 pub const UNIX_PATH_LEN: usize = 108;
 
@@ -97,6 +107,15 @@ pub mod flags {
     pub const ARGS_UNREADABLE: u32 = 1 << 3;
     /// The socket address could not be read.
     pub const ADDR_UNREADABLE: u32 = 1 << 4;
+    /// `resolved` is the path of the file the call opened, as the kernel
+    /// reached it (symlinks followed, `..` gone), relative to the process's root.
+    pub const RESOLVED_FILE: u32 = 1 << 5;
+    /// `resolved` is the directory a relative path argument starts from (the
+    /// dirfd's, or the cwd when the dirfd is `AT_FDCWD`), at the time of the call.
+    pub const RESOLVED_BASE: u32 = 1 << 6;
+    /// The kernel walk stopped before the root (too deep, too long, or a
+    /// detached file): `resolved` must not be trusted.
+    pub const RESOLVED_INCOMPLETE: u32 = 1 << 7;
 }
 
 /// Start of every record.
@@ -130,9 +149,17 @@ pub struct EventHeader {
 /// # Safety
 /// The type is `#[repr(C)]` and starts with an [`EventHeader`] (so a pointer to
 /// it is a pointer to its header), and `KIND` is the kind its header carries.
-pub unsafe trait Record {
+pub unsafe trait Record: Sized {
     const KIND: EventKind;
+    /// Bytes every record of this type has. A record whose last field is a
+    /// buffer used only in part is sent without the unused end, so it may be
+    /// as short as this; user space reads the rest as zeroes.
+    const MIN_LEN: usize = core::mem::size_of::<Self>();
 }
+
+/// Bytes of the per-CPU buffer records that are sent trimmed are built in
+/// (at least the largest such record).
+pub const TRIMMED_RECORD_LEN: usize = 2048;
 
 /// A new process (not a thread) was created by a tagged process.
 #[repr(C)]
@@ -155,6 +182,7 @@ unsafe impl Record for ExitEvent {
 }
 unsafe impl Record for OpenEvent {
     const KIND: EventKind = EventKind::Open;
+    const MIN_LEN: usize = core::mem::offset_of!(OpenEvent, resolved);
 }
 unsafe impl Record for ConnectEvent {
     const KIND: EventKind = EventKind::Connect;
@@ -243,9 +271,13 @@ pub struct OpenEvent {
     /// Return value: the new fd, or a negative errno.
     pub ret: i64,
     pub path_len: u32,
-    pub _pad: u32,
+    /// Bytes of `resolved` used.
+    pub resolved_len: u32,
     /// The path argument as the process passed it (may be relative to `dirfd`).
     pub path: [u8; PATH_LEN],
+    /// The path as the kernel resolved it (see `flags::RESOLVED_*`): components
+    /// leaf first, each NUL-terminated.
+    pub resolved: [u8; RESOLVED_LEN],
 }
 
 /// Address families we decode.
@@ -340,6 +372,28 @@ pub struct KernelOffsets {
     pub exit_group_dead: u32,
     /// Offset of `filename` (a `__data_loc`) in the `sched_process_exec` record.
     pub exec_filename: u32,
+    /// 1 when every offset below was found: the kernel can resolve paths.
+    /// (Several of them are legitimately 0, so they cannot flag themselves.)
+    pub path_walk: u32,
+    pub task_files: u32,
+    pub task_fs: u32,
+    pub files_fdt: u32,
+    pub fdtable_max_fds: u32,
+    pub fdtable_fd: u32,
+    pub file_f_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub fs_root: u32,
+    pub fs_pwd: u32,
+    pub dentry_d_parent: u32,
+    /// `dentry.d_name.name`: the qstr's offset plus its `name`'s.
+    pub dentry_d_name_name: u32,
+    pub vfsmount_mnt_root: u32,
+    /// `struct mount` embeds the `struct vfsmount` a path points to at this offset.
+    pub mount_mnt: u32,
+    pub mount_mnt_parent: u32,
+    pub mount_mnt_mountpoint: u32,
+    pub _pad: u32,
 }
 
 impl KernelOffsets {
@@ -353,6 +407,24 @@ impl KernelOffsets {
             mm_arg_end: 0,
             exit_group_dead: 0,
             exec_filename: 0,
+            path_walk: 0,
+            task_files: 0,
+            task_fs: 0,
+            files_fdt: 0,
+            fdtable_max_fds: 0,
+            fdtable_fd: 0,
+            file_f_path: 0,
+            path_mnt: 0,
+            path_dentry: 0,
+            fs_root: 0,
+            fs_pwd: 0,
+            dentry_d_parent: 0,
+            dentry_d_name_name: 0,
+            vfsmount_mnt_root: 0,
+            mount_mnt: 0,
+            mount_mnt_parent: 0,
+            mount_mnt_mountpoint: 0,
+            _pad: 0,
         }
     }
 }

@@ -4,11 +4,11 @@ use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
-use monitor_common::{EventHeader, EventKind, Record, Tag, WAKEUP_INTERVAL_NS};
+use monitor_common::{EventHeader, EventKind, Record, TRIMMED_RECORD_LEN, Tag, WAKEUP_INTERVAL_NS};
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
 
-use crate::maps::{DROPS, EVENTS, LAST_WAKEUP, TAG_BITMAP, TAGGED, offsets};
+use crate::maps::{DROPS, EVENTS, LAST_WAKEUP, RECORD_SCRATCH, TAG_BITMAP, TAGGED, offsets};
 
 /// Thread group id of the current task.
 #[inline(always)]
@@ -120,6 +120,35 @@ pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
     unsafe { fill_header(ev.cast::<EventHeader>(), T::KIND, tag) };
     body(ev);
     entry.submit(submit_flags(before));
+}
+
+/// Like [`emit`], for a record whose last field is a buffer used only in part
+/// (a path): the record is built in a per-CPU buffer and only the first
+/// `body`'s return value bytes (at least `T::MIN_LEN`) are copied into the
+/// ring buffer, so short paths take little room in it.
+#[inline(always)]
+pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T) -> usize) {
+    const { assert!(core::mem::size_of::<T>() <= TRIMMED_RECORD_LEN) };
+    let Some(buf) = RECORD_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let ev = buf.cast::<T>();
+    // SAFETY: the buffer is large enough (asserted above) and 8-byte aligned.
+    unsafe { fill_header(ev.cast::<EventHeader>(), T::KIND, tag) };
+    let mut len = body(ev);
+    if len < T::MIN_LEN {
+        len = T::MIN_LEN;
+    }
+    if len > core::mem::size_of::<T>() {
+        len = core::mem::size_of::<T>();
+    }
+    let before = unconsumed();
+    // SAFETY: `len` bytes of the per-CPU buffer, all written by fill_header/body
+    // or left from an earlier record (user space ignores bytes past the lengths).
+    let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
+    if EVENTS.output::<[u8]>(bytes, submit_flags(before)).is_err() {
+        count_drop(T::KIND);
+    }
 }
 
 /// Counts a record that did not fit in the ring buffer.

@@ -8,10 +8,13 @@ use aya_ebpf::{
 };
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
-use monitor_common::{OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, flags};
+use monitor_common::{
+    OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, Record as _, flags,
+};
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit},
+    emit::{current_is_tagged, current_tag, emit_trimmed},
+    kpath::{base_path, fd_path, walk},
     maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
 };
 
@@ -175,13 +178,13 @@ fn complete(ctx: &TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
-    emit(tag, |ev: *mut OpenEvent| unsafe {
+    emit_trimmed(tag, |ev: *mut OpenEvent| unsafe {
+        let ret = arg(ctx, 0) as i64;
         (*ev).syscall = pending.syscall;
         (*ev).dirfd = pending.dirfd;
         (*ev).flags = pending.flags;
         (*ev).mode = pending.mode;
-        (*ev).ret = arg(ctx, 0) as i64;
-        (*ev)._pad = 0;
+        (*ev).ret = ret;
         let mut fl = 0;
         (*ev).path_len =
             match bpf_probe_read_user_str_bytes(pending.filename as *const u8, &mut (*ev).path) {
@@ -196,7 +199,26 @@ fn complete(ctx: &TracePointContext) -> u32 {
                     0
                 }
             };
+        // What the kernel opened (symlinks followed), or for a failed call
+        // with a relative path, the directory it was relative to.
+        let relative = fl & flags::PATH_UNREADABLE == 0 && (*ev).path[0] != b'/';
+        let resolved = if ret >= 0 {
+            fd_path(ret).map(|p| (p, flags::RESOLVED_FILE))
+        } else if relative {
+            base_path(pending.dirfd).map(|p| (p, flags::RESOLVED_BASE))
+        } else {
+            None
+        };
+        (*ev).resolved_len = match resolved {
+            Some((path, kind)) => {
+                let (len, walk_flags) = walk(path, &mut (*ev).resolved);
+                fl |= kind | walk_flags;
+                len
+            }
+            None => 0,
+        };
         (*ev).header.flags = fl;
+        OpenEvent::MIN_LEN + (*ev).resolved_len as usize
     });
     0
 }

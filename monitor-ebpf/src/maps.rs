@@ -5,7 +5,8 @@ use aya_ebpf::{
 };
 use monitor_common::{
     BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS, OpenSlot,
-    PendingConnect, PendingOpen, RING_BUF_BYTES, TAG_BITMAP_WORDS, Tag,
+    PendingConnect, PendingOpen, RESOLVED_LEN, RING_BUF_BYTES, TAG_BITMAP_WORDS,
+    TRIMMED_RECORD_LEN, Tag,
 };
 
 /// Records for user space.
@@ -46,6 +47,16 @@ pub static PENDING_OPEN: LruHashMap<u64, PendingOpen> =
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, PendingConnect> =
     LruHashMap::with_max_entries(MAX_PENDING, 0);
+
+/// Per CPU: a record being built before it is sent trimmed (see `emit_trimmed`).
+#[map]
+pub static RECORD_SCRATCH: PerCpuArray<[u8; TRIMMED_RECORD_LEN]> =
+    PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: the components of the path being resolved (see `kpath`), copied
+/// into the record once the walk is done.
+#[map]
+pub static PATH_SCRATCH: PerCpuArray<[u8; RESOLVED_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]

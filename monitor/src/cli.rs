@@ -36,6 +36,11 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
         output: Format,
     },
+    /// Put the launch wrapper in front of the stdio MCP servers in the AI hosts'
+    /// configs (a backup of each file is kept; `uninstall` undoes it).
+    Install(InstallArgs),
+    /// Take the launch wrapper out of the AI hosts' configs again.
+    Uninstall(InstallArgs),
     /// Show what this kernel offers and what mcp-monitor will use.
     Doctor {
         #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
@@ -47,6 +52,35 @@ pub enum Command {
     /// Attach no-op programs to every hook and wait (the overhead benchmark's floor).
     #[command(hide = true)]
     Floor,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// Change the configs of this home directory (repeatable; default: $HOME,
+    /// or every home when run as root).
+    #[arg(long = "home", value_name = "DIR")]
+    pub homes: Vec<PathBuf>,
+    /// Only this host's configs (`claude-code`, `cursor`, …; repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only the servers of this name (repeatable).
+    #[arg(long = "server", value_name = "NAME")]
+    pub servers: Vec<String>,
+    /// Print what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl InstallArgs {
+    fn options(self) -> anyhow::Result<discover::install::InstallOptions> {
+        Ok(discover::install::InstallOptions {
+            homes: self.homes,
+            hosts: self.hosts,
+            servers: self.servers,
+            dry_run: self.dry_run,
+            monitor_path: discover::install::current_monitor()?,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -182,6 +216,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Discover { homes, output } => {
             discover::cli::run_discover(homes, output == Format::Json)
         }
+        Command::Install(args) => discover::install::run_install(args.options()?),
+        Command::Uninstall(args) => discover::install::run_uninstall(args.options()?),
         Command::Doctor { output } => kernel::doctor::run_doctor(output == Format::Json),
         Command::Rules(cmd) => rules::cli::run(cmd),
         Command::Floor => daemon::run_floor(),

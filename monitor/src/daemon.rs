@@ -390,11 +390,16 @@ impl DropWatch {
 
     /// At shutdown: what was lost over the whole run, whatever was said before.
     fn final_report(&self, totals: &[(EventKind, u64)]) {
-        let lost: u64 = totals.iter().map(|(_, n)| n).sum();
-        if lost > 0 {
+        let lost = Lost {
+            total: totals.iter().map(|(_, n)| n).sum(),
+            by_kind: totals.iter().copied().filter(|(_, n)| *n > 0).collect(),
+        };
+        if lost.total > 0 {
             eprintln!(
-                "mcp-monitor: {lost} event(s) were lost to a full ring buffer during this run; \
-                 consider a larger --ring-buffer-size"
+                "mcp-monitor: {} event(s) were lost to a full ring buffer during this run ({}); \
+                 consider a larger --ring-buffer-size",
+                lost.total,
+                lost.by_kind_text()
             );
         }
     }

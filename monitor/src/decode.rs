@@ -35,6 +35,46 @@ pub enum Endpoint {
     Unreadable,
 }
 
+/// A path the kernel resolved at the syscall (see `flags::RESOLVED_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    /// Nothing was resolved (an absolute argument of a failed call, or a kernel
+    /// whose structures could not be read).
+    None,
+    /// The file the call opened: symlinks followed, relative to the process's root.
+    File(String),
+    /// The directory a relative argument starts from (dirfd or cwd).
+    Base(String),
+    /// The walk stopped before the root; only the argument can be used.
+    Incomplete,
+}
+
+impl KernelPath {
+    /// Reads the leaf-first, NUL-separated components the kernel wrote.
+    fn from_record(flags_: u32, resolved: &[u8], len: usize) -> KernelPath {
+        if flags_ & (flags::RESOLVED_FILE | flags::RESOLVED_BASE) == 0 {
+            return KernelPath::None;
+        }
+        if flags_ & flags::RESOLVED_INCOMPLETE != 0 {
+            return KernelPath::Incomplete;
+        }
+        let used = &resolved[..len.min(resolved.len())];
+        let mut path = String::with_capacity(used.len() + 1);
+        for component in used.split(|b| *b == 0).filter(|c| !c.is_empty()).rev() {
+            path.push('/');
+            path.push_str(&String::from_utf8_lossy(component));
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        if flags_ & flags::RESOLVED_FILE != 0 {
+            KernelPath::File(path)
+        } else {
+            KernelPath::Base(path)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Fork {
@@ -58,6 +98,7 @@ pub enum Record {
         mode: u64,
         ret: i64,
         path: String,
+        resolved: KernelPath,
     },
     Connect {
         header: Header,
@@ -123,6 +164,28 @@ fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
     // SAFETY: length checked; T is a plain-old-data #[repr(C)] struct from
     // monitor-common for which every bit pattern is valid.
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Reads a record sent trimmed (see `Record::MIN_LEN`): at least `MIN_LEN`
+/// bytes, the missing end read as zeroes.
+fn read_trimmed<T: Copy + monitor_common::Record>(
+    bytes: &[u8],
+    kind: u32,
+) -> Result<T, DecodeError> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() >= size {
+        return read(bytes, kind);
+    }
+    if bytes.len() < T::MIN_LEN {
+        return Err(DecodeError::TooShort {
+            kind,
+            len: bytes.len(),
+            need: T::MIN_LEN,
+        });
+    }
+    let mut full = vec![0u8; size];
+    full[..bytes.len()].copy_from_slice(bytes);
+    read(&full, kind)
 }
 
 /// Text up to the first NUL (or `len`), lossily decoded.
@@ -225,7 +288,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             }
         }
         EventKind::Open => {
-            let ev: OpenEvent = read(bytes, raw_kind)?;
+            let ev: OpenEvent = read_trimmed(bytes, raw_kind)?;
             Record::Open {
                 header: header(&ev.header),
                 syscall: OpenSyscall::from_u32(ev.syscall)
@@ -235,6 +298,11 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 mode: ev.mode,
                 ret: ev.ret,
                 path: text(&ev.path, ev.path_len as usize),
+                resolved: KernelPath::from_record(
+                    ev.header.flags,
+                    &ev.resolved,
+                    ev.resolved_len as usize,
+                ),
             }
         }
         EventKind::Connect => {
@@ -252,7 +320,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, UNIX_PATH_LEN};
+    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, RESOLVED_LEN, UNIX_PATH_LEN};
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {
         let p = (v as *const T).cast::<u8>();
@@ -348,6 +416,65 @@ mod tests {
     }
 
     #[test]
+    fn kernel_paths_are_assembled_root_first() {
+        let mut buf = [0u8; RESOLVED_LEN];
+        let leaf_first = b"id_rsa\0.ssh\0u\0home\0";
+        buf[..leaf_first.len()].copy_from_slice(leaf_first);
+        let at = |fl, len| KernelPath::from_record(fl, &buf, len);
+        assert_eq!(
+            at(flags::RESOLVED_FILE, leaf_first.len()),
+            KernelPath::File("/home/u/.ssh/id_rsa".into())
+        );
+        assert_eq!(
+            at(flags::RESOLVED_BASE, leaf_first.len()),
+            KernelPath::Base("/home/u/.ssh/id_rsa".into())
+        );
+        assert_eq!(at(flags::RESOLVED_FILE, 0), KernelPath::File("/".into()));
+        assert_eq!(at(0, leaf_first.len()), KernelPath::None);
+        assert_eq!(
+            at(flags::RESOLVED_FILE | flags::RESOLVED_INCOMPLETE, 3),
+            KernelPath::Incomplete
+        );
+    }
+
+    #[test]
+    fn open_records_arrive_trimmed_after_their_resolved_path() {
+        use monitor_common::Record as _;
+        let mut open = OpenEvent {
+            header: hdr(EventKind::Open),
+            syscall: 1,
+            dirfd: -100,
+            flags: 0,
+            mode: 0,
+            ret: 3,
+            path_len: 4,
+            resolved_len: 9,
+            path: [0; PATH_LEN],
+            resolved: [0; RESOLVED_LEN],
+        };
+        open.header.flags = flags::RESOLVED_FILE;
+        open.path[..4].copy_from_slice(b"link");
+        open.resolved[..9].copy_from_slice(b"key\0home\0");
+        let bytes = bytes_of(&open);
+        let sent = &bytes[..OpenEvent::MIN_LEN + 9];
+        let Record::Open { path, resolved, .. } = decode(sent).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, "link");
+        assert_eq!(resolved, KernelPath::File("/home/key".into()));
+        assert!(matches!(
+            decode(&bytes[..OpenEvent::MIN_LEN - 1]),
+            Err(DecodeError::TooShort { kind: 4, .. })
+        ));
+        // The length field cannot reach past what was sent.
+        let Record::Open { resolved, .. } = decode(&bytes[..OpenEvent::MIN_LEN + 4]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(resolved, KernelPath::File("/key".into()));
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode(&[]).is_err());
         assert_eq!(decode(&[99, 0, 0, 0]), Err(DecodeError::UnknownKind(99)));
@@ -379,13 +506,19 @@ mod tests {
             mode: 0,
             ret: 3,
             path_len: u32::MAX,
-            _pad: 0,
+            resolved_len: u32::MAX,
             path: [b'a'; PATH_LEN],
+            resolved: [b'b'; RESOLVED_LEN],
         };
-        let Record::Open { path, .. } = decode(&bytes_of(&open)).unwrap() else {
+        open.header.flags = flags::RESOLVED_FILE;
+        let Record::Open { path, resolved, .. } = decode(&bytes_of(&open)).unwrap() else {
             panic!()
         };
         assert_eq!(path.len(), PATH_LEN);
+        let KernelPath::File(resolved) = resolved else {
+            panic!("{resolved:?}")
+        };
+        assert_eq!(resolved.len(), RESOLVED_LEN + 1);
         open.syscall = 77;
         assert_eq!(decode(&bytes_of(&open)), Err(DecodeError::BadSyscall(77)));
     }

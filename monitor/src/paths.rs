@@ -1,15 +1,42 @@
 //! Making the path argument of an open absolute, and saying how it was done.
 //!
-//! This is user space's view, taken when the record is processed: the cwd or
-//! dirfd is read from procfs then, so a process that changed directory in
-//! between can mislead it. `fd.name_source` says which way was used.
-use crate::procs::scan;
+//! The kernel's view comes first: the file the call opened (symlinks followed,
+//! so a link inside a server's root cannot hide a read outside it), or for a
+//! failed call with a relative argument, the directory it started from. Only
+//! when the kernel gave neither is the cwd or dirfd read from procfs, when the
+//! record is processed (a process that changed directory in between can
+//! mislead that). `fd.name_source` says which way was used.
+use crate::{decode::KernelPath, procs::scan};
+
+/// `fd.name` of an open and its `fd.name_source`: `file` (the file the kernel
+/// opened), `cwd`/`dirfd` (the argument joined with the directory the kernel
+/// named at the call), `absolute` (the argument, absolute already),
+/// `proc-cwd`/`proc-dirfd` (joined with the directory procfs shows now), or
+/// `raw` (the argument as given: it could not be made absolute or read).
+pub fn open_name(
+    pid: u32,
+    dirfd: i32,
+    raw: &str,
+    known_cwd: &str,
+    kernel: KernelPath,
+) -> (String, &'static str) {
+    match kernel {
+        KernelPath::File(path) => (path, "file"),
+        // Unreadable (or empty, which no open accepts).
+        _ if raw.is_empty() => (String::new(), "raw"),
+        KernelPath::Base(dir) if !raw.starts_with('/') => (
+            normalize(&format!("{dir}/{raw}")),
+            if dirfd == AT_FDCWD { "cwd" } else { "dirfd" },
+        ),
+        _ => resolve(pid, dirfd, raw, known_cwd),
+    }
+}
 
 /// `AT_FDCWD`.
 const AT_FDCWD: i32 = -100;
 
-/// Returns the absolute, lexically normalised path and how it was obtained:
-/// `absolute`, `cwd`, `dirfd` or `raw` (could not be made absolute).
+/// User space's fallback: the absolute, lexically normalised path and how it
+/// was obtained: `absolute`, `proc-cwd`, `proc-dirfd` or `raw`.
 pub fn resolve(pid: u32, dirfd: i32, raw: &str, known_cwd: &str) -> (String, &'static str) {
     if raw.starts_with('/') {
         return (normalize(raw), "absolute");
@@ -17,10 +44,10 @@ pub fn resolve(pid: u32, dirfd: i32, raw: &str, known_cwd: &str) -> (String, &'s
     if dirfd == AT_FDCWD {
         let cwd = scan::cwd(pid).unwrap_or_else(|| known_cwd.to_owned());
         if cwd.starts_with('/') {
-            return (normalize(&format!("{cwd}/{raw}")), "cwd");
+            return (normalize(&format!("{cwd}/{raw}")), "proc-cwd");
         }
     } else if let Some(dir) = scan::fd_path(pid, dirfd).filter(|d| d.starts_with('/')) {
-        return (normalize(&format!("{dir}/{raw}")), "dirfd");
+        return (normalize(&format!("{dir}/{raw}")), "proc-dirfd");
     }
     (raw.to_owned(), "raw")
 }
@@ -74,17 +101,47 @@ mod tests {
         );
         let cwd = std::env::current_dir().unwrap();
         let (p, how) = resolve(me, AT_FDCWD, "x/../y", "");
-        assert_eq!((p.as_str(), how), (cwd.join("y").to_str().unwrap(), "cwd"));
+        assert_eq!(
+            (p.as_str(), how),
+            (cwd.join("y").to_str().unwrap(), "proc-cwd")
+        );
         let dir = std::fs::File::open("/usr").unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
         assert_eq!(
             resolve(me, fd, "bin/../lib", ""),
-            ("/usr/lib".into(), "dirfd")
+            ("/usr/lib".into(), "proc-dirfd")
         );
         assert_eq!(resolve(me, 9999, "rel", ""), ("rel".into(), "raw"));
         assert_eq!(
             resolve(u32::MAX - 1, AT_FDCWD, "rel", "/known"),
-            ("/known/rel".into(), "cwd")
+            ("/known/rel".into(), "proc-cwd")
+        );
+    }
+
+    #[test]
+    fn the_kernels_view_comes_first() {
+        let me = std::process::id();
+        let file = KernelPath::File("/home/u/.ssh/id_rsa".into());
+        assert_eq!(
+            open_name(me, AT_FDCWD, "root/link", "/srv", file),
+            ("/home/u/.ssh/id_rsa".into(), "file")
+        );
+        let base = || KernelPath::Base("/srv/root".into());
+        assert_eq!(
+            open_name(me, AT_FDCWD, "a/../b", "/", base()),
+            ("/srv/root/b".into(), "cwd")
+        );
+        assert_eq!(
+            open_name(me, 5, "b", "/", base()),
+            ("/srv/root/b".into(), "dirfd")
+        );
+        assert_eq!(
+            open_name(me, AT_FDCWD, "/etc//x", "/", KernelPath::None),
+            ("/etc/x".into(), "absolute")
+        );
+        assert_eq!(
+            open_name(me, 9999, "rel", "/", KernelPath::Incomplete),
+            ("rel".into(), "raw")
         );
     }
 }

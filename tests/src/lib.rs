@@ -329,6 +329,21 @@ impl Daemon {
         c
     }
 
+    /// SIGTERM, wait for the exit, and return everything the daemon wrote on
+    /// stderr, its last words at shutdown included.
+    pub fn stop_with_stderr(self) -> (ExitStatus, String) {
+        let stderr = self.stderr.clone();
+        let status = self.stop();
+        // The reader thread sees EOF just after the exit.
+        let started = Instant::now();
+        let text = || stderr.lock().unwrap().join("\n");
+        while !text().contains("mcp-monitor: stopped") && started.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (status, text())
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");

@@ -243,3 +243,80 @@ fn a_server_policy_file_declares_roots_that_scope_rules_use() {
     );
     assert!(daemon.stop().success());
 }
+
+/// `install` puts the launch wrapper in front of a configured server: the host
+/// then starts the wrapper, which has the server tagged before it runs, under
+/// its configured name and host; `uninstall` gives the file back byte for byte.
+#[test]
+fn install_wraps_configured_servers_and_uninstall_restores_them() {
+    if !privileged("install_wraps") {
+        return;
+    }
+    let dir = TempDir::new("install");
+    let home = dir.path().join("home");
+    let marker = dir.path().join("marker.txt");
+    std::fs::write(&marker, b"m").unwrap();
+    std::fs::create_dir_all(home.join(".cursor")).unwrap();
+    let config = home.join(".cursor/mcp.json");
+    let original = format!(
+        "{{\n  // a comment the edit keeps\n  \"mcpServers\": {{\n    \"notes\": {{ \"command\": \"cat\", \"args\": [\"{}\"] }}\n  }}\n}}\n",
+        marker.display()
+    );
+    std::fs::write(&config, &original).unwrap();
+    let home_arg = home.to_str().unwrap();
+    let run = |verb: &str| {
+        let out = Command::new(monitor_bin())
+            .args([verb, "--home", home_arg])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{verb}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let report = run("install");
+    assert!(report.contains("wrapped: notes"), "{report}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("// a comment the edit keeps"), "{text}");
+    let wrapped: Value = serde_json::from_str(&without_comment_lines(&text)).unwrap();
+    let server = &wrapped["mcpServers"]["notes"];
+    let command = server["command"].as_str().unwrap();
+    let args: Vec<&str> = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        std::fs::canonicalize(command).unwrap(),
+        std::fs::canonicalize(monitor_bin()).unwrap()
+    );
+
+    // The host starts exactly what the config says.
+    let daemon = Daemon::start(&["--no-default-patterns"]);
+    let status = Command::new(command)
+        .args(&args)
+        .env("MCP_MONITOR_CONTROL_SOCKET", &daemon.socket)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let open = daemon
+        .wait_for(WAIT, |e| s(e, "fd.name") == marker.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no open of the marker; stderr:\n{}", daemon.stderr_text()));
+    assert_eq!(s(&open, "mcp.server"), "notes");
+    assert_eq!(s(&open, "mcp.host"), "cursor");
+    assert_eq!(s(&open, "mcp.tag_source"), "wrapper");
+    assert!(daemon.stop().success());
+
+    let report = run("uninstall");
+    assert!(report.contains("unwrapped: notes"), "{report}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+}
+
+/// Drops the `//` comment line the test's JSONC config carries.
+fn without_comment_lines(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

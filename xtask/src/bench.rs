@@ -4,9 +4,11 @@
 //!
 //! Each round runs, in order: no monitor; the floor; the monitor with the load
 //! untagged; the monitor with the load tagged (started through `launch`). The
-//! loads are a syscall storm (open+close of one file, `iterations` times) and a
-//! real workload (`tar` of /usr/share into a pipe). Figures are medians over
-//! the rounds.
+//! loads are a syscall storm (open+close of one file, `iterations` times), a
+//! mixed storm of the other hooked calls ordinary programs make often (dup,
+//! rename, chmod, unlink, bind, kill; `iterations / 10` rounds) and a real
+//! workload (`tar` of /usr/share into a pipe). Figures are medians over the
+//! rounds.
 use std::{
     io::{BufRead as _, BufReader},
     path::Path,
@@ -42,18 +44,39 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
 
     step("warming the page cache for the workload");
     shell(WORKLOAD, None)?;
+    let scratch = std::env::temp_dir().join(format!("mcpmon-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let mixed_iterations = (iterations / 10).max(1);
 
-    let mut storms: [Vec<f64>; 4] = Default::default();
-    let mut works: [Vec<f64>; 4] = Default::default();
+    // results[configuration][load]: open storm ns, mixed storm ns, workload s.
+    let mut results: [[Vec<f64>; 3]; 4] = Default::default();
     let mut drop_warnings = 0;
+    let loads = |via: &dyn Fn(&str) -> Option<Command>| -> anyhow::Result<[f64; 3]> {
+        Ok([
+            storm_run(&storm, &[&iterations.to_string()], via("storm"))?,
+            storm_run(
+                &storm,
+                &[
+                    "--mixed",
+                    &mixed_iterations.to_string(),
+                    path_str(&scratch)?,
+                ],
+                via("storm"),
+            )?,
+            shell(WORKLOAD, via("tar"))?,
+        ])
+    };
+    let mut record = |config: usize, figures: [f64; 3]| {
+        for (load, v) in figures.into_iter().enumerate() {
+            results[config][load].push(v);
+        }
+    };
     for round in 1..=rounds {
         step(&format!("round {round}/{rounds}"));
-        storms[0].push(storm_run(&storm, iterations, None)?);
-        works[0].push(shell(WORKLOAD, None)?);
+        record(0, loads(&|_| None)?);
 
         let floor = Daemon::start(Command::new(&monitor).arg("floor"), "floor:")?;
-        storms[1].push(storm_run(&storm, iterations, None)?);
-        works[1].push(shell(WORKLOAD, None)?);
+        record(1, loads(&|_| None)?);
         floor.stop()?;
 
         let daemon = Daemon::start(
@@ -63,8 +86,7 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
                 .arg(&socket),
             "watching",
         )?;
-        storms[2].push(storm_run(&storm, iterations, None)?);
-        works[2].push(shell(WORKLOAD, None)?);
+        record(2, loads(&|_| None)?);
         let launch = |name: &str| {
             let mut c = Command::new(&monitor);
             c.args([
@@ -76,16 +98,24 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
             ])
             .arg(&socket)
             .arg("--");
-            c
+            Some(c)
         };
-        storms[3].push(storm_run(&storm, iterations, Some(launch("storm")))?);
-        works[3].push(shell(WORKLOAD, Some(launch("tar")))?);
+        record(3, loads(&launch)?);
         let stderr = daemon.stop()?;
         drop_warnings += stderr.matches("ring buffer was full").count();
     }
+    let _ = std::fs::remove_dir_all(&scratch);
 
-    let storm_m: Vec<f64> = storms.iter_mut().map(|v| median(v)).collect();
-    let work_m: Vec<f64> = works.iter_mut().map(|v| median(v)).collect();
+    let m: Vec<[f64; 3]> = results
+        .iter_mut()
+        .map(|loads| {
+            [
+                median(&mut loads[0]),
+                median(&mut loads[1]),
+                median(&mut loads[2]),
+            ]
+        })
+        .collect();
     let names = [
         "no monitor",
         "floor (no-op programs)",
@@ -94,34 +124,50 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
     ];
     println!();
     println!(
-        "open+close storm, {iterations} iterations; workload `{WORKLOAD}`; medians of {rounds} rounds"
+        "open+close storm, {iterations} iterations; mixed storm (dup, dup2, rename ×2, chmod, \
+         unlink, bind, kill 0, plus the unhooked calls between), {mixed_iterations} iterations; \
+         workload `{WORKLOAD}`; medians of {rounds} rounds"
     );
     println!();
     println!(
-        "| configuration | storm ns/iter | × none | × floor | workload s | × none | × floor |"
+        "| configuration | storm ns/iter | × none | × floor | mixed ns/iter | × none | × floor | workload s | × none | × floor |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let per_iter = [iterations as f64, mixed_iterations as f64, 1.0];
     for (i, name) in names.iter().enumerate() {
-        println!(
-            "| {name} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            storm_m[i] / iterations as f64,
-            storm_m[i] / storm_m[0],
-            storm_m[i] / storm_m[1],
-            work_m[i],
-            work_m[i] / work_m[0],
-            work_m[i] / work_m[1],
-        );
+        let mut row = format!("| {name} |");
+        for load in 0..3 {
+            let v = m[i][load] / per_iter[load];
+            let v = if load == 2 {
+                format!("{v:.3}")
+            } else {
+                format!("{v:.0}")
+            };
+            row.push_str(&format!(
+                " {v} | {:.3} | {:.3} |",
+                m[i][load] / m[0][load],
+                m[i][load] / m[1][load]
+            ));
+        }
+        println!("{row}");
     }
     println!();
-    println!(
-        "budget: untagged ≤ floor + 3% → {:+.1}% over floor ({}); tagged ≤ 2× none → {:.2}× ({})",
-        (storm_m[2] / storm_m[1] - 1.0) * 100.0,
-        verdict(storm_m[2] <= storm_m[1] * 1.03),
-        storm_m[3] / storm_m[0],
-        verdict(storm_m[3] <= storm_m[0] * 2.0),
-    );
+    for (load, what) in [(0, "open storm"), (1, "mixed storm")] {
+        println!(
+            "{what}: untagged ≤ floor + 3% → {:+.1}% over floor ({}); tagged ≤ 2× none → {:.2}× ({})",
+            (m[2][load] / m[1][load] - 1.0) * 100.0,
+            verdict(m[2][load] <= m[1][load] * 1.03),
+            m[3][load] / m[0][load],
+            verdict(m[3][load] <= m[0][load] * 2.0),
+        );
+    }
     println!("ring-buffer overflow warnings during tagged runs: {drop_warnings}");
     Ok(())
+}
+
+fn path_str(p: &Path) -> anyhow::Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -133,16 +179,14 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs the storm (through `via` if given) and returns its own timing in ns.
-fn storm_run(storm: &Path, iterations: u64, via: Option<Command>) -> anyhow::Result<f64> {
+/// Runs the storm with `args` (through `via` if given) and returns its own
+/// timing in ns.
+fn storm_run(storm: &Path, args: &[&str], via: Option<Command>) -> anyhow::Result<f64> {
     let mut cmd = via.unwrap_or_else(|| Command::new(storm));
     if cmd.get_program() != storm.as_os_str() {
         cmd.arg(storm);
     }
-    let out = cmd
-        .arg(iterations.to_string())
-        .output()
-        .context("running the storm")?;
+    let out = cmd.args(args).output().context("running the storm")?;
     if !out.status.success() {
         bail!("storm failed: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -19,7 +19,11 @@ pub enum Problem {
     MissingTracepoint,
     Lockdown,
     NoRingBuffer,
+    OldKernel,
 }
+
+/// The oldest kernel the programs load on (`bpf_loop` in the path walk).
+const MIN_KERNEL: (u32, u32, u32) = (5, 17, 0);
 
 /// The first blocking problem, as one line saying what is wrong and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +123,18 @@ fn btf_problem(c: &Capabilities) -> Option<PreflightError> {
 pub fn blocking_problem(c: &Capabilities) -> Option<PreflightError> {
     if let Some(e) = privilege_problem(c).or_else(|| btf_problem(c)) {
         return Some(e);
+    }
+    if let Some(v) = c.kernel_version
+        && v < MIN_KERNEL
+    {
+        return Some(problem(
+            Problem::OldKernel,
+            format!(
+                "kernel {} is older than {}.{}: mcp-monitor's programs need bpf_loop (5.17) and BPF atomics (5.12); \
+                 run it on a newer kernel",
+                c.kernel_release, MIN_KERNEL.0, MIN_KERNEL.1
+            ),
+        ));
     }
     if c.tracefs.is_none() {
         let message = match c.tracefs_problem.as_deref() {
@@ -294,12 +310,15 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
     }
     let version_ok = c
         .kernel_version
-        .map(|v| Avail::from(v >= (5, 8, 0)))
+        .map(|v| Avail::from(v >= MIN_KERNEL))
         .unwrap_or(Avail::Unknown);
     rows.push(row(
         "kernel",
         version_ok,
-        format!("{} (needs ≥ 5.8)", c.kernel_release),
+        format!(
+            "{} (needs ≥ 5.17: ring buffer, atomics, bpf_loop for the path walk)",
+            c.kernel_release
+        ),
     ));
     rows.push(check_row("BTF", &c.btf, false));
     rows.push(match offsets {
@@ -320,6 +339,28 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
             ),
         ),
         Err(e) => row("kernel offsets", Avail::No, e.clone()),
+    });
+    rows.push(match offsets {
+        Ok(o) if o.path_walk == 1 => row(
+            "kernel path walk",
+            Avail::Yes,
+            format!(
+                "fd.name is the file the kernel opened: dentry d_parent={} d_name.name={}, \
+                 mount mnt={} mnt_parent={} mnt_mountpoint={}, fs_struct root={} pwd={}",
+                o.dentry_d_parent,
+                o.dentry_d_name_name,
+                o.mount_mnt,
+                o.mount_mnt_parent,
+                o.mount_mnt_mountpoint,
+                o.fs_root,
+                o.fs_pwd
+            ),
+        ),
+        _ => row(
+            "kernel path walk",
+            Avail::No,
+            "struct offsets missing from BTF: paths are resolved in user space (fd.name_source says so)",
+        ),
     });
     rows.push(match &c.tracefs {
         Some(p) => row("tracefs", Avail::Yes, format!("mounted at {}", p.display())),
@@ -578,6 +619,16 @@ mod tests {
         let e = blocking_problem(&c).unwrap();
         assert_eq!(e.problem, Problem::NoBtf);
         assert!(e.message.contains("CONFIG_DEBUG_INFO_BTF=y"), "{e}");
+
+        let mut c = healthy();
+        c.kernel_version = Some((5, 15, 0));
+        c.kernel_release = "5.15.0-91-generic".into();
+        let e = blocking_problem(&c).unwrap();
+        assert_eq!(e.problem, Problem::OldKernel);
+        assert!(
+            e.message.contains("5.15.0-91-generic is older than 5.17"),
+            "{e}"
+        );
 
         let mut c = healthy();
         c.tracefs = None;

@@ -81,6 +81,11 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         ..KernelOffsets::zeroed()
     };
 
+    match with_path_walk(btf, off) {
+        Ok(with) => off = with,
+        Err(e) => log::warn!("paths will be resolved in user space only (less reliable): {e:#}"),
+    }
+
     let exit = tracefs
         .format("sched", "sched_process_exit")
         .map_err(|e| anyhow!("{e}; mcp-monitor needs sched:sched_process_exit"))?;
@@ -101,6 +106,47 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
     }
     off.exec_filename = filename.offset;
     Ok(off)
+}
+
+/// Adds the offsets the kernel-side path walk needs (`flags::RESOLVED_*`) to
+/// `base` and sets `path_walk`. Unlike the others, several are legitimately 0
+/// (`path.mnt`, `vfsmount.mnt_root`).
+fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
+    let ptr = std::mem::size_of::<usize>() as u32;
+    let at = |strukt: &str, member: &str, size: u32| -> Result<u32> {
+        let info = btf
+            .member(strukt, member)
+            .map_err(|e| anyhow!("{e} (needed to resolve paths in the kernel)"))?;
+        if info.size != Some(size) {
+            bail!("{strukt}.{member} is not {size} bytes in this kernel's BTF");
+        }
+        Ok(info.offset)
+    };
+    let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
+    Ok(KernelOffsets {
+        path_walk: 1,
+        task_files: at("task_struct", "files", ptr)?,
+        task_fs: at("task_struct", "fs", ptr)?,
+        files_fdt: at("files_struct", "fdt", ptr)?,
+        fdtable_max_fds: at("fdtable", "max_fds", 4)?,
+        fdtable_fd: at("fdtable", "fd", ptr)?,
+        file_f_path: at("file", "f_path", path_size)?,
+        path_mnt: at("path", "mnt", ptr)?,
+        path_dentry: at("path", "dentry", ptr)?,
+        fs_root: at("fs_struct", "root", path_size)?,
+        fs_pwd: at("fs_struct", "pwd", path_size)?,
+        dentry_d_parent: at("dentry", "d_parent", ptr)?,
+        dentry_d_name_name: at("dentry", "d_name.name", ptr)?,
+        vfsmount_mnt_root: at("vfsmount", "mnt_root", ptr)?,
+        mount_mnt: at(
+            "mount",
+            "mnt",
+            btf.struct_size("vfsmount").map_err(|e| anyhow!("{e}"))?,
+        )?,
+        mount_mnt_parent: at("mount", "mnt_parent", ptr)?,
+        mount_mnt_mountpoint: at("mount", "mnt_mountpoint", ptr)?,
+        ..base
+    })
 }
 
 #[cfg(test)]
@@ -138,6 +184,9 @@ mod tests {
             assert_ne!(v, 0, "{off:?}");
         }
         assert_eq!(off.mm_arg_end, off.mm_arg_start + 8);
+        assert_eq!(off.path_walk, 1, "this kernel's BTF has every path offset");
+        assert_eq!(off.path_dentry, off.path_mnt + 8);
+        assert_ne!(off.mount_mnt, 0, "struct mount starts with its hash node");
         assert!(off.exec_filename >= 8, "past the common fields");
     }
 

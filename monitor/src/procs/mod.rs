@@ -339,13 +339,10 @@ impl Tracker {
                 mode,
                 ret,
                 path,
+                resolved,
             } => {
                 let mut ev = self.base_event(&header, syscall.name(), "file")?;
-                let (name, source) = if header.flags & flags::PATH_UNREADABLE != 0 {
-                    (path.clone(), "raw")
-                } else {
-                    paths::resolve(header.tgid, dirfd, &path, &ev.cwd)
-                };
+                let (name, source) = paths::open_name(header.tgid, dirfd, &path, &ev.cwd, resolved);
                 ev.truncated = header.flags & flags::PATH_TRUNCATED != 0;
                 ev.fd_name = Some(name);
                 ev.fd_name_source = Some(source.into());
@@ -641,6 +638,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::decode::KernelPath;
 
     #[test]
     fn tagging_a_real_tree_and_refusing_a_second_tag() {
@@ -729,6 +727,7 @@ mod tests {
             mode: 0,
             ret: -2,
             path: "sub/../file.txt".into(),
+            resolved: KernelPath::None,
         };
         assert!(tracker.ingest(open(0), &mut store).is_none());
         let id = tracker.servers.add("fs", None, TagSource::Wrapper, me);
@@ -742,7 +741,7 @@ mod tests {
             ev.fd_name.as_deref(),
             Some(cwd.join("file.txt").to_str().unwrap())
         );
-        assert_eq!(ev.fd_name_source.as_deref(), Some("cwd"));
+        assert_eq!(ev.fd_name_source.as_deref(), Some("proc-cwd"));
         assert_eq!(ev.is_open_read, Some(true));
         assert_eq!(ev.is_open_write, Some(false));
         assert_eq!(ev.arg_path.as_deref(), Some("sub/../file.txt"));

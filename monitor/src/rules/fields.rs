@@ -92,7 +92,7 @@ catalogue! {
     UserName, "user.name", Str, false, "User name.";
     GroupGid, "group.gid", Int, false, "Real group id.";
     FdName, "fd.name", Str, false, "For files the absolute path; for connects dip:dport or the unix socket path.";
-    FdNameSource, "fd.name_source", Str, false, "How fd.name was obtained: absolute, cwd, dirfd or raw (could not be made absolute).";
+    FdNameSource, "fd.name_source", Str, false, "How fd.name was obtained: file (the file the kernel opened, symlinks followed), cwd or dirfd (the argument joined with the directory the kernel named at the call), absolute (the absolute argument), proc-cwd or proc-dirfd (joined with the directory procfs shows later), raw (could not be made absolute).";
     FdDirectory, "fd.directory", Str, false, "Directory part of fd.name (files only).";
     FdFilename, "fd.filename", Str, false, "Last component of fd.name (files only).";
     FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/ or /root/), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";

@@ -48,6 +48,7 @@ fn open_ev(path: &str) -> Event {
         anames: vec!["npm exec".into(), "claude".into()],
         apids: vec![9, 1],
         fd_name: Some(path.into()),
+        arg_path: Some(path.into()),
         fd_typechar: Some("f".into()),
         fd_num: Some(3),
         res: Some("SUCCESS".into()),
