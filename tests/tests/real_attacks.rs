@@ -201,7 +201,6 @@ fn current_servers_refuse_the_symlink_escape_and_never_open_the_target() {
 }
 
 #[test]
-#[ignore = "needs fd.name resolved in the kernel from the opened file (the open's argument is the link)"]
 fn an_old_server_reads_through_the_symlink_and_the_alert_names_the_real_target() {
     if !privileged("symlink_escape_old_server") {
         return;
