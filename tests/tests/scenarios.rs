@@ -28,6 +28,9 @@ struct Scenario {
     netns: bool,
     roots: Vec<String>,
     setup: Option<String>,
+    /// A tracepoint (`syscalls/sys_enter_x`) without which the kernel cannot
+    /// show the behaviour: the scenario is skipped, saying so, when absent.
+    needs: Option<String>,
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -104,6 +107,10 @@ fn load_scenarios() -> Vec<Scenario> {
                         .get("setup")
                         .and_then(|v| v.as_str())
                         .map(str::to_owned),
+                    needs: entry
+                        .get("needs")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
                 };
                 assert!(
                     !sc.attack.is_empty() && !sc.benign.is_empty(),
@@ -118,7 +125,12 @@ fn load_scenarios() -> Vec<Scenario> {
 }
 
 fn default_rules() -> Vec<(String, bool)> {
-    let (set, _) = RuleSet::load(&default_sources()).expect("the default rules load");
+    let (set, _) = RuleSet::load(&default_sources()).unwrap_or_else(|e| {
+        panic!(
+            "the default rules do not load:\n{}",
+            e.errors.iter().map(|d| d.render(false)).collect::<String>()
+        )
+    });
     set.rules()
         .iter()
         .map(|r| (r.name().to_owned(), r.enabled()))
@@ -254,12 +266,16 @@ struct Suite<'a> {
     work: &'a Path,
     netns: &'a str,
     path_env: String,
+    /// A sleeping process outside every server's tree, for ptrace and signals.
+    victim: u32,
 }
 
 impl Suite<'_> {
     fn expand(&self, s: &str) -> String {
         s.replace("$HOME", &self.home.display().to_string())
             .replace("$WORK", &self.work.display().to_string())
+            .replace("$VICTIM", &self.victim.to_string())
+            .replace("$MONITOR", &self.daemon.pid().to_string())
     }
 
     /// Runs `argv` as server `name` through the launch wrapper (inside the
@@ -288,6 +304,16 @@ impl Suite<'_> {
         let _ = child.wait();
         pid
     }
+}
+
+/// Whether the kernel has the tracepoint `name` (`syscalls/sys_enter_x`).
+fn has_tracepoint(name: &str) -> bool {
+    [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ]
+    .iter()
+    .any(|base| Path::new(base).join(name).exists())
 }
 
 fn describe(alerts: &[Value]) -> String {
@@ -345,7 +371,18 @@ fn every_scenario_fires_its_rule_and_its_benign_twin_stays_quiet() {
         }
     }
     let netns = NetNs::new();
-    let daemon = Daemon::start(&["--servers-dir", servers.to_str().unwrap()]);
+    let rules_dir = workspace_root().join("rules");
+    let daemon = Daemon::start(&[
+        "--servers-dir",
+        servers.to_str().unwrap(),
+        "--no-default-rules",
+        "--rules",
+        rules_dir.to_str().unwrap(),
+    ]);
+    let mut victim = Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("starting the victim process");
     let bin_dir = Path::new(action_bin())
         .parent()
         .unwrap()
@@ -357,10 +394,20 @@ fn every_scenario_fires_its_rule_and_its_benign_twin_stays_quiet() {
         work: &suite_work,
         netns: &netns.name,
         path_env: format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+        victim: victim.id(),
     };
 
     let mut failures = Vec::new();
+    let mut skipped = 0;
     for sc in &scenarios {
+        if let Some(tp) = sc.needs.as_deref().filter(|tp| !has_tracepoint(tp)) {
+            eprintln!(
+                "SKIP scenario {} ({}): this kernel has no {tp} tracepoint",
+                sc.name, sc.rule
+            );
+            skipped += 1;
+            continue;
+        }
         if let Some(setup) = &sc.setup {
             let ok = Command::new("sh")
                 .args(["-c", &suite.expand(setup)])
@@ -435,9 +482,11 @@ fn every_scenario_fires_its_rule_and_its_benign_twin_stays_quiet() {
             ));
         }
     }
+    let _ = victim.kill();
+    let _ = victim.wait();
     eprintln!(
-        "scenarios: {} run, {} failures, {} alerts in all",
-        scenarios.len(),
+        "scenarios: {} run, {skipped} skipped, {} failures, {} alerts in all",
+        scenarios.len() - skipped,
         failures.len(),
         daemon.alerts().len()
     );
