@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{control, daemon, detect, discover, kernel, launch, rules};
+use crate::{config, control, daemon, discover, kernel, launch, rules, tail};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the monitor in the foreground (as root) until Ctrl-C or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start an MCP server under watch: tag this process, then exec CMD in place.
     ///
     /// Put it in front of a server's command in an AI host's MCP configuration:
@@ -46,6 +46,8 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
         output: Format,
     },
+    /// Follow the daemon's alerts live, optionally replaying recent ones first.
+    Tail(tail::TailArgs),
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(rules::cli::RulesCommand),
@@ -91,48 +93,12 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Print every event of MCP server process trees as JSON lines on stdout.
-    #[arg(long)]
-    pub events: bool,
     /// Follow a running process and its descendants as an MCP server: PID or PID=NAME.
     #[arg(long = "pid", value_name = "PID[=NAME]", value_parser = parse_pid)]
     pub pids: Vec<(u32, Option<String>)>,
-    /// Follow every process in a cgroup (a container, a systemd unit) as an MCP
-    /// server: PATH[=NAME], PATH as in /proc/PID/cgroup or under /sys/fs/cgroup.
-    #[arg(long = "cgroup", value_name = "PATH[=NAME]", value_parser = parse_cgroup)]
-    pub cgroups: Vec<crate::procs::cgroups::WatchedCgroup>,
-    /// Also treat commands matching this pattern as MCP servers (space-separated
-    /// globs over the program and its arguments, e.g. "my-server" or "uvx my-*").
-    #[arg(long = "pattern", value_name = "PATTERN")]
-    pub patterns: Vec<String>,
-    /// Do not use the built-in MCP launch patterns.
-    #[arg(long)]
-    pub no_default_patterns: bool,
-    /// Control socket the launch wrapper talks to.
-    #[arg(long, env = control::SOCKET_ENV, default_value = control::DEFAULT_SOCKET)]
-    pub control_socket: PathBuf,
-    /// Size of the kernel ring buffer in bytes: a power of two, at least 4096
-    /// (default 8 MiB). Larger absorbs longer bursts.
-    #[arg(long, value_name = "BYTES")]
-    pub ring_buffer_size: Option<u32>,
-    /// Also load rules from this file or directory (repeatable; after the
-    /// defaults and /etc/mcp-monitor/rules.d, overrides applied in order).
-    #[arg(long = "rules", value_name = "PATH")]
-    pub rules: Vec<PathBuf>,
-    /// Do not load the embedded default rules.
-    #[arg(long)]
-    pub no_default_rules: bool,
-    /// Directory of per-server policy files (NAME.yaml: roots, destinations).
-    #[arg(long, value_name = "DIR", default_value = crate::procs::policy::DEFAULT_DIR)]
-    pub servers_dir: PathBuf,
-    /// Read AI-host MCP configs from this home only (repeatable; default: /root
-    /// and /home/*). Their servers are tagged by name and host when they start.
-    #[arg(long = "home", value_name = "DIR")]
-    pub homes: Vec<PathBuf>,
-    /// Alert format on stdout: text (one line each, coloured on a terminal) or
-    /// json (one object per line). Default: text on a terminal, json otherwise.
-    #[arg(short = 'o', long, value_enum)]
-    pub output: Option<Format>,
+    /// Every option of the config file, as a flag that wins over the file.
+    #[command(flatten)]
+    pub config: config::Flags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,12 +118,6 @@ pub struct LaunchArgs {
     /// The server's command and arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
-}
-
-fn parse_cgroup(s: &str) -> Result<crate::procs::cgroups::WatchedCgroup, String> {
-    let w = crate::procs::cgroups::WatchedCgroup::parse(s)?;
-    control::validate_name(&w.name)?;
-    Ok(w)
 }
 
 fn parse_pid(s: &str) -> Result<(u32, Option<String>), String> {
@@ -186,26 +146,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         .init();
     match cli.command {
         Command::Run(args) => daemon::run(daemon::RunOptions {
-            events: args.events,
+            config: config::ConfigSource::new(args.config),
             pids: args.pids,
-            patterns: args.patterns,
-            no_default_patterns: args.no_default_patterns,
-            control_socket: args.control_socket,
-            ring_buffer_bytes: args.ring_buffer_size,
-            homes: args.homes,
-            cgroups: args.cgroups,
-            servers_dir: args.servers_dir,
-            rules: rules::LoadOptions {
-                default_rules: !args.no_default_rules,
-                extra: args.rules,
-                ..Default::default()
-            },
-            alert_format: match args.output {
-                None => detect::AlertFormat::Auto,
-                Some(Format::Text) => detect::AlertFormat::Text,
-                Some(Format::Json) => detect::AlertFormat::Json,
-            },
         }),
+        Command::Tail(args) => tail::run(args),
         Command::Launch(args) => Ok(launch::launch(&launch::LaunchOptions {
             name: &args.name,
             host: args.host.as_deref(),

@@ -23,8 +23,10 @@ pub const SOCKET_ENV: &str = "MCP_MONITOR_CONTROL_SOCKET";
 /// Longest accepted request line.
 const MAX_REQUEST: u64 = 4096;
 
+/// Unknown fields are refused, so that nobody mistakes a `pid` in the message
+/// for something the daemon would honour.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Tag the calling process as MCP server `name`.
     Tag { name: String, host: Option<String> },
@@ -160,6 +162,10 @@ mod tests {
         );
         // A pid in the message is not part of the protocol.
         assert!(serde_json::from_str::<Request>(r#"{"op":"untag","pid":1}"#).is_err());
+        let e = serde_json::from_str::<Request>(r#"{"op":"tag","name":"fs","pid":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `pid`"), "{e}");
         assert!(validate_name("").is_err());
         assert!(validate_name("a\nb").is_err());
         assert!(validate_name(&"x".repeat(65)).is_err());
@@ -189,6 +195,32 @@ mod tests {
         assert_eq!(daemon.await.unwrap(), std::process::id());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o666);
+        server.abort();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_message_cannot_name_another_pid_or_untag() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-ctl2-{}", std::process::id()));
+        let path = dir.join("c.sock");
+        let (tx, mut rx) = mpsc::channel(4);
+        let server = serve(&path, tx).unwrap();
+        for request in [
+            "{\"op\":\"tag\",\"name\":\"fs\",\"pid\":1}\n",
+            "{\"op\":\"untag\",\"pid\":1}\n",
+            "{\"op\":\"tag\",\"name\":\"\"}\n",
+            "not json\n",
+        ] {
+            let mut s = UnixStream::connect(&path).await.unwrap();
+            s.write_all(request.as_bytes()).await.unwrap();
+            let mut resp = String::new();
+            BufReader::new(s).read_line(&mut resp).await.unwrap();
+            let resp: Response = serde_json::from_str(&resp).unwrap();
+            assert!(!resp.ok, "{request}");
+            assert!(resp.error.is_some());
+        }
+        // Nothing of it reached the daemon's tag map.
+        assert!(rx.try_recv().is_err());
         server.abort();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -4,7 +4,7 @@
 //! sinks. One task owns the tracker and the tag map; the control socket sends it
 //! tag requests over a channel, so nothing on the event path takes a lock.
 use std::{
-    io::Write as _,
+    io::{IsTerminal as _, Write as _},
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -18,38 +18,23 @@ use tokio::{
 };
 
 use crate::{
+    config::{Config, ConfigSource},
     control::{self, TagCommand},
     decode,
-    detect::{self, AlertFormat, AlertSink, Detector},
+    detect::{self, AlertSink, Detector},
     discover::{self, ConfigMatchers},
     event::Event,
     kernel, probes,
     procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
-    rules::LoadOptions,
 };
 
 /// What `run` was asked to do.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Print every event of tagged trees as JSON lines on stdout.
-    pub events: bool,
+    /// The config file and the flags over it (read again on SIGHUP).
+    pub config: ConfigSource,
     /// Processes to follow from the start: (pid, optional server name).
     pub pids: Vec<(u32, Option<String>)>,
-    /// Extra command-line patterns.
-    pub patterns: Vec<String>,
-    pub no_default_patterns: bool,
-    pub control_socket: PathBuf,
-    /// Size of the kernel ring buffer in bytes (default: monitor-common's).
-    pub ring_buffer_bytes: Option<u32>,
-    /// Cgroups whose processes are MCP servers (`--cgroup`).
-    pub cgroups: Vec<crate::procs::cgroups::WatchedCgroup>,
-    /// Directory of per-server policy files.
-    pub servers_dir: PathBuf,
-    /// Homes whose AI-host configs name MCP servers (empty: every home).
-    pub homes: Vec<PathBuf>,
-    /// Which rule files to load.
-    pub rules: LoadOptions,
-    pub alert_format: AlertFormat,
 }
 
 /// Runs until SIGINT or SIGTERM; returns the exit code.
@@ -95,10 +80,20 @@ const TICK: Duration = Duration::from_secs(1);
 const REPOLL: Duration = Duration::from_millis(2);
 /// At most one drop warning per this long.
 const DROP_WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// How long the sinks get to deliver and sync their last alerts at shutdown.
+const SINK_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
+    let source = opts.config;
+    let mut config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}", e.render(std::io::stderr().is_terminal()));
+            anyhow::bail!("the configuration cannot be used; fix it (every key is in README.md)");
+        }
+    };
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (detector, warnings) = match Detector::load(opts.rules.clone()) {
+    let (detector, warnings) = match Detector::load(config.rules.load_options()) {
         Ok(loaded) => loaded,
         Err(e) => {
             detect::report_load_error(&e);
@@ -108,28 +103,32 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     for w in &warnings {
         log::info!("{w}");
     }
+    let alerts = AlertSink::new(&config.sinks)?;
     let offsets = kernel::offsets::kernel_offsets()?;
-    let (probes, maps) = probes::load(offsets, opts.ring_buffer_bytes)?;
+    let ring_buffer_bytes = config.kernel.ring_buffer_size.map(|s| s.0 as u32);
+    let (probes, maps) = probes::load(offsets, ring_buffer_bytes)?;
     let probes::Maps {
         events,
         mut tags,
         drops,
     } = maps;
 
+    let servers = config.servers.clone();
     let patterns = PatternSet::new(
-        !opts.no_default_patterns,
-        opts.patterns.iter().map(String::as_str),
+        servers.default_patterns,
+        servers.patterns.iter().map(String::as_str),
     );
-    let homes = if opts.homes.is_empty() {
+    let homes = if servers.homes.is_empty() {
         discover::default_homes()
     } else {
-        opts.homes.clone()
+        servers.homes.clone()
     };
-    let (config, mut config_watch) = read_host_configs(&homes);
-    let recogniser = Recogniser::new(patterns, config).with_cgroups(opts.cgroups.clone());
+    let (host_configs, mut config_watch) = read_host_configs(&homes);
+    let cgroups = servers.cgroups.iter().map(|c| c.0.clone()).collect();
+    let recogniser = Recogniser::new(patterns, host_configs).with_cgroups(cgroups);
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
-    let mut policy_watch = crate::watch::FileWatch::new(vec![opts.servers_dir.clone()]);
-    tracker.set_policies(read_policies(&opts.servers_dir));
+    let mut policy_watch = crate::watch::FileWatch::new(vec![servers.policy_dir.clone()]);
+    tracker.set_policies(read_policies(&servers.policy_dir));
     for (pid, name) in &opts.pids {
         let name = match name {
             Some(n) => n.clone(),
@@ -150,7 +149,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let found = tracker.tag_matching_processes(&mut tags);
 
     let (tx, mut commands) = mpsc::channel::<TagCommand>(64);
-    let server = control::serve(&opts.control_socket, tx)?;
+    let control_socket = config.control.socket.clone();
+    let server = control::serve(&control_socket, tx)?;
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -161,11 +161,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
     let mut tick = tokio::time::interval(TICK);
     let drops_watch = DropWatch::default();
-    let sink = EventSink::new(opts.events);
-    let alerts = AlertSink::new(opts.alert_format);
+    let sink = EventSink::new(config.sinks.stdout.events);
 
     eprintln!(
-        "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}",
+        "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}; alerts to {}",
         probes.attached.len(),
         if probes.skipped.is_empty() {
             String::new()
@@ -187,7 +186,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     .join(", ")
             )
         },
-        opts.control_socket.display()
+        control_socket.display(),
+        config.sinks.summary()
     );
 
     let mut pipeline = Pipeline {
@@ -236,22 +236,26 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                         lost.fields(),
                     );
                 }
+                pipeline.alerts.tick();
                 pipeline.tracker.prune();
                 if pipeline.detector.files_changed() {
                     reload(&mut pipeline.detector, "a rule file changed");
                 }
                 if policy_watch.changed() {
-                    pipeline.tracker.set_policies(read_policies(&opts.servers_dir));
-                    eprintln!("mcp-monitor: server policies reloaded from {}", opts.servers_dir.display());
+                    pipeline.tracker.set_policies(read_policies(&servers.policy_dir));
+                    eprintln!("mcp-monitor: server policies reloaded from {}", servers.policy_dir.display());
                 }
                 if config_watch.changed() {
-                    let (config, watch) = read_host_configs(&homes);
+                    let (host_configs, watch) = read_host_configs(&homes);
                     config_watch = watch;
-                    eprintln!("mcp-monitor: AI host configs changed: {} MCP server(s) configured", config.len());
-                    pipeline.tracker.recogniser_mut().set_config(config);
+                    eprintln!("mcp-monitor: AI host configs changed: {} MCP server(s) configured", host_configs.len());
+                    pipeline.tracker.recogniser_mut().set_config(host_configs);
                 }
             }
-            _ = sighup.recv() => reload(&mut pipeline.detector, "SIGHUP"),
+            _ = sighup.recv() => {
+                reload_config(&source, &mut config, &mut pipeline);
+                reload(&mut pipeline.detector, "SIGHUP");
+            }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -259,11 +263,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 
     server.abort();
     pipeline.sink.flush();
-    pipeline.alerts.flush();
+    pipeline.alerts.shutdown(SINK_SHUTDOWN_WAIT);
     pipeline.drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
     drop(probes);
-    let _ = std::fs::remove_file(&opts.control_socket);
+    let _ = std::fs::remove_file(&control_socket);
     eprintln!("mcp-monitor: stopped; {attached} hooks detached");
     Ok(0)
 }
@@ -296,9 +300,55 @@ impl Pipeline {
             }
         }
         self.sink.flush();
-        self.alerts.flush();
         n
     }
+}
+
+/// SIGHUP: reads the config again and applies what can change while running;
+/// a config that does not load leaves the running one in force.
+fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut Pipeline) {
+    let new = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "mcp-monitor: config reload failed; the running configuration stays in force:"
+            );
+            eprint!("{}", e.render(std::io::stderr().is_terminal()));
+            return;
+        }
+    };
+    let later = running.restart_needed(&new);
+    if !later.is_empty() {
+        eprintln!(
+            "mcp-monitor: warning: changes to {} in {} take effect at the next restart",
+            later.join(", "),
+            source.path().display()
+        );
+    }
+    if new.rules != running.rules {
+        p.detector.set_options(new.rules.load_options());
+    }
+    if new.sinks.stdout.events != running.sinks.stdout.events {
+        p.sink.flush();
+        p.sink = EventSink::new(new.sinks.stdout.events);
+    }
+    let sinks = match p.alerts.reconfigure(&new.sinks) {
+        Ok(()) => new.sinks,
+        Err(e) => {
+            eprintln!("mcp-monitor: {e:#}");
+            running.sinks.clone()
+        }
+    };
+    // What needs a restart stays as it runs, so the warning repeats until then.
+    *running = Config {
+        rules: new.rules,
+        sinks,
+        ..running.clone()
+    };
+    eprintln!(
+        "mcp-monitor: configuration reloaded (SIGHUP); alerts to {}",
+        running.sinks.summary()
+    );
 }
 
 /// Reads the AI hosts' MCP configs under `homes`: matchers for their servers,
@@ -343,33 +393,45 @@ fn reload(detector: &mut Detector, why: &str) {
 }
 
 /// Where events go: JSON lines on stdout with `--events`, secrets redacted.
+/// Whole lines are written under stdout's lock, so they never interleave with
+/// the alert lines the stdout sink writes from its own thread.
 struct EventSink {
-    out: Option<std::io::BufWriter<std::io::Stdout>>,
+    out: Option<Vec<u8>>,
     redactor: crate::redact::EventRedactor,
 }
+
+/// Buffered event bytes written out before a batch ends.
+const EVENT_BUFFER: usize = 1 << 16;
 
 impl EventSink {
     fn new(enabled: bool) -> Self {
         EventSink {
-            out: enabled.then(|| std::io::BufWriter::new(std::io::stdout())),
+            out: enabled.then(Vec::new),
             redactor: Default::default(),
         }
     }
 
     fn event(&mut self, ev: &Event) {
-        if let Some(out) = &mut self.out
-            && writeln!(out, "{}", self.redactor.event(ev).to_json_line()).is_err()
-        {
-            // The reader went away: stop writing rather than fail the daemon.
-            self.out = None;
+        if let Some(out) = &mut self.out {
+            out.extend_from_slice(self.redactor.event(ev).to_json_line().as_bytes());
+            out.push(b'\n');
+            if out.len() >= EVENT_BUFFER {
+                self.flush();
+            }
         }
     }
 
     fn flush(&mut self) {
         if let Some(out) = &mut self.out
-            && out.flush().is_err()
+            && !out.is_empty()
         {
-            self.out = None;
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(out).and_then(|()| stdout.flush()).is_err() {
+                // The reader went away: stop writing rather than fail the daemon.
+                self.out = None;
+            } else {
+                out.clear();
+            }
         }
     }
 }

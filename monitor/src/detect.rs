@@ -1,30 +1,19 @@
 //! Detection in the daemon: the compiled rule set, its hot reload (SIGHUP or a
-//! rule file changed on disk), and alerts written to stdout.
+//! rule file changed on disk), and the alerts it raises, handed to the sinks.
 //!
 //! The set is owned by the event loop; a reload compiles the new set aside and
 //! replaces the old one between two events, or keeps the old one if the new
 //! files do not compile.
-use std::{
-    collections::BTreeMap,
-    io::{IsTerminal as _, Write as _},
-};
+use std::{collections::BTreeMap, io::IsTerminal as _, sync::Arc, time::Duration};
 
 use crate::{
-    alerts::{Alert, hostname, render_text},
+    alerts::{Alert, hostname},
+    config::SinksConfig,
     event::Event,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
+    sinks::{Delivery, SinkKind, SinkStats, Sinks},
     watch::FileWatch,
 };
-
-/// How alerts are written to stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AlertFormat {
-    /// One coloured line each on a terminal, JSON lines otherwise.
-    #[default]
-    Auto,
-    Text,
-    Json,
-}
 
 /// The rule set and where it came from.
 pub struct Detector {
@@ -54,42 +43,49 @@ impl Detector {
         Ok((summary, warnings))
     }
 
+    /// Loads from other places from now on (takes effect at the next reload).
+    pub fn set_options(&mut self, opts: LoadOptions) {
+        self.files = FileWatch::new(opts.rules_dir.iter().chain(&opts.extra).cloned().collect());
+        self.opts = opts;
+    }
+
     /// Whether a rule file was added, removed or modified since the last look.
     pub fn files_changed(&mut self) -> bool {
         self.files.changed()
     }
 }
 
-/// Writes alerts to stdout.
+/// Turns rule matches and health findings into alerts and hands them to the
+/// sinks, without ever waiting for one.
 pub struct AlertSink {
-    json: bool,
-    colour: bool,
     hostname: String,
-    out: Option<std::io::BufWriter<std::io::Stdout>>,
+    sinks: Sinks,
+    config: SinksConfig,
     pub raised: u64,
 }
 
 impl AlertSink {
-    pub fn new(format: AlertFormat) -> Self {
-        let tty = std::io::stdout().is_terminal();
+    /// Starts the sinks `config` enables.
+    pub fn new(config: &SinksConfig) -> anyhow::Result<Self> {
+        Ok(Self::with_sinks(Sinks::start(config)?, config.clone()))
+    }
+
+    /// Over sinks built elsewhere (tests).
+    pub fn with_sinks(sinks: Sinks, config: SinksConfig) -> Self {
         AlertSink {
-            json: match format {
-                AlertFormat::Auto => !tty,
-                AlertFormat::Text => false,
-                AlertFormat::Json => true,
-            },
-            colour: tty && format != AlertFormat::Json,
             hostname: hostname(),
-            out: Some(std::io::BufWriter::new(std::io::stdout())),
+            sinks,
+            config,
             raised: 0,
         }
     }
 
-    /// Evaluates `ev` against `detector`'s rules and writes an alert per match.
+    /// Evaluates `ev` against `detector`'s rules and raises an alert per match.
     pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
         detector.rules().evaluate(ev, |m| {
             let alert = Alert::new(&m, ev, &self.hostname);
-            self.write(&alert);
+            self.raised += 1;
+            self.sinks.send(&Delivery::new(alert));
         });
     }
 
@@ -101,31 +97,69 @@ impl AlertSink {
         output: String,
         fields: BTreeMap<String, serde_json::Value>,
     ) {
+        self.health_except(rule, priority, output, fields, &[]);
+    }
+
+    fn health_except(
+        &mut self,
+        rule: &str,
+        priority: &str,
+        output: String,
+        fields: BTreeMap<String, serde_json::Value>,
+        skip: &[SinkKind],
+    ) {
         let alert = Alert::health(rule, priority, output, fields, &self.hostname);
-        self.write(&alert);
-        self.flush();
-    }
-
-    fn write(&mut self, alert: &Alert) {
         self.raised += 1;
-        let line = if self.json {
-            alert.to_json_line()
-        } else {
-            render_text(alert, self.colour)
-        };
-        if let Some(out) = &mut self.out
-            && writeln!(out, "{line}").is_err()
-        {
-            self.out = None;
-        }
+        self.sinks.send_except(&Delivery::new(alert), skip);
     }
 
-    pub fn flush(&mut self) {
-        if let Some(out) = &mut self.out
-            && out.flush().is_err()
-        {
-            self.out = None;
+    /// Once a second: reports alerts that sinks lost (rate-limited), through
+    /// the sinks that did not lose them and on stderr.
+    pub fn tick(&mut self) {
+        let Some(losses) = self.sinks.losses() else {
+            return;
+        };
+        let text = losses.text();
+        eprintln!("mcp-monitor: warning: alerts lost on their way out ({text})");
+        let skip: Vec<SinkKind> = losses.by_sink.iter().map(|(k, ..)| *k).collect();
+        self.health_except(
+            "Alert delivery failed",
+            "Error",
+            format!(
+                "alerts did not reach every sink ({text}); a slow or failing sink loses alerts rather than delay detection"
+            ),
+            losses.fields(),
+            &skip,
+        );
+    }
+
+    /// Applies changed sink settings; the sinks that cannot take them keep
+    /// their old ones (and the error says why).
+    pub fn reconfigure(&mut self, config: &SinksConfig) -> anyhow::Result<()> {
+        if *config == self.config {
+            return Ok(());
         }
+        self.sinks.reconfigure(&self.config, config)?;
+        self.config = config.clone();
+        Ok(())
+    }
+
+    /// The sinks' counters, for health alerts and metrics.
+    pub fn stats(&self) -> Arc<SinkStats> {
+        self.sinks.stats()
+    }
+
+    /// Lets every sink deliver what it holds and make it durable, waiting at
+    /// most `wait` in all. Returns the sinks that did not finish in time.
+    pub fn shutdown(self, wait: Duration) -> Vec<SinkKind> {
+        let late = self.sinks.shutdown(wait);
+        for kind in &late {
+            eprintln!(
+                "mcp-monitor: warning: the {} sink did not finish within {wait:?}; its last alerts may be lost",
+                kind.name()
+            );
+        }
+        late
     }
 }
 

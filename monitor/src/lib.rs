@@ -1,10 +1,12 @@
 //! mcp-monitor: an eBPF runtime security monitor for MCP server processes.
 //!
 //! Data flows one way: kernel record ([`probes`]) → [`decode`] → process/MCP
-//! enrichment ([`procs`]) → [`rules`] → sinks; [`daemon`] wires it together.
+//! enrichment ([`procs`]) → [`rules`] → [`sinks`]; [`daemon`] wires it together,
+//! configured by [`config`].
 //! The binary's subcommands live in [`cli`].
 pub mod alerts;
 pub mod cli;
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decode;
@@ -19,4 +21,6 @@ pub mod probes;
 pub mod procs;
 pub mod redact;
 pub mod rules;
+pub mod sinks;
+pub mod tail;
 pub mod watch;

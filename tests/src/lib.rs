@@ -180,7 +180,8 @@ pub struct Daemon {
     alerts: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     pub socket: PathBuf,
-    _dir: TempDir,
+    /// Its own directory: control socket, config, alert log and socket.
+    dir: Option<TempDir>,
 }
 
 /// How long the daemon may take to load and attach.
@@ -188,13 +189,29 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Daemon {
     /// Starts `mcp-monitor run --events` with `extra` arguments and waits until it
-    /// says it is watching.
+    /// says it is watching. It reads an empty config file (not the machine's)
+    /// and keeps its alert log and alert socket in its own directory
+    /// (`alerts.jsonl`, `alerts.sock`).
     pub fn start(extra: &[&str]) -> Daemon {
+        Daemon::start_configured(
+            "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n",
+            extra,
+        )
+    }
+
+    /// Like [`Daemon::start`], with `config` as its config file; `{dir}` in it
+    /// stands for the daemon's own directory.
+    pub fn start_configured(config: &str, extra: &[&str]) -> Daemon {
         let dir = TempDir::new("daemon");
         let socket = dir.path().join("control.sock");
+        let config_file = dir.path().join("config.yaml");
+        let dir_text = dir.path().to_str().expect("a UTF-8 temp dir");
+        std::fs::write(&config_file, config.replace("{dir}", dir_text)).expect("config file");
         let mut child = Command::new(monitor_bin())
             .arg("run")
             .arg("--events")
+            .arg("--config")
+            .arg(&config_file)
             .arg("--control-socket")
             .arg(&socket)
             .args(extra)
@@ -234,7 +251,7 @@ impl Daemon {
             alerts,
             stderr,
             socket,
-            _dir: dir,
+            dir: Some(dir),
         };
         let started = Instant::now();
         loop {
@@ -255,6 +272,11 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         d
+    }
+
+    /// The daemon's own directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("running").path()
     }
 
     pub fn pid(&self) -> u32 {
@@ -345,7 +367,18 @@ impl Daemon {
     }
 
     /// SIGTERM, then wait for the exit.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
+        self.stop_keeping_dir().0
+    }
+
+    /// SIGTERM, wait for the exit, and keep the daemon's directory (its log)
+    /// until the returned [`TempDir`] is dropped.
+    pub fn stop_keeping_dir(mut self) -> (ExitStatus, TempDir) {
+        let dir = self.dir.take().expect("running");
+        (self.terminate(), dir)
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         // SAFETY: signalling the daemon this harness started.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

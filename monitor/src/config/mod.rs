@@ -1,0 +1,540 @@
+//! The daemon's configuration: `/etc/mcp-monitor/config.yaml` (or `--config
+//! PATH`), with every option also a `run` flag that wins over the file.
+//!
+//! One section per concern (`rules`, `servers`, `kernel`, `control`, `sinks`);
+//! each is a struct with its own defaults, so a zero-config start works and a
+//! new concern is a new field here. Unknown keys are errors that name the key
+//! and its place in the file: a typo must not silently leave a sink off.
+mod de;
+mod flags;
+pub mod units;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+pub use flags::Flags;
+use serde::Deserialize;
+pub use units::{ByteSize, HumanDuration};
+
+use crate::{
+    procs::cgroups::WatchedCgroup,
+    rules::{
+        Diagnostic, Kind, Location, Severity,
+        yaml::{self, Node, Pos},
+    },
+    sinks::webhook::HttpUrl,
+};
+
+/// Where the configuration is read from unless `--config` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/mcp-monitor/config.yaml";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rules: RulesConfig,
+    pub servers: ServersConfig,
+    pub kernel: KernelConfig,
+    pub control: ControlConfig,
+    pub sinks: SinksConfig,
+}
+
+/// Which rule files are loaded.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Load the rules embedded in the binary.
+    pub defaults: bool,
+    /// Directory of the user's rule files, read if it exists.
+    pub dir: PathBuf,
+    /// More files or directories, loaded after `dir` in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            defaults: true,
+            dir: PathBuf::from(crate::rules::SYSTEM_RULES_DIR),
+            files: Vec::new(),
+        }
+    }
+}
+
+impl RulesConfig {
+    pub fn load_options(&self) -> crate::rules::LoadOptions {
+        crate::rules::LoadOptions {
+            default_rules: self.defaults,
+            rules_dir: Some(self.dir.clone()),
+            extra: self.files.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// How MCP servers are recognised.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServersConfig {
+    /// Command-line patterns of MCP servers, besides the built-in ones.
+    pub patterns: Vec<String>,
+    pub default_patterns: bool,
+    /// Cgroups whose processes are servers: `PATH[=NAME]`.
+    pub cgroups: Vec<CgroupSpec>,
+    /// Homes whose AI-host configs are read (empty: /root and /home/*).
+    pub homes: Vec<PathBuf>,
+    /// Directory of per-server policy files.
+    pub policy_dir: PathBuf,
+}
+
+impl Default for ServersConfig {
+    fn default() -> Self {
+        ServersConfig {
+            patterns: Vec::new(),
+            default_patterns: true,
+            cgroups: Vec::new(),
+            homes: Vec::new(),
+            policy_dir: PathBuf::from(crate::procs::policy::DEFAULT_DIR),
+        }
+    }
+}
+
+/// A `PATH[=NAME]` cgroup, checked where it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupSpec(pub WatchedCgroup);
+
+impl std::str::FromStr for CgroupSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let w = WatchedCgroup::parse(s)?;
+        crate::control::validate_name(&w.name)?;
+        Ok(CgroupSpec(w))
+    }
+}
+
+impl<'de> Deserialize<'de> for CgroupSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KernelConfig {
+    /// Size of the kernel ring buffer (a power of two, at least 4KiB; default 8MiB).
+    pub ring_buffer_size: Option<ByteSize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The socket `mcp-monitor launch` talks to.
+    pub socket: PathBuf,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: PathBuf::from(crate::control::DEFAULT_SOCKET),
+        }
+    }
+}
+
+/// Where alerts go. Every enabled sink gets every alert, through its own
+/// bounded queue.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinksConfig {
+    /// Alerts each sink may have waiting before new ones are dropped for it.
+    pub queue_size: usize,
+    pub stdout: StdoutConfig,
+    pub log: LogConfig,
+    pub socket: SocketConfig,
+    pub webhook: WebhookConfig,
+}
+
+impl Default for SinksConfig {
+    fn default() -> Self {
+        SinksConfig {
+            queue_size: 1024,
+            stdout: StdoutConfig::default(),
+            log: LogConfig::default(),
+            socket: SocketConfig::default(),
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+impl SinksConfig {
+    /// `stdout (json), log /var/log/…, socket /run/…`, for the daemon's messages.
+    pub fn summary(&self) -> String {
+        let mut out = Vec::new();
+        if self.stdout.enabled {
+            out.push(format!("stdout ({:?})", self.stdout.format).to_lowercase());
+        }
+        if self.log.enabled {
+            out.push(format!("log {}", self.log.path.display()));
+        }
+        if self.socket.enabled {
+            out.push(format!("socket {}", self.socket.path.display()));
+        }
+        if let Some(url) = &self.webhook.url {
+            out.push(format!("webhook {url}"));
+        }
+        if out.is_empty() {
+            "nowhere (every sink is off)".into()
+        } else {
+            out.join(", ")
+        }
+    }
+}
+
+/// How alerts are written to stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertFormat {
+    /// One coloured line each on a terminal, JSON lines otherwise.
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StdoutConfig {
+    pub enabled: bool,
+    pub format: AlertFormat,
+    /// Also print every event of tagged trees as JSON lines.
+    pub events: bool,
+}
+
+impl Default for StdoutConfig {
+    fn default() -> Self {
+        StdoutConfig {
+            enabled: true,
+            format: AlertFormat::Auto,
+            events: false,
+        }
+    }
+}
+
+/// The alert log: JSON lines, rotated by size, files 0600.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub enabled: bool,
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this.
+    pub max_size: ByteSize,
+    /// Rotated files kept (`alerts.jsonl.1` … `.N`).
+    pub keep: u32,
+    /// Alerts reach the disk (fsync) at least this often…
+    pub fsync_interval: HumanDuration,
+    /// …and after this many alerts.
+    pub fsync_batch: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            enabled: true,
+            path: PathBuf::from("/var/log/mcp-monitor/alerts.jsonl"),
+            max_size: ByteSize(64 << 20),
+            keep: 5,
+            fsync_interval: HumanDuration(std::time::Duration::from_secs(1)),
+            fsync_batch: 100,
+        }
+    }
+}
+
+/// The live alert socket that `mcp-monitor tail` reads.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketConfig {
+    pub enabled: bool,
+    pub path: PathBuf,
+    /// Members of this group may read alerts (besides root and the daemon's user).
+    pub group: Option<String>,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        SocketConfig {
+            enabled: true,
+            path: PathBuf::from(crate::sinks::socket::DEFAULT_SOCKET),
+            group: None,
+        }
+    }
+}
+
+/// An HTTP endpoint that receives each alert as a Falco-compatible JSON POST.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://host[:port]/path`; no URL, no webhook.
+    pub url: Option<HttpUrl>,
+    /// For connecting, sending and reading the answer, each.
+    pub timeout: HumanDuration,
+    /// Attempts after the first; the wait doubles from `backoff` each time.
+    pub retries: u32,
+    pub backoff: HumanDuration,
+    /// Extra request headers (e.g. an authorisation token).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: None,
+            timeout: HumanDuration(std::time::Duration::from_secs(5)),
+            retries: 3,
+            backoff: HumanDuration(std::time::Duration::from_millis(500)),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a config file's text; `name` is how errors call the file.
+    pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
+        let docs = yaml::parse(text).map_err(|e| ConfigError::at(name, text, e.pos, e.message))?;
+        let Some(root) = docs.first().filter(|n| !n.is_null()) else {
+            return Ok(Config::default());
+        };
+        if docs.len() > 1 {
+            return Err(ConfigError::at(
+                name,
+                text,
+                docs[1].span.start,
+                "a config file holds one YAML document; remove the second `---`".into(),
+            ));
+        }
+        let config: Config = de::from_node(root).map_err(|e| {
+            ConfigError::at(
+                name,
+                text,
+                e.pos.unwrap_or_default(),
+                expectation(&e.message),
+            )
+        })?;
+        config
+            .check()
+            .map_err(|(key, msg)| ConfigError::at(name, text, find(root, key), msg))?;
+        Ok(config)
+    }
+
+    /// Checks what types alone do not; returns the offending key and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let s = &self.sinks;
+        if s.queue_size == 0 || s.queue_size > 1 << 20 {
+            return Err((
+                "sinks.queue_size",
+                "sinks.queue_size must be between 1 and 1048576".into(),
+            ));
+        }
+        if s.log.max_size.0 < 4096 {
+            return Err((
+                "sinks.log.max_size",
+                "sinks.log.max_size must be at least 4KiB".into(),
+            ));
+        }
+        if s.log.keep > 1000 {
+            return Err((
+                "sinks.log.keep",
+                "sinks.log.keep must be at most 1000".into(),
+            ));
+        }
+        if s.log.fsync_batch == 0 {
+            return Err((
+                "sinks.log.fsync_batch",
+                "sinks.log.fsync_batch must be at least 1".into(),
+            ));
+        }
+        if s.webhook.timeout.0.is_zero() {
+            return Err((
+                "sinks.webhook.timeout",
+                "sinks.webhook.timeout must be more than 0".into(),
+            ));
+        }
+        if let Some(size) = self.kernel.ring_buffer_size
+            && (size.0 < 4096 || !size.0.is_power_of_two() || size.0 > 1 << 30)
+        {
+            return Err((
+                "kernel.ring_buffer_size",
+                format!(
+                    "kernel.ring_buffer_size is {size}: it must be a power of two between 4KiB and 1GiB"
+                ),
+            ));
+        }
+        for (k, v) in &s.webhook.headers {
+            let bad_name = k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+            if bad_name || v.chars().any(char::is_control) {
+                return Err((
+                    "sinks.webhook.headers",
+                    format!(
+                        "sinks.webhook.headers: {k:?} is not a usable header (a name without spaces or ':', a value on one line)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The options that differ between `self` (running) and `new` and only
+    /// take effect after a restart.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.kernel != new.kernel {
+            out.push("kernel");
+        }
+        if self.control != new.control {
+            out.push("control");
+        }
+        if self.servers != new.servers {
+            out.push("servers");
+        }
+        out
+    }
+}
+
+/// serde says "expected one of `a`, `b`"; say which keys this section has.
+fn expectation(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return format!("unknown key {rest}");
+    }
+    if message.starts_with("missing field") {
+        return message.replacen("missing field", "missing key", 1);
+    }
+    message.to_owned()
+}
+
+/// Where `key` (dotted) is written in the file, or the top if it is not.
+fn find(root: &Node, key: &str) -> Pos {
+    let mut node = root;
+    let mut pos = root.span.start;
+    for part in key.split('.') {
+        match &node.kind {
+            yaml::NodeKind::Map(entries) => {
+                match entries.iter().find(|(k, _)| k.as_str() == Some(part)) {
+                    Some((k, v)) => {
+                        pos = if v.is_null() {
+                            k.span.start
+                        } else {
+                            v.span.start
+                        };
+                        node = v;
+                    }
+                    None => return pos,
+                }
+            }
+            _ => return pos,
+        }
+    }
+    pos
+}
+
+/// A config that cannot be used, and where.
+#[derive(Clone, Debug)]
+pub enum ConfigError {
+    /// At a place in the file.
+    File(Box<Diagnostic>),
+    /// Not tied to a place (an unreadable file, a bad flag).
+    Other(String),
+}
+
+impl ConfigError {
+    fn at(file: &str, text: &str, pos: Pos, message: String) -> ConfigError {
+        let line = pos.line.max(1);
+        ConfigError::File(Box::new(Diagnostic {
+            severity: Severity::Error,
+            kind: Kind::Schema,
+            location: Location {
+                file: Arc::from(file),
+                line,
+                col: pos.col + 1,
+            },
+            message,
+            expected: None,
+            line_text: text.lines().nth(line - 1).map(str::to_owned),
+        }))
+    }
+
+    /// With the offending line and a caret, as `rules check` shows errors.
+    pub fn render(&self, colour: bool) -> String {
+        match self {
+            ConfigError::File(d) => d.render(colour),
+            ConfigError::Other(m) => format!("{m}\n"),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::File(d) => write!(f, "{}: {}", d.location, d.message),
+            ConfigError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the configuration comes from: a file and the flags laid over it.
+/// Kept by the daemon so SIGHUP reads the same file and applies the same flags.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSource {
+    pub flags: Flags,
+}
+
+impl ConfigSource {
+    pub fn new(flags: Flags) -> Self {
+        ConfigSource { flags }
+    }
+
+    /// The file in use: `--config`, or the default path.
+    pub fn path(&self) -> &Path {
+        self.flags
+            .config
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_PATH))
+    }
+
+    /// Reads the file (a missing default file is an empty one), then applies the flags.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let path = self.path();
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&path.display().to_string(), &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.flags.config.is_none() => {
+                Config::default()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Other(format!(
+                    "{}: no such config file; create it (every key is optional) or leave out --config",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(ConfigError::Other(format!(
+                    "{}: cannot read the config file ({e}); fix its permissions or pass another --config",
+                    path.display()
+                )));
+            }
+        };
+        self.flags.apply(&mut config);
+        config.check().map_err(|(key, msg)| {
+            ConfigError::Other(format!(
+                "{msg} (from the command line or {}: {key})",
+                path.display()
+            ))
+        })?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests;

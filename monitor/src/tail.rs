@@ -1,0 +1,297 @@
+//! `mcp-monitor tail`: follows the daemon's alerts from its alert socket.
+//!
+//! The daemon does the work that needs privileges or order: it checks who may
+//! read, replays from its alert log (0600, root's), joins the replay to the
+//! live stream and filters. This side asks, prints, and when the daemon goes
+//! away, waits for it and asks for what happened since the last alert it saw.
+use std::{
+    collections::HashSet,
+    io::{BufRead as _, BufReader, IsTerminal as _, Write as _},
+    os::unix::{fs::MetadataExt as _, net::UnixStream},
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use crate::{
+    alerts::{Alert, AlertFilter, render_text, rfc3339_nanos},
+    config::{self, AlertFormat, HumanDuration},
+    sinks::socket::{self, Refusal, Request},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct TailArgs {
+    /// Replay the last N alerts (that pass the filters) first.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub last: Option<usize>,
+    /// Replay the alerts of this last stretch of time first (e.g. 30s, 10m, 2h, 1d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<HumanDuration>,
+    /// Only alerts of this priority or a more severe one (e.g. warning).
+    #[arg(long, value_name = "PRIORITY")]
+    pub min_priority: Option<String>,
+    /// Only alerts of this MCP server (a glob: "github-*").
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// Only alerts of rules whose name matches this glob ("*SSH*").
+    #[arg(long, value_name = "GLOB")]
+    pub rule: Option<String>,
+    /// text: one line each, coloured on a terminal; json: the daemon's JSON
+    /// lines as they are. Default: text on a terminal, json otherwise.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<AlertFormat>,
+    /// Print the replay and exit instead of following live alerts.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// The daemon's alert socket [default: sinks.socket.path of the config
+    /// file, else /run/mcp-monitor/alerts.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The daemon's config file, to find its socket [default: /etc/mcp-monitor/config.yaml].
+    #[arg(long, value_name = "PATH", env = "MCP_MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// How long to wait between attempts to reach a daemon that went away.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+pub fn run(args: TailArgs) -> anyhow::Result<i32> {
+    let filter = AlertFilter {
+        min_priority: args.min_priority.clone(),
+        server: args.server.clone(),
+        rule: args.rule.clone(),
+    };
+    filter
+        .check()
+        .map_err(|e| anyhow::anyhow!("--min-priority: {e}"))?;
+    let path = socket_path(&args)?;
+    let tty = std::io::stdout().is_terminal();
+    let (json, colour) = match args.output.unwrap_or_default() {
+        AlertFormat::Auto => (!tty, tty),
+        AlertFormat::Text => (false, tty),
+        AlertFormat::Json => (true, false),
+    };
+    let mut request = Request {
+        last: args.last,
+        since: args.since.map(|d| time_ago(d.0)),
+        no_follow: args.no_follow,
+        filter,
+    };
+    let mut seen = Seen::default();
+    let mut connected_before = false;
+    loop {
+        let stream = match UnixStream::connect(&path) {
+            Ok(s) => s,
+            Err(e) if !connected_before => {
+                eprintln!("mcp-monitor tail: {}", explain(&e, &path));
+                return Ok(1);
+            }
+            Err(_) => {
+                std::thread::sleep(RECONNECT_EVERY);
+                continue;
+            }
+        };
+        if connected_before {
+            eprintln!(
+                "mcp-monitor tail: reconnected to {}; replaying what was missed",
+                path.display()
+            );
+        }
+        connected_before = true;
+        match follow(stream, &request, &mut seen, json, colour)? {
+            Ended::Refused(why) => {
+                eprintln!("mcp-monitor tail: {why}");
+                return Ok(1);
+            }
+            Ended::ReaderGone => return Ok(0),
+            Ended::Closed if request.no_follow => return Ok(0),
+            Ended::Closed => {
+                eprintln!(
+                    "mcp-monitor tail: the daemon closed {}; reconnecting when it is back…",
+                    path.display()
+                );
+            }
+        }
+        // Next time: what happened since the last alert seen (or since now).
+        request.last = None;
+        request.since = Some(
+            seen.last_time
+                .clone()
+                .unwrap_or_else(|| time_ago(Duration::ZERO)),
+        );
+    }
+}
+
+enum Ended {
+    /// The daemon said no (access, a bad request).
+    Refused(String),
+    /// Our stdout was closed (`tail | head`).
+    ReaderGone,
+    /// The daemon closed the connection (replay done, or it stopped).
+    Closed,
+}
+
+/// Sends the request and prints alerts until the connection ends.
+fn follow(
+    mut stream: UnixStream,
+    request: &Request,
+    seen: &mut Seen,
+    json: bool,
+    colour: bool,
+) -> anyhow::Result<Ended> {
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    if stream.write_all(line.as_bytes()).is_err() {
+        return Ok(Ended::Closed);
+    }
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let alert = match serde_json::from_str::<Alert>(&line) {
+            Ok(a) => a,
+            Err(_) => {
+                if let Ok(r) = serde_json::from_str::<Refusal>(&line) {
+                    return Ok(Ended::Refused(r.error));
+                }
+                log::warn!("skipping a line that is not an alert: {line}");
+                continue;
+            }
+        };
+        if !seen.first_time(&alert, &line) {
+            continue;
+        }
+        let text = if json {
+            line
+        } else {
+            render_text(&alert, colour)
+        };
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            return Ok(Ended::ReaderGone);
+        }
+    }
+    Ok(Ended::Closed)
+}
+
+/// What was printed, to leave out repeats after a reconnect: alerts are in
+/// time order, so the last time and the lines at that time suffice.
+#[derive(Default)]
+struct Seen {
+    last_time: Option<String>,
+    at_last_time: HashSet<String>,
+}
+
+impl Seen {
+    fn first_time(&mut self, a: &Alert, line: &str) -> bool {
+        match &self.last_time {
+            Some(t) if a.time < *t => return false,
+            Some(t) if a.time == *t => return self.at_last_time.insert(line.to_owned()),
+            _ => {}
+        }
+        self.last_time = Some(a.time.clone());
+        self.at_last_time.clear();
+        self.at_last_time.insert(line.to_owned());
+        true
+    }
+}
+
+fn time_ago(d: Duration) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(d);
+    rfc3339_nanos(now.as_nanos() as u64)
+}
+
+/// `--socket`, else the config file's `sinks.socket.path`, else the default.
+fn socket_path(args: &TailArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &args.socket {
+        return Ok(p.clone());
+    }
+    let file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok(config::Config::parse(&file.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("{e}; or pass --socket"))?
+            .sinks
+            .socket
+            .path),
+        Err(e) if args.config.is_some() => Err(anyhow::anyhow!(
+            "{}: {e}; pass the daemon's config file or its --socket",
+            file.display()
+        )),
+        Err(_) => Ok(PathBuf::from(socket::DEFAULT_SOCKET)),
+    }
+}
+
+/// What a failed connect means and what to do about it.
+fn explain(e: &std::io::Error, path: &Path) -> String {
+    let shown = path.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "no alert socket at {shown}: is the daemon running (`mcp-monitor run`, or `systemctl start mcp-monitor`)? \
+             If it serves another path (sinks.socket.path), pass --socket or --config"
+        ),
+        std::io::ErrorKind::ConnectionRefused => format!(
+            "nothing answers on {shown}: the daemon is not running; start it (`mcp-monitor run`, or `systemctl start mcp-monitor`)"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            let group = std::fs::metadata(path)
+                .ok()
+                .map(|m| m.gid())
+                .filter(|g| *g != 0)
+                .map(|g| socket::group_name(g).unwrap_or_else(|| g.to_string()));
+            match group {
+                Some(g) => format!(
+                    "permission denied on {shown}: run as root, or join the group {g:?} (usermod -aG {g} $USER, then log in again)"
+                ),
+                None => format!(
+                    "permission denied on {shown}: run as root, or have sinks.socket.group set in the daemon's config to a group you are in"
+                ),
+            }
+        }
+        _ => format!("cannot connect to {shown}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(time: &str, rule: &str) -> (Alert, String) {
+        let mut a = Alert::health(rule, "Notice", String::new(), Default::default(), "h");
+        a.time = time.into();
+        let line = a.to_json_line();
+        (a, line)
+    }
+
+    #[test]
+    fn repeats_after_a_reconnect_are_left_out() {
+        let mut seen = Seen::default();
+        let (a1, l1) = alert("2026-11-25T06:00:00.000000001Z", "a");
+        let (a2, l2) = alert("2026-11-25T06:00:00.000000002Z", "b");
+        let (a3, l3) = alert("2026-11-25T06:00:00.000000002Z", "c");
+        assert!(seen.first_time(&a1, &l1));
+        assert!(seen.first_time(&a2, &l2));
+        // The replay after a reconnect starts at the last time seen.
+        assert!(!seen.first_time(&a1, &l1));
+        assert!(!seen.first_time(&a2, &l2));
+        assert!(seen.first_time(&a3, &l3), "same time, other alert");
+        assert!(!seen.first_time(&a3, &l3));
+    }
+
+    #[test]
+    fn connect_errors_say_what_to_do() {
+        let p = Path::new("/run/x/alerts.sock");
+        let m = explain(&std::io::Error::from(std::io::ErrorKind::NotFound), p);
+        assert!(
+            m.contains("is the daemon running") && m.contains("--socket"),
+            "{m}"
+        );
+        let m = explain(
+            &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            p,
+        );
+        assert!(m.contains("run as root"), "{m}");
+    }
+}
