@@ -66,15 +66,24 @@ pub enum EventKind {
     Exit = 3,
     Open = 4,
     Connect = 5,
+    /// A [`CallEvent`]: a syscall whose arguments say it all.
+    Call = 6,
+    /// A [`PathEvent`]: a syscall with path or name arguments.
+    Path = 7,
+    /// A [`SockEvent`]: a syscall with a socket address.
+    Sock = 8,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Fork,
         EventKind::Exec,
         EventKind::Exit,
         EventKind::Open,
         EventKind::Connect,
+        EventKind::Call,
+        EventKind::Path,
+        EventKind::Sock,
     ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -88,12 +97,15 @@ impl EventKind {
             EventKind::Exit => "exit",
             EventKind::Open => "open",
             EventKind::Connect => "connect",
+            EventKind::Call => "call",
+            EventKind::Path => "path",
+            EventKind::Sock => "sock",
         }
     }
 }
 
 /// Number of slots in the per-CPU drop counter array (indexed by `EventKind`).
-pub const DROP_SLOTS: u32 = 8;
+pub const DROP_SLOTS: u32 = 16;
 
 /// Bits of [`EventHeader::flags`].
 pub mod flags {
@@ -116,6 +128,17 @@ pub mod flags {
     /// The kernel walk stopped before the root (too deep, too long, or a
     /// detached file): `resolved` must not be trusted.
     pub const RESOLVED_INCOMPLETE: u32 = 1 << 7;
+    /// The second path of a [`PathEvent`](super::PathEvent) did not fit.
+    pub const PATH2_TRUNCATED: u32 = 1 << 8;
+    /// The second path of a [`PathEvent`](super::PathEvent) could not be read.
+    pub const PATH2_UNREADABLE: u32 = 1 << 9;
+    /// The short string of a [`PathEvent`](super::PathEvent) could not be read.
+    pub const SHORT_UNREADABLE: u32 = 1 << 10;
+    /// The user memory of a [`CallEvent`](super::CallEvent) could not be read.
+    pub const DATA_UNREADABLE: u32 = 1 << 11;
+    /// A path record's `base` is the directory of its second path (else of
+    /// its first); see [`crate::Syscall::dirfds`].
+    pub const BASE_OF_PATH2: u32 = 1 << 12;
 }
 
 /// Start of every record.
@@ -159,7 +182,7 @@ pub unsafe trait Record: Sized {
 
 /// Bytes of the per-CPU buffer records that are sent trimmed are built in
 /// (at least the largest such record).
-pub const TRIMMED_RECORD_LEN: usize = 2048;
+pub const TRIMMED_RECORD_LEN: usize = 4096;
 
 /// A new process (not a thread) was created by a tagged process.
 #[repr(C)]
@@ -186,6 +209,16 @@ unsafe impl Record for OpenEvent {
 }
 unsafe impl Record for ConnectEvent {
     const KIND: EventKind = EventKind::Connect;
+}
+unsafe impl Record for CallEvent {
+    const KIND: EventKind = EventKind::Call;
+}
+unsafe impl Record for PathEvent {
+    const KIND: EventKind = EventKind::Path;
+    const MIN_LEN: usize = core::mem::offset_of!(PathEvent, base);
+}
+unsafe impl Record for SockEvent {
+    const KIND: EventKind = EventKind::Sock;
 }
 
 /// A successful exec (from `sched_process_exec`), for every process.
@@ -324,6 +357,9 @@ pub struct ConnectEvent {
     pub ret: i64,
     pub addr: SockAddr,
 }
+
+mod syscalls;
+pub use syscalls::*;
 
 /// How a process came to be tagged; stored in [`Tag::source`].
 #[repr(u32)]

@@ -40,6 +40,14 @@ empty_tracepoints!(
     sys_exit_connect,
 );
 
+macro_rules! empty_syscall_pairs {
+    ($($variant:ident $name:literal $enter:ident $exit:ident;)*) => {
+        empty_tracepoints!($($enter, $exit,)*);
+    };
+}
+
+monitor_common::for_each_syscall!(empty_syscall_pairs);
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

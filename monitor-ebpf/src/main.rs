@@ -16,6 +16,7 @@ mod kpath;
 mod maps;
 mod net;
 mod process;
+mod syscalls;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -5,7 +5,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS, OpenSlot,
-    PendingConnect, PendingOpen, RESOLVED_LEN, RING_BUF_BYTES, TAG_BITMAP_WORDS,
+    PendingConnect, PendingOpen, RESOLVED_LEN, RING_BUF_BYTES, SyscallArgs, TAG_BITMAP_WORDS,
     TRIMMED_RECORD_LEN, Tag,
 };
 
@@ -46,6 +46,12 @@ pub static PENDING_OPEN: LruHashMap<u64, PendingOpen> =
 /// pid_tgid → address of a connect in flight.
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, PendingConnect> =
+    LruHashMap::with_max_entries(MAX_PENDING, 0);
+
+/// pid_tgid → arguments of a generically paired syscall in flight (see
+/// `syscalls`). These calls are rare next to opens, so a hash map is enough.
+#[map]
+pub static PENDING_CALL: LruHashMap<u64, SyscallArgs> =
     LruHashMap::with_max_entries(MAX_PENDING, 0);
 
 /// Per CPU: a record being built before it is sent trimmed (see `emit_trimmed`).

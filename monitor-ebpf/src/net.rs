@@ -1,4 +1,5 @@
-//! `connect` of tagged processes, for AF_INET, AF_INET6 and AF_UNIX.
+//! `connect` of tagged processes, for AF_INET, AF_INET6 and AF_UNIX, and the
+//! reading of user `sockaddr`s that bind and accept share.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
     macros::tracepoint,
@@ -12,6 +13,61 @@ use crate::{
     maps::PENDING_CONNECT,
 };
 
+/// A `SockAddr` with nothing in it but the length the process passed.
+#[inline(always)]
+pub fn empty_sockaddr(addr_len: u32) -> SockAddr {
+    SockAddr {
+        family: 0,
+        port: 0,
+        _pad: 0,
+        addr: [0; 16],
+        unix_path: [0; UNIX_PATH_LEN],
+        addr_len,
+        _pad2: 0,
+    }
+}
+
+/// Reads the user `sockaddr` at `uaddr` (`addrlen` bytes) into `out`, which
+/// holds [`empty_sockaddr`]. Returns header flags (`ADDR_UNREADABLE`) and
+/// whether the family is one we decode (inet, inet6, unix).
+#[inline(always)]
+pub fn read_sockaddr(uaddr: u64, addrlen: u32, out: &mut SockAddr) -> (u32, bool) {
+    let base = uaddr as *const u8;
+    match unsafe { bpf_probe_read_user(base as *const u16) } {
+        Ok(family) => out.family = family,
+        Err(_) => return (flags::ADDR_UNREADABLE, false),
+    }
+    unsafe {
+        match out.family {
+            af::INET => {
+                // sockaddr_in: family, port (big endian), 4-byte address.
+                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
+                out.port = u16::from_be(port);
+                let a = bpf_probe_read_user(base.add(4) as *const [u8; 4]).unwrap_or([0; 4]);
+                out.addr[..4].copy_from_slice(&a);
+            }
+            af::INET6 => {
+                // sockaddr_in6: family, port, flowinfo, 16-byte address.
+                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
+                out.port = u16::from_be(port);
+                out.addr = bpf_probe_read_user(base.add(8) as *const [u8; 16]).unwrap_or([0; 16]);
+            }
+            af::UNIX => {
+                let mut n = addrlen.saturating_sub(2) as usize;
+                if n > UNIX_PATH_LEN {
+                    n = UNIX_PATH_LEN;
+                }
+                let n = n & 0x7f;
+                if n > 0 && n <= UNIX_PATH_LEN {
+                    let _ = bpf_probe_read_user_buf(base.add(2), &mut out.unix_path[..n]);
+                }
+            }
+            _ => return (0, false),
+        }
+    }
+    (0, true)
+}
+
 #[tracepoint]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     if !current_is_tagged() {
@@ -21,50 +77,13 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     let mut pending = PendingConnect {
         fd,
         flags: 0,
-        addr: SockAddr {
-            family: 0,
-            port: 0,
-            _pad: 0,
-            addr: [0; 16],
-            unix_path: [0; UNIX_PATH_LEN],
-            addr_len: addrlen,
-            _pad2: 0,
-        },
+        addr: empty_sockaddr(addrlen),
     };
-    let base = uaddr as *const u8;
-    match unsafe { bpf_probe_read_user(base as *const u16) } {
-        Ok(family) => pending.addr.family = family,
-        Err(_) => pending.flags |= flags::ADDR_UNREADABLE,
+    let (fl, known) = read_sockaddr(uaddr, addrlen, &mut pending.addr);
+    if !known {
+        return 0;
     }
-    unsafe {
-        match pending.addr.family {
-            af::INET => {
-                // sockaddr_in: family, port (big endian), 4-byte address.
-                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
-                pending.addr.port = u16::from_be(port);
-                let a = bpf_probe_read_user(base.add(4) as *const [u8; 4]).unwrap_or([0; 4]);
-                pending.addr.addr[..4].copy_from_slice(&a);
-            }
-            af::INET6 => {
-                // sockaddr_in6: family, port, flowinfo, 16-byte address.
-                let port = bpf_probe_read_user(base.add(2) as *const u16).unwrap_or(0);
-                pending.addr.port = u16::from_be(port);
-                pending.addr.addr =
-                    bpf_probe_read_user(base.add(8) as *const [u8; 16]).unwrap_or([0; 16]);
-            }
-            af::UNIX => {
-                let mut n = addrlen.saturating_sub(2) as usize;
-                if n > UNIX_PATH_LEN {
-                    n = UNIX_PATH_LEN;
-                }
-                let n = n & 0x7f;
-                if n > 0 && n <= UNIX_PATH_LEN {
-                    let _ = bpf_probe_read_user_buf(base.add(2), &mut pending.addr.unix_path[..n]);
-                }
-            }
-            _ => return 0,
-        }
-    }
+    pending.flags = fl;
     let _ = PENDING_CONNECT.insert(&bpf_get_current_pid_tgid(), &pending, 0);
     0
 }

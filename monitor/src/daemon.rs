@@ -6,6 +6,7 @@
 use std::{
     io::{IsTerminal as _, Write as _},
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -14,17 +15,23 @@ use monitor_common::{EventKind, TagSource};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
-    sync::mpsc,
+    sync::{mpsc, watch},
 };
 
 use crate::{
+    alerts::{
+        gate::Gate,
+        health::{self, rule},
+    },
     config::{Config, ConfigSource},
     control::{self, TagCommand},
     decode,
     detect::{self, AlertSink, Detector},
     discover::{self, ConfigMatchers},
     event::Event,
-    kernel, probes,
+    kernel,
+    metrics::{self, Snapshot, Tally},
+    probes,
     procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
 };
 
@@ -103,7 +110,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     for w in &warnings {
         log::info!("{w}");
     }
-    let alerts = AlertSink::new(&config.sinks)?;
+    let (gate, gate_warnings) = Gate::new(config.suppression.clone(), detector.rules());
+    for w in gate_warnings {
+        eprintln!("mcp-monitor: warning: {w}");
+    }
+    let alerts = AlertSink::new(&config.sinks, gate)?;
     let offsets = kernel::offsets::kernel_offsets()?;
     let ring_buffer_bytes = config.kernel.ring_buffer_size.map(|s| s.0 as u32);
     let (probes, maps) = probes::load(offsets, ring_buffer_bytes)?;
@@ -127,6 +138,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let cgroups = servers.cgroups.iter().map(|c| c.0.clone()).collect();
     let recogniser = Recogniser::new(patterns, host_configs).with_cgroups(cgroups);
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
+    tracker.lifecycle.set_config(config.lifecycle.clone());
     let mut policy_watch = crate::watch::FileWatch::new(vec![servers.policy_dir.clone()]);
     tracker.set_policies(read_policies(&servers.policy_dir));
     for (pid, name) in &opts.pids {
@@ -147,6 +159,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("--pid {pid}: {e}"))?;
     }
     let found = tracker.tag_matching_processes(&mut tags);
+    tracker.lifecycle.set_running();
 
     let (tx, mut commands) = mpsc::channel::<TagCommand>(64);
     let control_socket = config.control.socket.clone();
@@ -162,6 +175,14 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut tick = tokio::time::interval(TICK);
     let drops_watch = DropWatch::default();
     let sink = EventSink::new(config.sinks.stdout.events);
+    // The endpoint serves what the event loop renders once per tick.
+    let (metrics_tx, metrics_server) = match config.metrics.address {
+        Some(addr) => {
+            let (tx, rx) = watch::channel(Arc::new(String::new()));
+            (Some(tx), Some(metrics::http::serve(addr, rx).await?))
+        }
+        None => (None, None),
+    };
 
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}; alerts to {}",
@@ -197,7 +218,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         alerts,
         detector,
         drops_watch,
+        counters: Counters::new(),
     };
+    if !probes.skipped.is_empty() {
+        let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
+        let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());
+        pipeline.alerts.raise_health(alert);
+    }
+    pipeline.lifecycle_alerts();
+    pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
     // After a drain that found records, look again shortly even without a
     // wake-up: the kernel wakes user space at most once per millisecond per CPU.
     let mut repoll = false;
@@ -222,6 +251,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
                 }
                 let _ = cmd.reply.send(result);
+                pipeline.lifecycle_alerts();
             }
             _ = tick.tick() => {
                 // Belt and braces: whatever a missed wake-up left behind.
@@ -230,17 +260,20 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 }
                 if let Some(lost) = pipeline.drops_watch.check(&drops.totals()) {
                     pipeline.alerts.health(
-                        "Kernel events lost",
+                        rule::EVENTS_LOST,
                         "Warning",
                         format!("the kernel ring buffer was full and {} event(s) were lost ({}); a flood can be an attempt to blind the monitor", lost.total, lost.by_kind_text()),
                         lost.fields(),
                     );
                 }
-                pipeline.alerts.tick();
                 pipeline.tracker.prune();
+                pipeline.tracker.lifecycle_tick(Instant::now());
+                pipeline.lifecycle_alerts();
+                pipeline.alerts.tick();
                 if pipeline.detector.files_changed() {
-                    reload(&mut pipeline.detector, "a rule file changed");
+                    pipeline.reload("a rule file changed");
                 }
+                pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
                 if policy_watch.changed() {
                     pipeline.tracker.set_policies(read_policies(&servers.policy_dir));
                     eprintln!("mcp-monitor: server policies reloaded from {}", servers.policy_dir.display());
@@ -254,7 +287,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             }
             _ = sighup.recv() => {
                 reload_config(&source, &mut config, &mut pipeline);
-                reload(&mut pipeline.detector, "SIGHUP");
+                pipeline.reload("SIGHUP");
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -262,7 +295,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     }
 
     server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     pipeline.sink.flush();
+    pipeline.alerts.finish();
     pipeline.alerts.shutdown(SINK_SHUTDOWN_WAIT);
     pipeline.drops_watch.final_report(&drops.totals());
     let attached = probes.attached.len();
@@ -280,9 +317,125 @@ struct Pipeline {
     alerts: AlertSink,
     detector: Detector,
     drops_watch: DropWatch,
+    counters: Counters,
+}
+
+/// What the event loop counts for metrics: plain fields, no locks.
+struct Counters {
+    started: Instant,
+    events: Tally,
+    reloads: Tally,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            started: Instant::now(),
+            events: Tally::default(),
+            reloads: Tally::default(),
+        }
+    }
 }
 
 impl Pipeline {
+    /// Raises the servers' lifecycle alerts the tracker noted.
+    fn lifecycle_alerts(&mut self) {
+        for note in self.tracker.lifecycle.take_notes() {
+            let alert = health::from_note(&note, self.alerts.hostname());
+            self.alerts.lifecycle(alert);
+        }
+    }
+
+    /// Reloads the rules, reporting what changed or why the old rules stay.
+    fn reload(&mut self, why: &str) {
+        match self.detector.reload() {
+            Ok((summary, _warnings)) => {
+                eprintln!(
+                    "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
+                    self.detector.rules().rules().len(),
+                    summary.added,
+                    summary.removed,
+                    summary.changed
+                );
+                self.counters.reloads.add("ok", 1);
+                for w in self
+                    .alerts
+                    .gate
+                    .rules_reloaded(self.detector.rules(), &summary.changed)
+                {
+                    eprintln!("mcp-monitor: warning: {w}");
+                }
+                // A reload that changed nothing is said on stderr only.
+                if !(summary.added.is_empty()
+                    && summary.removed.is_empty()
+                    && summary.changed.is_empty())
+                {
+                    let alert = health::rules_reloaded(
+                        why,
+                        self.detector.rules().rules().len(),
+                        &summary,
+                        self.alerts.hostname(),
+                    );
+                    self.alerts.raise_health(alert);
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
+                );
+                detect::report_load_error(&e);
+                self.counters.reloads.add("rejected", 1);
+                let alert = health::rules_rejected(why, &e, self.alerts.hostname());
+                self.alerts.raise_health(alert);
+            }
+        }
+    }
+
+    /// Renders the metrics for the endpoint, if there is one.
+    fn publish_metrics(&self, tx: Option<&watch::Sender<Arc<String>>>, lost: &[(EventKind, u64)]) {
+        if let Some(tx) = tx {
+            tx.send_replace(Arc::new(self.snapshot(lost).render()));
+        }
+    }
+
+    /// The figures the metrics endpoint shows.
+    fn snapshot(&self, lost: &[(EventKind, u64)]) -> Snapshot {
+        let mut kernel_lost = Tally::default();
+        for (kind, n) in lost {
+            kernel_lost.add(kind.name(), *n);
+        }
+        let table = &self.tracker.table;
+        Snapshot {
+            uptime_seconds: self.counters.started.elapsed().as_secs_f64(),
+            events: self.counters.events.clone(),
+            kernel_lost,
+            undecodable_records: self.drops_watch.bad_total,
+            alerts: self
+                .alerts
+                .sent
+                .iter()
+                .flat_map(|(rule, by_priority)| {
+                    by_priority
+                        .sorted()
+                        .into_iter()
+                        .map(|(p, n)| ((rule.clone(), p.to_owned()), n))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            suppressed: self.alerts.gate.suppressed.clone(),
+            throttled: self.alerts.gate.throttled.clone(),
+            throttled_servers: self.alerts.gate.throttled_servers() as u64,
+            tagged_processes: table
+                .pids()
+                .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
+                .count() as u64,
+            servers: self.tracker.lifecycle.live() as u64,
+            rules_loaded: self.detector.rules().rules().len() as u64,
+            rule_reloads: self.counters.reloads.clone(),
+            sinks: self.alerts.sink_figures(),
+        }
+    }
+
     /// Handles up to [`BATCH`] records; returns how many there were.
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> usize {
         let mut n = 0;
@@ -292,6 +445,7 @@ impl Pipeline {
             match decode::decode(&item) {
                 Ok(record) => {
                     if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
                         self.alerts.evaluate(&self.detector, &ev);
                     }
@@ -300,6 +454,7 @@ impl Pipeline {
             }
         }
         self.sink.flush();
+        self.lifecycle_alerts();
         n
     }
 }
@@ -332,6 +487,18 @@ fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut Pipeline) 
         p.sink.flush();
         p.sink = EventSink::new(new.sinks.stdout.events);
     }
+    if new.suppression != running.suppression {
+        for w in p
+            .alerts
+            .gate
+            .reconfigure(new.suppression.clone(), p.detector.rules())
+        {
+            eprintln!("mcp-monitor: warning: {w}");
+        }
+    }
+    if new.lifecycle != running.lifecycle {
+        p.tracker.lifecycle.set_config(new.lifecycle.clone());
+    }
     let sinks = match p.alerts.reconfigure(&new.sinks) {
         Ok(()) => new.sinks,
         Err(e) => {
@@ -343,6 +510,8 @@ fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut Pipeline) 
     *running = Config {
         rules: new.rules,
         sinks,
+        suppression: new.suppression,
+        lifecycle: new.lifecycle,
         ..running.clone()
     };
     eprintln!(
@@ -371,25 +540,6 @@ fn read_policies(dir: &std::path::Path) -> crate::procs::policy::Policies {
         eprintln!("mcp-monitor: server policy {p}; ignored");
     }
     policies
-}
-
-/// Reloads the rules, reporting what changed or why the old rules stay.
-fn reload(detector: &mut Detector, why: &str) {
-    match detector.reload() {
-        Ok((summary, _warnings)) => eprintln!(
-            "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
-            detector.rules().rules().len(),
-            summary.added,
-            summary.removed,
-            summary.changed
-        ),
-        Err(e) => {
-            eprintln!(
-                "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
-            );
-            detect::report_load_error(&e);
-        }
-    }
 }
 
 /// Where events go: JSON lines on stdout with `--events`, secrets redacted.
@@ -441,12 +591,15 @@ impl EventSink {
 struct DropWatch {
     reported: Vec<(EventKind, u64)>,
     bad_records: u64,
+    /// Undecodable records over the whole run.
+    bad_total: u64,
     last_warning: Option<Instant>,
 }
 
 impl DropWatch {
     fn bad_record(&mut self, e: &decode::DecodeError) {
         self.bad_records += 1;
+        self.bad_total += 1;
         log::debug!("undecodable record: {e}");
     }
 

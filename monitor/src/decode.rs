@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use monitor_common::{
-    ConnectEvent, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, OpenEvent, OpenSyscall,
-    SockAddr, af, flags,
+    CallEvent, ConnectEvent, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, OpenEvent,
+    OpenSyscall, PathEvent, SockAddr, SockEvent, Syscall, SyscallArgs, af, flags,
 };
 
 /// Header fields every record carries.
@@ -33,6 +33,22 @@ pub enum Endpoint {
     /// A filesystem path, or `@name` for an abstract socket.
     Unix(String),
     Unreadable,
+}
+
+/// One generically paired syscall: which, its raw arguments, its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub syscall: Syscall,
+    pub args: [u64; 6],
+    /// The return value, or a negative errno.
+    pub ret: i64,
+}
+
+impl Call {
+    /// Argument `n` as the C `int` it is (fds, pids, signals).
+    pub fn int(&self, n: usize) -> i32 {
+        self.args.get(n).copied().unwrap_or(0) as i32
+    }
 }
 
 /// A path the kernel resolved at the syscall (see `flags::RESOLVED_*`).
@@ -75,6 +91,15 @@ impl KernelPath {
     }
 }
 
+/// The directory the kernel resolved at a path call, and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelBase {
+    /// The second path's directory (else the first's).
+    pub of_path2: bool,
+    /// [`KernelPath::Base`] when resolved.
+    pub dir: KernelPath,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Fork {
@@ -106,6 +131,31 @@ pub enum Record {
         ret: i64,
         endpoint: Endpoint,
     },
+    /// A call its arguments describe, with the user memory it pointed to
+    /// (see `Syscall::user_data`).
+    Call {
+        header: Header,
+        call: Call,
+        data: Vec<u8>,
+    },
+    /// A call with paths: `path` and `path2` as the process passed them,
+    /// `short` the fstype of a mount or the name of a memfd.
+    Path {
+        header: Header,
+        call: Call,
+        path: String,
+        path2: String,
+        short: String,
+        /// The directory the kernel resolved for one of the relative paths.
+        base: KernelBase,
+    },
+    /// bind (the address asked for) or accept (the peer); `None` when the
+    /// call carried no address.
+    Sock {
+        header: Header,
+        call: Call,
+        endpoint: Option<Endpoint>,
+    },
 }
 
 impl Record {
@@ -115,7 +165,10 @@ impl Record {
             | Record::Exec { header, .. }
             | Record::Exit { header, .. }
             | Record::Open { header, .. }
-            | Record::Connect { header, .. } => header,
+            | Record::Connect { header, .. }
+            | Record::Call { header, .. }
+            | Record::Path { header, .. }
+            | Record::Sock { header, .. } => header,
         }
     }
 
@@ -126,6 +179,9 @@ impl Record {
             Record::Exit { .. } => EventKind::Exit,
             Record::Open { .. } => EventKind::Open,
             Record::Connect { .. } => EventKind::Connect,
+            Record::Call { .. } => EventKind::Call,
+            Record::Path { .. } => EventKind::Path,
+            Record::Sock { .. } => EventKind::Sock,
         }
     }
 }
@@ -144,7 +200,7 @@ impl std::fmt::Display for DecodeError {
                 write!(f, "record of kind {kind} has {len} bytes, needs {need}")
             }
             DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
-            DecodeError::BadSyscall(s) => write!(f, "unknown open syscall id {s}"),
+            DecodeError::BadSyscall(s) => write!(f, "unknown syscall id {s}"),
         }
     }
 }
@@ -260,6 +316,14 @@ fn endpoint(addr: &SockAddr, flags_: u32) -> Endpoint {
     }
 }
 
+fn call(c: &SyscallArgs, ret: i64) -> Result<Call, DecodeError> {
+    Ok(Call {
+        syscall: Syscall::from_u32(c.syscall).ok_or(DecodeError::BadSyscall(c.syscall))?,
+        args: c.args,
+        ret,
+    })
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let raw_kind: u32 = read(bytes, 0)?;
@@ -314,13 +378,47 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 endpoint: endpoint(&ev.addr, ev.header.flags),
             }
         }
+        EventKind::Call => {
+            let ev: CallEvent = read(bytes, raw_kind)?;
+            let used = (ev.data_len as usize).min(ev.data.len());
+            Record::Call {
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                data: ev.data[..used].to_vec(),
+            }
+        }
+        EventKind::Path => {
+            let ev: PathEvent = read_trimmed(bytes, raw_kind)?;
+            Record::Path {
+                base: KernelBase {
+                    of_path2: ev.header.flags & flags::BASE_OF_PATH2 != 0,
+                    dir: KernelPath::from_record(ev.header.flags, &ev.base, ev.base_len as usize),
+                },
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                path: text(&ev.path, ev.lens[0] as usize),
+                path2: text(&ev.path2, ev.lens[1] as usize),
+                short: text(&ev.short, ev.lens[2] as usize),
+            }
+        }
+        EventKind::Sock => {
+            let ev: SockEvent = read(bytes, raw_kind)?;
+            let none = ev.addr.family == 0 && ev.header.flags & flags::ADDR_UNREADABLE == 0;
+            Record::Sock {
+                header: header(&ev.header),
+                call: call(&ev.call, ev.ret)?,
+                endpoint: (!none).then(|| endpoint(&ev.addr, ev.header.flags)),
+            }
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_common::{ARGS_LEN, COMM_LEN, PATH_LEN, RESOLVED_LEN, UNIX_PATH_LEN};
+    use monitor_common::{
+        ARGS_LEN, CALL_DATA_LEN, COMM_LEN, PATH_LEN, RESOLVED_LEN, SHORT_LEN, UNIX_PATH_LEN,
+    };
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {
         let p = (v as *const T).cast::<u8>();
@@ -521,5 +619,151 @@ mod tests {
         assert_eq!(resolved.len(), RESOLVED_LEN + 1);
         open.syscall = 77;
         assert_eq!(decode(&bytes_of(&open)), Err(DecodeError::BadSyscall(77)));
+    }
+
+    fn args(syscall: Syscall, a: [u64; 6]) -> SyscallArgs {
+        SyscallArgs {
+            syscall: syscall as u32,
+            _pad: 0,
+            args: a,
+        }
+    }
+
+    /// Every prefix of a record shorter than its type's `MIN_LEN` is an error,
+    /// and so is a syscall id outside the list (at the offset of
+    /// `call.syscall`, right after the header).
+    fn rejects_prefixes_and_bad_ids<T: monitor_common::Record>(record: &T) {
+        let bytes = &bytes_of(record);
+        for n in 0..T::MIN_LEN {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+        let at = std::mem::size_of::<EventHeader>();
+        let mut bad = bytes.to_vec();
+        bad[at..at + 4].copy_from_slice(&999u32.to_ne_bytes());
+        assert_eq!(decode(&bad), Err(DecodeError::BadSyscall(999)));
+    }
+
+    #[test]
+    fn call_records() {
+        let mut ev = CallEvent {
+            header: hdr(EventKind::Call),
+            call: args(Syscall::Capset, [0x1000, 0x2000, 0, 0, 0, 0]),
+            ret: -1,
+            data_len: 24,
+            _pad: 0,
+            data: [0; CALL_DATA_LEN],
+        };
+        ev.data[0] = 0xff;
+        let Record::Call { header, call, data } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!("not a call")
+        };
+        assert_eq!(header.comm, "node");
+        assert_eq!(call.syscall, Syscall::Capset);
+        assert_eq!(call.ret, -1);
+        assert_eq!(call.args[1], 0x2000);
+        assert_eq!(call.int(0), 0x1000);
+        assert_eq!(call.int(9), 0);
+        assert_eq!(data.len(), 24);
+        assert_eq!(data[0], 0xff);
+        // A length beyond the buffer is clamped.
+        ev.data_len = u32::MAX;
+        let Record::Call { data, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(data.len(), CALL_DATA_LEN);
+        rejects_prefixes_and_bad_ids(&ev);
+    }
+
+    #[test]
+    fn path_records() {
+        let mut ev = PathEvent {
+            header: hdr(EventKind::Path),
+            call: args(Syscall::Mount, [1, 2, 3, 4096, 0, 0]),
+            ret: 0,
+            lens: [4, 8, 5],
+            base_len: 0,
+            path: [0; PATH_LEN],
+            path2: [0; PATH_LEN],
+            short: [0; SHORT_LEN],
+            base: [0; RESOLVED_LEN],
+        };
+        ev.path[..4].copy_from_slice(b"none");
+        ev.path2[..8].copy_from_slice(b"/mnt/dir");
+        ev.short[..5].copy_from_slice(b"tmpfs");
+        let Record::Path {
+            call,
+            path,
+            path2,
+            short,
+            ..
+        } = decode(&bytes_of(&ev)).unwrap()
+        else {
+            panic!("not a path record")
+        };
+        assert_eq!(call.syscall, Syscall::Mount);
+        assert_eq!((path.as_str(), path2.as_str()), ("none", "/mnt/dir"));
+        assert_eq!(short, "tmpfs");
+        // Lengths beyond their buffers are clamped; unfilled bytes are not text.
+        ev.lens = [u32::MAX; 3];
+        ev.short = [b'x'; SHORT_LEN];
+        let Record::Path { path, short, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, "none");
+        assert_eq!(short.len(), SHORT_LEN);
+        rejects_prefixes_and_bad_ids(&ev);
+    }
+
+    #[test]
+    fn sock_records() {
+        let mut addr = SockAddr {
+            family: af::INET,
+            port: 8080,
+            _pad: 0,
+            addr: [0; 16],
+            unix_path: [0; UNIX_PATH_LEN],
+            addr_len: 16,
+            _pad2: 0,
+        };
+        addr.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut ev = SockEvent {
+            header: hdr(EventKind::Sock),
+            call: args(Syscall::Bind, [3, 0, 16, 0, 0, 0]),
+            ret: 0,
+            addr,
+        };
+        let Record::Sock { call, endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!("not a sock record")
+        };
+        assert_eq!(call.syscall, Syscall::Bind);
+        assert_eq!(
+            endpoint,
+            Some(Endpoint::Inet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 8080
+            })
+        );
+        // An accept without an address buffer, and an unreadable address.
+        ev.addr.family = 0;
+        let Record::Sock { endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(endpoint, None);
+        ev.header.flags = flags::ADDR_UNREADABLE;
+        let Record::Sock { endpoint, .. } = decode(&bytes_of(&ev)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(endpoint, Some(Endpoint::Unreadable));
+        // An unknown family is unreadable, never a panic.
+        ev.header.flags = 0;
+        ev.addr.family = 77;
+        assert!(matches!(
+            decode(&bytes_of(&ev)),
+            Ok(Record::Sock {
+                endpoint: Some(Endpoint::Unreadable),
+                ..
+            })
+        ));
+        rejects_prefixes_and_bad_ids(&ev);
     }
 }

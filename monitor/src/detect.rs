@@ -4,12 +4,18 @@
 //! The set is owned by the event loop; a reload compiles the new set aside and
 //! replaces the old one between two events, or keeps the old one if the new
 //! files do not compile.
-use std::{collections::BTreeMap, io::IsTerminal as _, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::IsTerminal as _,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use crate::{
-    alerts::{Alert, hostname},
+    alerts::{Alert, gate::Gate, health, hostname},
     config::SinksConfig,
     event::Event,
+    metrics::Tally,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
     sinks::{Delivery, SinkKind, SinkStats, Sinks},
     watch::FileWatch,
@@ -56,40 +62,60 @@ impl Detector {
 }
 
 /// Turns rule matches and health findings into alerts and hands them to the
-/// sinks, without ever waiting for one.
+/// sinks, without ever waiting for one, after the flood [`Gate`].
 pub struct AlertSink {
     hostname: String,
     sinks: Sinks,
     config: SinksConfig,
     pub raised: u64,
+    pub gate: Gate,
+    /// Alerts sent, by rule, then by priority.
+    pub sent: HashMap<String, Tally>,
 }
 
 impl AlertSink {
     /// Starts the sinks `config` enables.
-    pub fn new(config: &SinksConfig) -> anyhow::Result<Self> {
-        Ok(Self::with_sinks(Sinks::start(config)?, config.clone()))
+    pub fn new(config: &SinksConfig, gate: Gate) -> anyhow::Result<Self> {
+        Ok(Self::with_sinks(
+            Sinks::start(config)?,
+            config.clone(),
+            gate,
+        ))
     }
 
     /// Over sinks built elsewhere (tests).
-    pub fn with_sinks(sinks: Sinks, config: SinksConfig) -> Self {
+    pub fn with_sinks(sinks: Sinks, config: SinksConfig, gate: Gate) -> Self {
         AlertSink {
             hostname: hostname(),
             sinks,
             config,
             raised: 0,
+            gate,
+            sent: HashMap::new(),
         }
     }
 
-    /// Evaluates `ev` against `detector`'s rules and raises an alert per match.
-    pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
-        detector.rules().evaluate(ev, |m| {
-            let alert = Alert::new(&m, ev, &self.hostname);
-            self.raised += 1;
-            self.sinks.send(&Delivery::new(alert));
-        });
+    pub fn hostname(&self) -> &str {
+        &self.hostname
     }
 
-    /// Raises an alert about the monitor itself.
+    /// Evaluates `ev` against `detector`'s rules and raises an alert per match
+    /// that the gate lets through.
+    pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
+        for rule in detector.rules().matching(ev) {
+            let hostname = &self.hostname;
+            // Rendered only when it goes out: repeats in a flood cost a key.
+            let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
+                Alert::new(&rule.to_match(ev), ev, hostname)
+            });
+            self.send_pending();
+            if let Some(alert) = alert {
+                self.send(alert, &[]);
+            }
+        }
+    }
+
+    /// Raises an alert about the monitor itself (rate-limited, never dropped).
     pub fn health(
         &mut self,
         rule: &str,
@@ -97,40 +123,74 @@ impl AlertSink {
         output: String,
         fields: BTreeMap<String, serde_json::Value>,
     ) {
-        self.health_except(rule, priority, output, fields, &[]);
+        self.raise_health(Alert::health(
+            rule,
+            priority,
+            output,
+            fields,
+            &self.hostname,
+        ));
     }
 
-    fn health_except(
-        &mut self,
-        rule: &str,
-        priority: &str,
-        output: String,
-        fields: BTreeMap<String, serde_json::Value>,
-        skip: &[SinkKind],
-    ) {
-        let alert = Alert::health(rule, priority, output, fields, &self.hostname);
-        self.raised += 1;
-        self.sinks.send_except(&Delivery::new(alert), skip);
+    /// Raises a health alert built elsewhere (`alerts::health`).
+    pub fn raise_health(&mut self, alert: Alert) {
+        if let Some(a) = self.gate.health(alert, Instant::now()) {
+            self.send(a, &[]);
+        }
     }
 
-    /// Once a second: reports alerts that sinks lost (rate-limited), through
-    /// the sinks that did not lose them and on stderr.
+    /// Raises a server's lifecycle alert (not throttled: see [`Gate`]).
+    pub fn lifecycle(&mut self, alert: Alert) {
+        self.send(alert, &[]);
+    }
+
+    /// Once a second: suppression summaries, throttle reports, held health
+    /// alerts, and alerts that sinks lost (reported through the sinks that did
+    /// not lose them, and on stderr; rate-limited by the sinks).
     pub fn tick(&mut self) {
+        for a in self.gate.tick(Instant::now(), &self.hostname) {
+            self.send(a, &[]);
+        }
         let Some(losses) = self.sinks.losses() else {
             return;
         };
         let text = losses.text();
         eprintln!("mcp-monitor: warning: alerts lost on their way out ({text})");
         let skip: Vec<SinkKind> = losses.by_sink.iter().map(|(k, ..)| *k).collect();
-        self.health_except(
-            "Alert delivery failed",
-            "Error",
-            format!(
-                "alerts did not reach every sink ({text}); a slow or failing sink loses alerts rather than delay detection"
-            ),
-            losses.fields(),
-            &skip,
-        );
+        let alert = health::delivery_failed(&text, losses.fields(), &self.hostname);
+        self.send(alert, &skip);
+    }
+
+    /// Before shutdown: whatever the gate still holds (open windows, throttle
+    /// counts, held health alerts).
+    pub fn finish(&mut self) {
+        for a in self.gate.finish(Instant::now(), &self.hostname) {
+            self.send(a, &[]);
+        }
+    }
+
+    /// Reports the gate made while admitting (a throttle starting).
+    fn send_pending(&mut self) {
+        for a in self.gate.pending(&self.hostname) {
+            self.send(a, &[]);
+        }
+    }
+
+    /// Hands `alert` to every sink but those in `skip`, and counts it. Every
+    /// alert passes here, whatever built it (lifecycle alerts quote the
+    /// server's command line): secrets are redacted on the way out.
+    fn send(&mut self, mut alert: Alert, skip: &[SinkKind]) {
+        crate::redact::alert(&mut alert);
+        self.raised += 1;
+        match self.sent.get_mut(&alert.rule) {
+            Some(t) => t.add(&alert.priority, 1),
+            None => {
+                let mut t = Tally::default();
+                t.add(&alert.priority, 1);
+                self.sent.insert(alert.rule.clone(), t);
+            }
+        }
+        self.sinks.send_except(&Delivery::new(alert), skip);
     }
 
     /// Applies changed sink settings; the sinks that cannot take them keep
@@ -142,6 +202,25 @@ impl AlertSink {
         self.sinks.reconfigure(&self.config, config)?;
         self.config = config.clone();
         Ok(())
+    }
+
+    /// The running sinks' figures, for metrics.
+    pub fn sink_figures(&self) -> Vec<crate::metrics::SinkFigures> {
+        let stats = self.sinks.stats();
+        self.sinks
+            .kinds()
+            .into_iter()
+            .map(|kind| {
+                let c = stats.of(kind);
+                crate::metrics::SinkFigures {
+                    name: kind.name().to_owned(),
+                    queue_depth: c.depth(),
+                    overflow: c.overflow.load(std::sync::atomic::Ordering::Relaxed),
+                    delivered: c.delivered.load(std::sync::atomic::Ordering::Relaxed),
+                    failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// The sinks' counters, for health alerts and metrics.

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct Event {
     /// Syscall-style name: `clone`, `execve`, `procexit`, `open`, `openat`,
-    /// `openat2`, `creat`, `connect`.
+    /// `openat2`, `creat`, `connect`, or the name of one of the syscalls of
+    /// `monitor_common::Syscall` (`mount`, `ptrace`, `bind`, `dup2`, …).
     #[serde(rename = "evt.type")]
     pub evt_type: String,
-    /// `process`, `file` or `net`.
+    /// `process`, `file`, `net`, or `security` (mount, namespaces, ptrace,
+    /// modules, bpf, credentials).
     #[serde(rename = "evt.category")]
     pub category: String,
     /// Nanoseconds since the Unix epoch.
@@ -30,7 +32,8 @@ pub struct Event {
     /// Something was cut to fit the kernel record (path or arguments).
     #[serde(rename = "evt.truncated", skip_serializing_if = "is_false")]
     pub truncated: bool,
-    /// Open flags by name, `O_RDONLY|O_CLOEXEC`.
+    /// Flags by name, per syscall: `O_RDONLY|O_CLOEXEC`, `AT_REMOVEDIR`,
+    /// `MS_BIND|MS_REC`, `CLONE_NEWNS`, `MFD_CLOEXEC`, …
     #[serde(rename = "evt.arg.flags", skip_serializing_if = "Option::is_none")]
     pub arg_flags: Option<String>,
     #[serde(rename = "evt.rawarg.flags", skip_serializing_if = "Option::is_none")]
@@ -40,10 +43,113 @@ pub struct Event {
     /// The path exactly as the process passed it.
     #[serde(rename = "evt.arg.path", skip_serializing_if = "Option::is_none")]
     pub arg_path: Option<String>,
+    /// mount: the source (device, directory of a bind mount, or a name).
+    #[serde(rename = "evt.arg.dev", skip_serializing_if = "Option::is_none")]
+    pub arg_dev: Option<String>,
+    /// mount: the target directory as passed.
+    #[serde(rename = "evt.arg.dir", skip_serializing_if = "Option::is_none")]
+    pub arg_dir: Option<String>,
+    /// mount: the filesystem type.
+    #[serde(rename = "evt.arg.type", skip_serializing_if = "Option::is_none")]
+    pub arg_type: Option<String>,
+    /// The fd argument (setns, finit_module, bind, listen, accept).
+    #[serde(rename = "evt.arg.fd", skip_serializing_if = "Option::is_none")]
+    pub arg_fd: Option<i64>,
+    /// setns: the namespace type asked for, `CLONE_NEWNET`…, or `ANY`.
+    #[serde(rename = "evt.arg.nstype", skip_serializing_if = "Option::is_none")]
+    pub arg_nstype: Option<String>,
+    /// ptrace: the request, `PTRACE_ATTACH`…
+    #[serde(rename = "evt.arg.request", skip_serializing_if = "Option::is_none")]
+    pub arg_request: Option<String>,
+    /// The pid argument (ptrace, process_vm_*, kill, tkill, tgkill).
+    #[serde(rename = "evt.arg.pid", skip_serializing_if = "Option::is_none")]
+    pub arg_pid: Option<i64>,
+    /// The signal by name, `SIGKILL`.
+    #[serde(rename = "evt.arg.sig", skip_serializing_if = "Option::is_none")]
+    pub arg_sig: Option<String>,
+    #[serde(rename = "evt.rawarg.sig", skip_serializing_if = "Option::is_none")]
+    pub rawarg_sig: Option<i64>,
+    /// init_module: bytes of the module image.
+    #[serde(rename = "evt.arg.len", skip_serializing_if = "Option::is_none")]
+    pub arg_len: Option<u64>,
+    /// bpf: the command, `BPF_PROG_LOAD`…
+    #[serde(rename = "evt.arg.cmd", skip_serializing_if = "Option::is_none")]
+    pub arg_cmd: Option<String>,
+    /// memfd_create: the memfd's name.
+    #[serde(rename = "evt.arg.name", skip_serializing_if = "Option::is_none")]
+    pub arg_name: Option<String>,
+    /// setuid family: ids as given; -1 ("leave unchanged") stays -1.
+    #[serde(rename = "evt.arg.uid", skip_serializing_if = "Option::is_none")]
+    pub arg_uid: Option<i64>,
+    #[serde(rename = "evt.arg.gid", skip_serializing_if = "Option::is_none")]
+    pub arg_gid: Option<i64>,
+    #[serde(rename = "evt.arg.ruid", skip_serializing_if = "Option::is_none")]
+    pub arg_ruid: Option<i64>,
+    #[serde(rename = "evt.arg.euid", skip_serializing_if = "Option::is_none")]
+    pub arg_euid: Option<i64>,
+    #[serde(rename = "evt.arg.suid", skip_serializing_if = "Option::is_none")]
+    pub arg_suid: Option<i64>,
+    #[serde(rename = "evt.arg.rgid", skip_serializing_if = "Option::is_none")]
+    pub arg_rgid: Option<i64>,
+    #[serde(rename = "evt.arg.egid", skip_serializing_if = "Option::is_none")]
+    pub arg_egid: Option<i64>,
+    #[serde(rename = "evt.arg.sgid", skip_serializing_if = "Option::is_none")]
+    pub arg_sgid: Option<i64>,
+    /// capset: capability sets by name, `CAP_NET_RAW|CAP_SYS_ADMIN`.
+    #[serde(
+        rename = "evt.arg.cap_effective",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub arg_cap_effective: Option<String>,
+    #[serde(
+        rename = "evt.arg.cap_permitted",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub arg_cap_permitted: Option<String>,
+    #[serde(
+        rename = "evt.arg.cap_inheritable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub arg_cap_inheritable: Option<String>,
+    /// listen: the backlog.
+    #[serde(rename = "evt.arg.backlog", skip_serializing_if = "Option::is_none")]
+    pub arg_backlog: Option<i64>,
+    /// dup family: the fd duplicated and the fd asked for (dup: the result).
+    #[serde(rename = "evt.arg.oldfd", skip_serializing_if = "Option::is_none")]
+    pub arg_oldfd: Option<i64>,
+    #[serde(rename = "evt.arg.newfd", skip_serializing_if = "Option::is_none")]
+    pub arg_newfd: Option<i64>,
+    /// io_uring_setup: queue entries asked for.
+    #[serde(rename = "evt.arg.entries", skip_serializing_if = "Option::is_none")]
+    pub arg_entries: Option<u64>,
     #[serde(rename = "evt.is_open_read", skip_serializing_if = "Option::is_none")]
     pub is_open_read: Option<bool>,
     #[serde(rename = "evt.is_open_write", skip_serializing_if = "Option::is_none")]
     pub is_open_write: Option<bool>,
+
+    /// Absolute path of a one-path call (unlink, chmod, mount target, …).
+    #[serde(rename = "fs.path.name", skip_serializing_if = "Option::is_none")]
+    pub fs_path_name: Option<String>,
+    /// rename/link: the old path; symlink: what the link points to, as given.
+    #[serde(rename = "fs.path.source", skip_serializing_if = "Option::is_none")]
+    pub fs_path_source: Option<String>,
+    /// rename/link: the new path; symlink: the link created.
+    #[serde(rename = "fs.path.target", skip_serializing_if = "Option::is_none")]
+    pub fs_path_target: Option<String>,
+
+    /// The process a call acts on (ptrace, process_vm_*, kill family).
+    #[serde(rename = "target.pid", skip_serializing_if = "Option::is_none")]
+    pub target_pid: Option<u32>,
+    #[serde(rename = "target.name", skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
+    #[serde(rename = "target.exepath", skip_serializing_if = "Option::is_none")]
+    pub target_exepath: Option<String>,
+    /// The MCP server the target belongs to; absent when it is untagged.
+    #[serde(rename = "target.server", skip_serializing_if = "Option::is_none")]
+    pub target_server: Option<String>,
+    /// The target belongs to the caller's own server.
+    #[serde(rename = "target.in_tree", skip_serializing_if = "Option::is_none")]
+    pub target_in_tree: Option<bool>,
 
     #[serde(rename = "proc.pid")]
     pub pid: u32,
@@ -84,7 +190,9 @@ pub struct Event {
     #[serde(rename = "group.gid")]
     pub gid: u32,
 
-    /// For opens: the absolute path. For connects: `dip:dport` or the unix path.
+    /// For files the absolute path (the target of a rename, link or symlink);
+    /// for sockets `ip:port` (the peer of a connect, the local address of a
+    /// bind or listen) or the unix path.
     #[serde(rename = "fd.name", skip_serializing_if = "Option::is_none")]
     pub fd_name: Option<String>,
     /// How `fd.name` was obtained: `absolute` (the argument was absolute),
@@ -95,7 +203,7 @@ pub struct Event {
     /// The fd number (the result of an open, the socket of a connect).
     #[serde(rename = "fd.num", skip_serializing_if = "Option::is_none")]
     pub fd_num: Option<i64>,
-    /// `f` file, `4` IPv4 socket, `6` IPv6 socket, `u` unix socket.
+    /// `f` file, `4` IPv4 socket, `6` IPv6 socket, `u` unix socket, `p` pipe.
     #[serde(rename = "fd.typechar", skip_serializing_if = "Option::is_none")]
     pub fd_typechar: Option<String>,
     #[serde(rename = "fd.dip", skip_serializing_if = "Option::is_none")]
@@ -106,6 +214,11 @@ pub struct Event {
     pub fd_sip: Option<std::net::IpAddr>,
     #[serde(rename = "fd.sport", skip_serializing_if = "Option::is_none")]
     pub fd_sport: Option<u16>,
+    /// accept: the peer's address and port.
+    #[serde(rename = "fd.cip", skip_serializing_if = "Option::is_none")]
+    pub fd_cip: Option<std::net::IpAddr>,
+    #[serde(rename = "fd.cport", skip_serializing_if = "Option::is_none")]
+    pub fd_cport: Option<u16>,
     /// `tcp`, `udp` when known.
     #[serde(rename = "fd.l4proto", skip_serializing_if = "Option::is_none")]
     pub fd_l4proto: Option<String>,
@@ -274,6 +387,13 @@ pub fn result_name(ret: i64) -> String {
         libc::EINPROGRESS => "EINPROGRESS",
         libc::EISCONN => "EISCONN",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENODEV => "ENODEV",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTBLK => "ENOTBLK",
+        libc::ECHILD => "ECHILD",
         _ => return format!("E{errno}"),
     };
     name.into()

@@ -16,6 +16,8 @@ pub mod event;
 pub mod glob;
 pub mod kernel;
 pub mod launch;
+pub mod metrics;
+pub mod names;
 pub mod paths;
 pub mod probes;
 pub mod procs;

@@ -223,7 +223,8 @@ fn paths_are_what_the_kernel_opened() {
     // `cat` opens through `..` and through a symlink that leaves the root;
     // `sh` changes directory and fails a relative open, then exits at once (too
     // soon for procfs to tell its cwd); `cat` reads /proc/self, another mount.
-    let script = "cat sub/../here.txt link; cd sub && true < missing; cat /proc/self/stat";
+    let script = "cat sub/../here.txt link; cd sub && true < missing; cat /proc/self/stat; \
+                  touch made && mv made ../moved";
     // The script's exit status is its last command's; the events are what count.
     daemon
         .launch("kpath", &["sh", "-c", script])
@@ -261,6 +262,22 @@ fn paths_are_what_the_kernel_opened() {
         "the cwd at the call: {open}"
     );
     assert_eq!(s(&open, "fd.name_source"), "cwd");
+
+    // A rename's relative paths, from the directory the kernel named.
+    let rename = daemon
+        .wait_for(WAIT, |e| {
+            s(e, "evt.type").starts_with("rename") && s(e, "mcp.server") == "kpath"
+        })
+        .unwrap_or_else(|| panic!("no rename; stderr:\n{}", daemon.stderr_text()));
+    assert_eq!(
+        s(&rename, "fs.path.source"),
+        root.join("sub/made").to_str().unwrap()
+    );
+    assert_eq!(
+        s(&rename, "fs.path.target"),
+        root.join("moved").to_str().unwrap()
+    );
+    assert_eq!(s(&rename, "fd.name_source"), "cwd");
 
     let open = by_arg("/proc/self/stat");
     assert_eq!(s(&open, "proc.name"), "cat");

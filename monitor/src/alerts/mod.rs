@@ -4,10 +4,17 @@
 //! `output_fields`, `tags`, `source`, `hostname`) so existing pipelines accept
 //! it, plus `mcp` and `process` objects. [`render_text`] is the one-line form
 //! for people; [`AlertFilter`] is what a reader of the stream asks for.
+//! [`suppress`] and [`keys`] keep floods in check, [`health`] builds the
+//! monitor's own and the servers' lifecycle alerts, [`gate`] puts them together
+//! in front of the sinks.
 mod filter;
+pub mod gate;
+pub mod health;
+pub mod keys;
 mod model;
 #[cfg(test)]
 mod schema_tests;
+pub mod suppress;
 mod text;
 
 pub use filter::AlertFilter;

@@ -53,6 +53,19 @@ pub struct Ancestor {
     pub name: String,
 }
 
+impl AlertMcp {
+    /// No server: the monitor's own alerts.
+    pub fn none() -> Self {
+        AlertMcp {
+            server: None,
+            host: None,
+            tag_source: None,
+            root_pid: None,
+            roots: Vec::new(),
+        }
+    }
+}
+
 impl Alert {
     /// The alert for a rule match, with secrets redacted (rules saw them raw;
     /// no output carries them).
@@ -115,13 +128,7 @@ impl Alert {
             tags: vec!["mcp_monitor_health".into()],
             source: "mcp-monitor".into(),
             hostname: hostname.to_owned(),
-            mcp: AlertMcp {
-                server: None,
-                host: None,
-                tag_source: None,
-                root_pid: None,
-                roots: Vec::new(),
-            },
+            mcp: AlertMcp::none(),
             process: None,
         }
     }

@@ -91,6 +91,118 @@ fn health_alerts_match_the_schema() {
 }
 
 #[test]
+fn lifecycle_flood_and_reload_alerts_match_the_schema() {
+    use std::time::Duration;
+
+    use monitor_common::TagSource;
+
+    use super::{
+        health,
+        suppress::{Notice, Summary},
+    };
+    use crate::procs::{
+        lifecycle::{Happened, HostProcess, Note, RootProcess},
+        servers::ServerInfo,
+        table::ProcInfo,
+    };
+
+    let v = validator();
+    let server = ServerInfo {
+        id: 1,
+        name: "fs".into(),
+        host: Some("claude-code".into()),
+        source: TagSource::Wrapper,
+        root_pid: 42,
+        roots: vec!["/srv".into()],
+        destinations: vec![],
+    };
+    let host = HostProcess {
+        pid: 9,
+        name: "claude".into(),
+        start_time: 1,
+    };
+    for what in [
+        Happened::Started {
+            host_process: Some(host.clone()),
+            at_start: false,
+        },
+        Happened::Exited {
+            status: Some(9),
+            lifetime: Duration::from_secs(3),
+            events: 12,
+        },
+        Happened::OutlivedHost {
+            host_process: host,
+            running: vec![42, 43],
+        },
+    ] {
+        let note = Note {
+            server: server.clone(),
+            root: RootProcess {
+                info: ProcInfo {
+                    pid: 42,
+                    ppid: 9,
+                    comm: "node".into(),
+                    argv: vec!["node".into(), "x.js".into()],
+                    ..Default::default()
+                },
+                ancestors: vec![(9, "claude".into())],
+            },
+            what,
+        };
+        assert_valid(&v, &health::from_note(&note, "host"));
+    }
+    // A summary keeps the process of the alert that went out.
+    let rule_alert = Alert::health("r", "Warning", "x".into(), Default::default(), "h");
+    let process = Some(AlertProcess {
+        pid: 42,
+        ppid: 9,
+        name: "node".into(),
+        exepath: "/usr/bin/node".into(),
+        cmdline: "node x.js".into(),
+        uid: 0,
+        ancestors: vec![],
+    });
+    for n in [
+        Notice::Summary(Box::new(Summary {
+            rule: "MCP server read SSH keys or configuration".into(),
+            priority: "Critical".into(),
+            tags: vec!["mcp".into()],
+            mcp: rule_alert.mcp.clone(),
+            process,
+            fields: [("fd.name".to_string(), "/root/.ssh/id_rsa".into())].into(),
+            count: 199,
+            window: Duration::from_secs(60),
+        })),
+        Notice::ThrottleStart {
+            server: "fs".into(),
+            rate: 20.0,
+            burst: 200,
+        },
+        Notice::ThrottleStop {
+            server: "fs".into(),
+            dropped: 5,
+            lasted: Duration::from_secs(2),
+        },
+    ] {
+        assert_valid(&v, &health::from_notice(&n, "host"));
+    }
+    let summary = rules::ruleset::ReloadSummary {
+        added: vec!["a".into()],
+        removed: vec![],
+        changed: vec!["b".into()],
+    };
+    assert_valid(&v, &health::rules_reloaded("SIGHUP", 3, &summary, "host"));
+    let broken =
+        rules::RuleSet::load(&[rules::diag::RuleSource::new("x.yaml", "- rule: x\n")]).unwrap_err();
+    assert_valid(&v, &health::rules_rejected("SIGHUP", &broken, "host"));
+    assert_valid(
+        &v,
+        &health::probes_unavailable(&["raw tracepoint sys_enter".into()], "host"),
+    );
+}
+
+#[test]
 fn the_schema_rejects_what_is_not_an_alert() {
     let v = validator();
     let mut a = Alert::health("r", "Warning", "x".into(), Default::default(), "h");

@@ -120,6 +120,50 @@ pub struct Flags {
     /// Extra webhook request header, "Name: value" (repeatable) [sinks.webhook.headers].
     #[arg(long = "webhook-header", value_name = "NAME: VALUE", value_parser = parse_header)]
     pub webhook_headers: Vec<(String, String)>,
+
+    /// Send every alert: no suppression of repeats (the per-server throttle
+    /// still applies) [suppression.enabled: false].
+    #[arg(long)]
+    pub no_suppression: bool,
+    /// How long repeats of an alert (same rule, server and key fields) are
+    /// counted instead of sent [suppression.window, default 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub suppression_window: Option<HumanDuration>,
+    /// Alerts per second one MCP server may raise in the long run before its
+    /// alerts are dropped and counted; 0 turns the throttle off
+    /// [suppression.throttle.rate, default 20].
+    #[arg(long, value_name = "RATE")]
+    pub server_alert_rate: Option<f64>,
+    /// Alerts one MCP server may raise at once before the rate applies
+    /// [suppression.throttle.burst, default 200].
+    #[arg(long, value_name = "N")]
+    pub server_alert_burst: Option<u32>,
+    /// A field that tells two alerts of a rule apart, for every rule without
+    /// its own (repeatable) [suppression.key_fields, default: the fields the
+    /// rule's output names].
+    #[arg(long = "suppression-key-field", value_name = "FIELD")]
+    pub suppression_key_fields: Vec<String>,
+    /// The same health alert goes out at most this often; the rest are folded
+    /// into the next [suppression.health_interval, default 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub health_alert_interval: Option<HumanDuration>,
+
+    /// No `MCP server started` and `MCP server exited` alerts
+    /// [lifecycle.started_exited: false].
+    #[arg(long)]
+    pub no_lifecycle_alerts: bool,
+    /// No `MCP server outlived its host` alerts [lifecycle.outlived_host: false].
+    #[arg(long)]
+    pub no_outlived_host_alert: bool,
+    /// How long a server may run on after its host ended before it counts as
+    /// having outlived it [lifecycle.host_grace, default 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub host_grace: Option<HumanDuration>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics; loopback only, e.g.
+    /// 127.0.0.1:9464 [metrics.address].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -206,6 +250,31 @@ impl Flags {
         set(&mut s.webhook.backoff, &self.webhook_backoff);
         if !self.webhook_headers.is_empty() {
             s.webhook.headers = self.webhook_headers.iter().cloned().collect();
+        }
+
+        let f = &mut c.suppression;
+        if self.no_suppression {
+            f.enabled = false;
+        }
+        set(&mut f.window, &self.suppression_window);
+        if let Some(rate) = self.server_alert_rate {
+            f.throttle.enabled = rate > 0.0;
+            f.throttle.rate = rate;
+        }
+        set(&mut f.throttle.burst, &self.server_alert_burst);
+        replace(&mut f.key_fields, &self.suppression_key_fields);
+        set(&mut f.health_interval, &self.health_alert_interval);
+
+        if self.no_lifecycle_alerts {
+            c.lifecycle.started_exited = false;
+        }
+        if self.no_outlived_host_alert {
+            c.lifecycle.outlived_host = false;
+        }
+        set(&mut c.lifecycle.host_grace, &self.host_grace);
+
+        if self.metrics_address.is_some() {
+            c.metrics.address = self.metrics_address;
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The daemon's configuration: `/etc/mcp-monitor/config.yaml` (or `--config
 //! PATH`), with every option also a `run` flag that wins over the file.
 //!
-//! One section per concern (`rules`, `servers`, `kernel`, `control`, `sinks`);
+//! One section per concern (`rules`, `servers`, `kernel`, `control`, `sinks`,
+//! `suppression`, `lifecycle`, `metrics`);
 //! each is a struct with its own defaults, so a zero-config start works and a
 //! new concern is a new field here. Unknown keys are errors that name the key
 //! and its place in the file: a typo must not silently leave a sink off.
@@ -20,7 +21,9 @@ use serde::Deserialize;
 pub use units::{ByteSize, HumanDuration};
 
 use crate::{
-    procs::cgroups::WatchedCgroup,
+    alerts::suppress::SuppressionConfig,
+    metrics::MetricsConfig,
+    procs::{cgroups::WatchedCgroup, lifecycle::LifecycleConfig},
     rules::{
         Diagnostic, Kind, Location, Severity,
         yaml::{self, Node, Pos},
@@ -39,6 +42,12 @@ pub struct Config {
     pub kernel: KernelConfig,
     pub control: ControlConfig,
     pub sinks: SinksConfig,
+    /// Flood control of alerts (`alerts::suppress`).
+    pub suppression: SuppressionConfig,
+    /// The Prometheus endpoint (`metrics`).
+    pub metrics: MetricsConfig,
+    /// Which of a server's life events are alerts (`procs::lifecycle`).
+    pub lifecycle: LifecycleConfig,
 }
 
 /// Which rule files are loaded.
@@ -371,6 +380,10 @@ impl Config {
                 ),
             ));
         }
+        self.suppression.validate()?;
+        self.metrics
+            .validate()
+            .map_err(|m| ("metrics.address", m))?;
         for (k, v) in &s.webhook.headers {
             let bad_name = k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':');
             if bad_name || v.chars().any(char::is_control) {
@@ -397,6 +410,9 @@ impl Config {
         }
         if self.servers != new.servers {
             out.push("servers");
+        }
+        if self.metrics != new.metrics {
+            out.push("metrics");
         }
         out
     }

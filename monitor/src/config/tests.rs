@@ -239,3 +239,100 @@ fn what_needs_a_restart() {
     b.servers.patterns.push("x".into());
     assert_eq!(a.restart_needed(&b), ["kernel", "servers"]);
 }
+
+#[test]
+fn suppression_and_metrics_sections() {
+    let c = Config::parse(
+        "c",
+        r#"
+suppression:
+  window: 5m
+  key_fields: [proc.exepath]
+  health_interval: 30
+  throttle: {rate: 2.5, burst: 10}
+  rules:
+    "Shell spawned by MCP server": {window: 10m, key_fields: [proc.cmdline]}
+    "Marker": {enabled: false}
+metrics:
+  address: 127.0.0.1:9464
+"#,
+    )
+    .unwrap();
+    let s = &c.suppression;
+    assert!(s.enabled);
+    assert_eq!(s.window, HumanDuration(Duration::from_secs(300)));
+    assert_eq!(s.health_interval, HumanDuration(Duration::from_secs(30)));
+    assert_eq!((s.throttle.rate, s.throttle.burst), (2.5, 10));
+    let shell = &s.rules["Shell spawned by MCP server"];
+    assert_eq!(shell.window, Some(HumanDuration(Duration::from_secs(600))));
+    assert_eq!(
+        shell.key_fields.as_deref(),
+        Some(&["proc.cmdline".to_string()][..])
+    );
+    assert_eq!(s.rules["Marker"].enabled, Some(false));
+    assert_eq!(c.metrics.address, Some("127.0.0.1:9464".parse().unwrap()));
+
+    // Mistakes are located, with what to do.
+    let (line, _, msg) = error("suppression:\n  throttle: {burst: 0}\n");
+    assert_eq!(line, 2, "{msg}");
+    assert!(msg.contains("burst") && msg.contains("at least 1"), "{msg}");
+    let (line, _, msg) = error("suppression:\n  key_fields: [fd.nme]\n");
+    assert_eq!(line, 2, "{msg}");
+    assert!(
+        msg.contains("fd.nme") && msg.contains("rules fields"),
+        "{msg}"
+    );
+    let (line, _, msg) = error("suppression:\n  windw: 5s\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("windw"), "{msg}");
+    let (line, _, msg) = error("metrics:\n  address: 0.0.0.0:9464\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("only loopback addresses"), "{msg}");
+
+    // Flags win; metrics need a restart, suppression does not.
+    let mut c = Config::default();
+    flags(&[
+        "--no-suppression",
+        "--suppression-window",
+        "90s",
+        "--server-alert-rate",
+        "0",
+        "--server-alert-burst",
+        "7",
+        "--metrics-address",
+        "[::1]:9000",
+        "--suppression-key-field",
+        "proc.exepath",
+        "--suppression-key-field",
+        "fd.name",
+        "--health-alert-interval",
+        "1m",
+        "--no-lifecycle-alerts",
+        "--host-grace",
+        "2s",
+    ])
+    .apply(&mut c);
+    assert_eq!(c.suppression.key_fields, ["proc.exepath", "fd.name"]);
+    assert_eq!(
+        c.suppression.health_interval,
+        HumanDuration(Duration::from_secs(60))
+    );
+    assert!(!c.lifecycle.started_exited && c.lifecycle.outlived_host);
+    assert_eq!(
+        c.lifecycle.host_grace,
+        HumanDuration(Duration::from_secs(2))
+    );
+    assert!(!c.suppression.enabled);
+    assert_eq!(c.suppression.window, HumanDuration(Duration::from_secs(90)));
+    assert!(
+        !c.suppression.throttle.enabled,
+        "rate 0 turns the throttle off"
+    );
+    assert_eq!(c.suppression.throttle.burst, 7);
+    assert_eq!(c.metrics.address, Some("[::1]:9000".parse().unwrap()));
+    let mut other = c.clone();
+    other.suppression.window = HumanDuration(Duration::from_secs(1));
+    assert!(c.restart_needed(&other).is_empty());
+    other.metrics.address = None;
+    assert_eq!(c.restart_needed(&other), ["metrics"]);
+}

@@ -21,8 +21,9 @@ pub mod cap {
 pub struct WantedTracepoint {
     pub category: &'static str,
     pub name: &'static str,
-    /// Absent on some architectures (`open`, `creat` on arm64); the monitor
-    /// runs without it.
+    /// Absent on some architectures (`open`, `creat` on arm64), kernels
+    /// (`fchmodat2`) or configurations (`init_module`); the monitor runs
+    /// without it.
     pub optional: bool,
 }
 
@@ -34,23 +35,18 @@ const fn tp(category: &'static str, name: &'static str, optional: bool) -> Wante
     }
 }
 
-/// Every tracepoint mcp-monitor uses (`sched_process_fork` is hooked as a raw
-/// tracepoint; its tracefs entry is listed as evidence it exists).
-pub const TRACEPOINTS: &[WantedTracepoint] = &[
-    tp("sched", "sched_process_fork", false),
-    tp("sched", "sched_process_exec", false),
-    tp("sched", "sched_process_exit", false),
-    tp("syscalls", "sys_enter_openat", false),
-    tp("syscalls", "sys_exit_openat", false),
-    tp("syscalls", "sys_enter_openat2", false),
-    tp("syscalls", "sys_exit_openat2", false),
-    tp("syscalls", "sys_enter_open", true),
-    tp("syscalls", "sys_exit_open", true),
-    tp("syscalls", "sys_enter_creat", true),
-    tp("syscalls", "sys_exit_creat", true),
-    tp("syscalls", "sys_enter_connect", false),
-    tp("syscalls", "sys_exit_connect", false),
-];
+/// Every tracepoint mcp-monitor uses, from the list of programs it attaches
+/// (`sched_process_fork` is hooked as a raw tracepoint; its tracefs entry is
+/// listed as evidence it exists).
+pub fn tracepoints() -> Vec<WantedTracepoint> {
+    use crate::probes::{Hook, is_optional, programs};
+    programs()
+        .map(|spec| match spec.hook {
+            Hook::TracePoint(category, name) => tp(category, name, is_optional(&spec)),
+            Hook::RawTracePoint(name) => tp("sched", name, false),
+        })
+        .collect()
+}
 
 /// A yes / no / cannot-tell answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +146,7 @@ impl Capabilities {
         (self.has_cap(cap::BPF) && self.has_cap(cap::PERFMON)) || self.has_cap(cap::SYS_ADMIN)
     }
 
-    /// Tracepoints from [`TRACEPOINTS`] that exist here.
+    /// Tracepoints from [`tracepoints`] that exist here.
     pub fn tracepoints_present(&self) -> usize {
         self.tracepoints
             .iter()
@@ -165,9 +161,9 @@ impl Capabilities {
         let tracefs_problem = tracefs.as_ref().err().map(ToString::to_string);
         let tracefs = tracefs.ok();
         let btf = btf_check();
-        let tracepoints = TRACEPOINTS
-            .iter()
-            .map(|&wanted| TracepointState {
+        let tracepoints = tracepoints()
+            .into_iter()
+            .map(|wanted| TracepointState {
                 wanted,
                 present: tracefs
                     .as_ref()
@@ -507,7 +503,7 @@ mod tests {
         let c = Capabilities::probe();
         eprintln!("{c:#?}");
         assert!(!c.kernel_release.is_empty());
-        assert_eq!(c.tracepoints.len(), TRACEPOINTS.len());
+        assert_eq!(c.tracepoints.len(), tracepoints().len());
         if c.euid == 0 && c.can_load_bpf() {
             assert_eq!(c.ring_buffer.avail, Avail::Yes, "{}", c.ring_buffer.detail);
         }

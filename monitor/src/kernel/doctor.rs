@@ -385,7 +385,7 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
             detail.push_str("hooked as a raw tracepoint");
         }
         if t.wanted.optional {
-            detail.push_str("optional (absent on some architectures)");
+            detail.push_str("optional (absent on some architectures, kernels or configurations)");
         }
         rows.push(row(
             format!("  {}:{}", t.wanted.category, t.wanted.name),
@@ -557,7 +557,7 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::capabilities::{TRACEPOINTS, TracepointState};
+    use crate::kernel::capabilities::{TracepointState, tracepoints};
 
     fn healthy() -> Capabilities {
         let yes = |d: &str| Check {
@@ -572,9 +572,9 @@ mod tests {
             btf: yes(VMLINUX_BTF),
             tracefs: Some("/sys/kernel/tracing".into()),
             tracefs_problem: None,
-            tracepoints: TRACEPOINTS
-                .iter()
-                .map(|&wanted| TracepointState {
+            tracepoints: tracepoints()
+                .into_iter()
+                .map(|wanted| TracepointState {
                     wanted,
                     present: Some(true),
                 })
@@ -590,6 +590,12 @@ mod tests {
         }
     }
 
+    /// Tracepoints the healthy machine offers: all but sched_process_fork,
+    /// which is hooked as a raw tracepoint.
+    fn tracepoints_used() -> String {
+        format!("tracepoints ({})", tracepoints().len() - 1)
+    }
+
     #[test]
     fn blocking_problems_in_order() {
         let c = healthy();
@@ -597,7 +603,7 @@ mod tests {
         assert_eq!(
             will_use(&c),
             [
-                "tracepoints (12)",
+                tracepoints_used().as_str(),
                 "raw tracepoint sched_process_fork",
                 "ring buffer"
             ]
@@ -647,7 +653,12 @@ mod tests {
             }
         }
         assert_eq!(blocking_problem(&c), None);
-        assert_eq!(will_use(&c)[0], "tracepoints (8)");
+        let required = tracepoints()
+            .iter()
+            .filter(|t| !t.optional && t.name != "sched_process_fork")
+            .count();
+        assert!(required > 60, "{required}");
+        assert_eq!(will_use(&c)[0], format!("tracepoints ({required})"));
         c.tracepoints[3].present = Some(false);
         let e = blocking_problem(&c).unwrap();
         assert_eq!(e.problem, Problem::MissingTracepoint);
@@ -671,7 +682,10 @@ mod tests {
         let text = report_text(&rows(&c, &offsets), None, &will_use(&c));
         assert_eq!(
             text.lines().last().unwrap(),
-            "mcp-monitor will use: tracepoints (12), raw tracepoint sched_process_fork, ring buffer"
+            format!(
+                "mcp-monitor will use: {}, raw tracepoint sched_process_fork, ring buffer",
+                tracepoints_used()
+            )
         );
         // Details start in the same column on every row.
         let rows = rows(&c, &offsets);
@@ -684,7 +698,7 @@ mod tests {
         let v = report_json(&c, &offsets, None);
         assert_eq!(
             v["tracepoints"].as_array().unwrap().len(),
-            TRACEPOINTS.len()
+            tracepoints().len()
         );
         assert_eq!(v["privileges"]["capabilities"]["CAP_BPF"], true);
         assert_eq!(v["blocking"], Value::Null);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use monitor_common::{DROP_SLOTS, EventKind, KernelOffsets, TAG_BITMAP_WORDS, Tag, names};
 
-pub use programs::{Hook, PROGRAMS, ProgramSpec};
+pub use programs::{Hook, ProgramSpec, is_optional, programs};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
@@ -108,15 +108,15 @@ fn load_object(
         .context("loading the eBPF object failed (is this root, with CAP_BPF and CAP_PERFMON?)")
 }
 
-/// Attaches every program of [`PROGRAMS`]; returns the hooks attached and the
+/// Attaches every program of [`programs`]; returns the hooks attached and the
 /// optional ones this kernel lacks.
 fn attach_all(ebpf: &mut Ebpf) -> anyhow::Result<(Vec<Hook>, Vec<Hook>)> {
     let mut attached = Vec::new();
     let mut skipped = Vec::new();
-    for spec in PROGRAMS {
-        match attach(ebpf, spec) {
+    for spec in programs() {
+        match attach(ebpf, &spec) {
             Ok(()) => attached.push(spec.hook),
-            Err(e) if programs::is_optional(spec) => {
+            Err(e) if is_optional(&spec) => {
                 log::debug!("{}: {e:#}", spec.hook);
                 skipped.push(spec.hook);
             }

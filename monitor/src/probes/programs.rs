@@ -1,4 +1,5 @@
 //! Which kernel program goes on which hook.
+use monitor_common::Syscall;
 
 /// Where a program attaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +34,9 @@ const fn tp(program: &'static str, category: &'static str) -> ProgramSpec {
     }
 }
 
-/// Every program mcp-monitor attaches. Syscall programs are named after their
-/// tracepoint.
-pub const PROGRAMS: &[ProgramSpec] = &[
+/// The programs of the process lifecycle, the open family and connect. Syscall
+/// programs are named after their tracepoint.
+const BASE_PROGRAMS: &[ProgramSpec] = &[
     ProgramSpec {
         program: "sched_process_fork",
         hook: Hook::RawTracePoint("sched_process_fork"),
@@ -54,11 +55,70 @@ pub const PROGRAMS: &[ProgramSpec] = &[
     tp("sys_exit_connect", "syscalls"),
 ];
 
-/// Programs whose hook may legitimately be missing on some architectures
-/// (`open` and `creat` do not exist on arm64, for example).
-pub fn is_optional(spec: &ProgramSpec) -> bool {
-    matches!(
-        spec.program,
-        "sys_enter_open" | "sys_exit_open" | "sys_enter_creat" | "sys_exit_creat"
+/// Every program mcp-monitor attaches: the base ones, then an enter and an
+/// exit program for each generically paired syscall.
+pub fn programs() -> impl Iterator<Item = ProgramSpec> {
+    BASE_PROGRAMS.iter().copied().chain(
+        Syscall::ALL
+            .iter()
+            .flat_map(|s| [s.enter_tracepoint(), s.exit_tracepoint()])
+            .map(|name| tp(name, "syscalls")),
     )
+}
+
+/// Programs whose hook may legitimately be missing: syscalls some
+/// architectures lack (`open`, `creat`, `unlink`, `rename`, `link`, `symlink`,
+/// `chmod`, `dup2` do not exist on arm64), newer than some kernels
+/// (`fchmodat2`, Linux 6.6), or behind a kernel option (`init_module` and
+/// `finit_module` need CONFIG_MODULES, `io_uring_setup` CONFIG_IO_URING,
+/// `process_vm_*` CONFIG_CROSS_MEMORY_ATTACH).
+pub fn is_optional(spec: &ProgramSpec) -> bool {
+    const OPTIONAL: &[&str] = &[
+        "open",
+        "creat",
+        "unlink",
+        "rename",
+        "link",
+        "symlink",
+        "chmod",
+        "dup2",
+        "fchmodat2",
+        "init_module",
+        "finit_module",
+        "io_uring_setup",
+        "process_vm_readv",
+        "process_vm_writev",
+    ];
+    let syscall = spec
+        .program
+        .strip_prefix("sys_enter_")
+        .or_else(|| spec.program.strip_prefix("sys_exit_"));
+    syscall.is_some_and(|s| OPTIONAL.contains(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_syscall_has_both_hooks_and_names_are_unique() {
+        let all: Vec<ProgramSpec> = programs().collect();
+        assert_eq!(all.len(), BASE_PROGRAMS.len() + 2 * Syscall::ALL.len());
+        for (i, p) in all.iter().enumerate() {
+            assert!(
+                all[i + 1..].iter().all(|q| q.program != p.program),
+                "{} twice",
+                p.program
+            );
+        }
+        let names = |program| ProgramSpec {
+            program,
+            hook: Hook::RawTracePoint(program),
+        };
+        assert!(is_optional(&names("sys_exit_fchmodat2")));
+        assert!(is_optional(&names("sys_enter_open")));
+        assert!(!is_optional(&names("sys_enter_openat")));
+        assert!(!is_optional(&names("sys_enter_mount")));
+        assert!(!is_optional(&names("sys_exit_unlinkat")));
+    }
 }

@@ -3,11 +3,15 @@
 //! [`Event`]s.
 pub mod cgroups;
 pub mod hosts;
+pub mod lifecycle;
 pub mod patterns;
 pub mod policy;
+pub mod procnet;
 pub mod recognise;
 pub mod scan;
 pub mod servers;
+pub mod sockets;
+mod syscalls;
 pub mod table;
 
 use monitor_common::{OpenSyscall, Tag, TagSource, flags};
@@ -119,7 +123,11 @@ pub struct Tracker {
     recogniser: Recogniser,
     policies: policy::Policies,
     containers: cgroups::ContainerLaunches,
+    /// What the socket fds of tagged processes are.
+    sockets: sockets::SocketMemory,
     clock: Clock,
+    /// Servers' lives: started, exited, outlived their host.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl Tracker {
@@ -130,7 +138,9 @@ impl Tracker {
             recogniser,
             policies: policy::Policies::default(),
             containers: cgroups::ContainerLaunches::default(),
+            sockets: sockets::SocketMemory::default(),
             clock: Clock::now(),
+            lifecycle: lifecycle::Lifecycle::default(),
         }
     }
 
@@ -222,7 +232,54 @@ impl Tracker {
                 });
             }
         }
+        let host = self.host_process(req.pid, req.source);
+        if let Some(server) = self.servers.get(id) {
+            self.lifecycle
+                .started(server, self.root_process(req.pid), host);
+        }
         Ok(id)
+    }
+
+    /// `pid` as the table has it, with its ancestors.
+    fn root_process(&self, pid: u32) -> lifecycle::RootProcess {
+        lifecycle::RootProcess {
+            info: self.table.get(pid).cloned().unwrap_or_default(),
+            ancestors: self
+                .table
+                .ancestors(pid)
+                .iter()
+                .map(|a| (a.pid, a.comm.clone()))
+                .collect(),
+        }
+    }
+
+    /// The process that started the server at `pid`: the launch wrapper's
+    /// parent, or else the nearest ancestor that is a known AI host.
+    fn host_process(&self, pid: u32, source: TagSource) -> Option<lifecycle::HostProcess> {
+        let host_pid = if source == TagSource::Wrapper {
+            self.table.get(pid).map(|p| p.ppid)
+        } else {
+            self.table
+                .ancestors(pid)
+                .into_iter()
+                .find(|a| hosts::host_of(a).is_some())
+                .map(|a| a.pid)
+        }?;
+        if host_pid <= 1 || host_pid == std::process::id() {
+            return None;
+        }
+        let p = scan::read_process(host_pid)?;
+        Some(lifecycle::HostProcess {
+            pid: host_pid,
+            name: p.comm,
+            start_time: p.start_time,
+        })
+    }
+
+    /// Once a second: servers that ended or outlived their host.
+    pub fn lifecycle_tick(&mut self, now: std::time::Instant) {
+        let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        self.lifecycle.tick(now, &self.servers, &self.table, &alive);
     }
 
     pub fn recogniser_mut(&mut self) -> &mut Recogniser {
@@ -295,6 +352,7 @@ impl Tracker {
                 child.start_time = 0;
                 child.server_id = header.server_id;
                 self.table.upsert(child);
+                self.sockets.inherit(header.tgid, child_tgid);
                 let mut ev = self.base_event(&header, "clone", "process")?;
                 ev.child_pid = Some(child_tgid);
                 ev.res = Some(result_name(child_tgid as i64));
@@ -324,11 +382,24 @@ impl Tracker {
                 Some(ev)
             }
             Record::Exit { header, exit_code } => {
+                if self
+                    .servers
+                    .get(header.server_id)
+                    .is_some_and(|s| s.root_pid == header.tgid)
+                {
+                    self.lifecycle.root_exited(
+                        header.server_id,
+                        exit_code,
+                        header.ktime_ns,
+                        self.table.get(header.tgid),
+                    );
+                }
                 let mut ev = self.base_event(&header, "procexit", "process");
                 if let Some(ev) = ev.as_mut() {
                     ev.exit_status = Some(exit_code);
                 }
                 self.table.remove(header.tgid);
+                self.sockets.forget_process(header.tgid);
                 ev
             }
             Record::Open {
@@ -359,6 +430,7 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 if ret >= 0 {
                     ev.fd_num = Some(ret);
+                    self.sockets.forget(header.tgid, ret as i32);
                 }
                 Some(ev)
             }
@@ -370,6 +442,9 @@ impl Tracker {
             } => {
                 let mut ev = self.base_event(&header, "connect", "net")?;
                 ev.fd_num = Some(fd as i64);
+                if ret == 0 || ret == -(libc::EINPROGRESS as i64) {
+                    self.remember_connect(header.tgid, fd, &endpoint);
+                }
                 match endpoint {
                     Endpoint::Inet { ip, port } => {
                         ev.fd_typechar = Some(if ip.is_ipv4() { "4" } else { "6" }.into());
@@ -389,6 +464,20 @@ impl Tracker {
                 set_result(&mut ev, ret);
                 Some(ev)
             }
+            Record::Call { header, call, data } => self.ingest_call(&header, &call, &data, store),
+            Record::Path {
+                header,
+                call,
+                path,
+                path2,
+                short,
+                base,
+            } => self.ingest_path(&header, &call, path, path2, short, &base),
+            Record::Sock {
+                header,
+                call,
+                endpoint,
+            } => self.ingest_sock(&header, &call, endpoint),
         }
     }
 
@@ -559,6 +648,7 @@ impl Tracker {
         if header.server_id == 0 {
             return None;
         }
+        self.lifecycle.event(header.server_id);
         let p = self.proc_info(header).clone();
         let ancestors = self.table.ancestors(header.tgid);
         let server = self.servers.get(header.server_id);

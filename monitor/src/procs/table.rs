@@ -1,6 +1,6 @@
 //! What user space knows about every process it has seen: identity, command
 //! line, cwd, parent, and which MCP server (if any) it belongs to.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// One process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,10 +25,16 @@ pub struct ProcInfo {
 #[derive(Default)]
 pub struct ProcessTable {
     procs: HashMap<u32, ProcInfo>,
+    /// The last processes removed, newest last: a kill's record can be
+    /// processed after its target's exit.
+    gone: VecDeque<ProcInfo>,
 }
 
 /// How many ancestors enrichment walks at most (also guards against cycles).
 pub const MAX_ANCESTORS: usize = 16;
+
+/// How many removed processes [`ProcessTable::recently_gone`] remembers.
+pub const MAX_GONE: usize = 256;
 
 impl ProcessTable {
     pub fn get(&self, pid: u32) -> Option<&ProcInfo> {
@@ -44,7 +50,17 @@ impl ProcessTable {
     }
 
     pub fn remove(&mut self, pid: u32) -> Option<ProcInfo> {
-        self.procs.remove(&pid)
+        let info = self.procs.remove(&pid)?;
+        if self.gone.len() >= MAX_GONE {
+            self.gone.pop_front();
+        }
+        self.gone.push_back(info.clone());
+        Some(info)
+    }
+
+    /// A process removed lately (the newest entry for a reused pid).
+    pub fn recently_gone(&self, pid: u32) -> Option<&ProcInfo> {
+        self.gone.iter().rev().find(|p| p.pid == pid)
     }
 
     pub fn len(&self) -> usize {
@@ -132,5 +148,13 @@ mod tests {
         t.upsert(p(51, 50, "b"));
         assert_eq!(t.ancestors(50).len(), MAX_ANCESTORS);
         assert_eq!(t.subtree(50).len(), 2);
+        t.remove(31);
+        assert!(t.get(31).is_none());
+        assert_eq!(t.recently_gone(31).map(|p| p.comm.as_str()), Some("sh"));
+        for pid in 1000..1000 + MAX_GONE as u32 {
+            t.upsert(p(pid, 1, "x"));
+            t.remove(pid);
+        }
+        assert!(t.recently_gone(31).is_none());
     }
 }

@@ -60,19 +60,46 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect.";
-    EvtCategory, "evt.category", Str, false, "process, file or net.";
+    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill.";
+    EvtCategory, "evt.category", Str, false, "process, file, net, or security (mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_*, init_module, finit_module, bpf, setuid family, capset).";
     EvtTime, "evt.time", Int, false, "Nanoseconds since the Unix epoch.";
     EvtRes, "evt.res", Str, false, "SUCCESS or the errno name (ENOENT, EACCES, EINPROGRESS...).";
     EvtRawres, "evt.rawres", Int, false, "The raw return value: an fd, 0, or a negative errno.";
     EvtFailed, "evt.failed", Bool, false, "The call returned an error.";
     EvtTruncated, "evt.truncated", Bool, false, "A path or the arguments were cut to fit the kernel record.";
-    EvtArgFlags, "evt.arg.flags", Str, false, "Open flags by name, O_RDONLY|O_CLOEXEC.";
-    EvtRawargFlags, "evt.rawarg.flags", Int, false, "Open flags as a number.";
-    EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open or creat.";
+    EvtArgFlags, "evt.arg.flags", Str, false, "Flags by name, per syscall: O_RDONLY|O_CLOEXEC (opens, dup3), AT_REMOVEDIR, AT_SYMLINK_FOLLOW, RENAME_EXCHANGE|RENAME_NOREPLACE, MS_BIND|MS_REC, MNT_DETACH, CLONE_NEWNS|CLONE_NEWUSER (unshare), MFD_CLOEXEC|MFD_ALLOW_SEALING, SOCK_CLOEXEC (accept4), IORING_SETUP_*; unnamed bits as 0x...";
+    EvtRawargFlags, "evt.rawarg.flags", Int, false, "The flags as a number.";
+    EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open, creat, chmod or fchmodat.";
     EvtArgPath, "evt.arg.path", Str, false, "The path exactly as the process passed it (may be relative).";
     EvtArgChildPid, "evt.arg.child_pid", Int, false, "For clone: the pid of the new process.";
     EvtArgStatus, "evt.arg.status", Int, false, "For procexit: the wait status.";
+    EvtArgDev, "evt.arg.dev", Str, false, "mount: the source (device, bind-mounted directory, or a name such as tmpfs).";
+    EvtArgDir, "evt.arg.dir", Str, false, "mount: the target directory as passed (fs.path.name is it made absolute).";
+    EvtArgType, "evt.arg.type", Str, false, "mount: the filesystem type (tmpfs, proc, overlay...).";
+    EvtArgFd, "evt.arg.fd", Int, false, "The fd argument of setns, finit_module, bind, listen, accept, accept4.";
+    EvtArgNstype, "evt.arg.nstype", Str, false, "setns: the namespace type asked for (CLONE_NEWNET, CLONE_NEWNS...), or ANY for 0.";
+    EvtArgRequest, "evt.arg.request", Str, false, "ptrace: the request (PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_POKEDATA, PTRACE_TRACEME...).";
+    EvtArgPid, "evt.arg.pid", Int, false, "The pid argument of ptrace, process_vm_readv/writev, kill, tkill (a thread id), tgkill (the thread group).";
+    EvtArgSig, "evt.arg.sig", Str, false, "kill, tkill, tgkill: the signal by name (SIGKILL, SIGTERM...), 0 for a probe.";
+    EvtRawargSig, "evt.rawarg.sig", Int, false, "The signal as a number.";
+    EvtArgLen, "evt.arg.len", Int, false, "init_module: bytes of the module image.";
+    EvtArgCmd, "evt.arg.cmd", Str, false, "bpf: the command (BPF_PROG_LOAD, BPF_MAP_CREATE...).";
+    EvtArgName, "evt.arg.name", Str, false, "memfd_create: the name given to the memfd.";
+    EvtArgUid, "evt.arg.uid", Int, false, "setuid: the uid asked for.";
+    EvtArgGid, "evt.arg.gid", Int, false, "setgid: the gid asked for.";
+    EvtArgRuid, "evt.arg.ruid", Int, false, "setreuid, setresuid: the real uid asked for; -1 leaves it unchanged.";
+    EvtArgEuid, "evt.arg.euid", Int, false, "setreuid, setresuid: the effective uid asked for; -1 leaves it unchanged.";
+    EvtArgSuid, "evt.arg.suid", Int, false, "setresuid: the saved uid asked for; -1 leaves it unchanged.";
+    EvtArgRgid, "evt.arg.rgid", Int, false, "setregid, setresgid: the real gid asked for; -1 leaves it unchanged.";
+    EvtArgEgid, "evt.arg.egid", Int, false, "setregid, setresgid: the effective gid asked for; -1 leaves it unchanged.";
+    EvtArgSgid, "evt.arg.sgid", Int, false, "setresgid: the saved gid asked for; -1 leaves it unchanged.";
+    EvtArgCapEffective, "evt.arg.cap_effective", Str, false, "capset: the effective set asked for, CAP_NET_RAW|CAP_SYS_ADMIN (empty for none).";
+    EvtArgCapPermitted, "evt.arg.cap_permitted", Str, false, "capset: the permitted set asked for.";
+    EvtArgCapInheritable, "evt.arg.cap_inheritable", Str, false, "capset: the inheritable set asked for.";
+    EvtArgBacklog, "evt.arg.backlog", Int, false, "listen: the backlog.";
+    EvtArgOldfd, "evt.arg.oldfd", Int, false, "dup, dup2, dup3: the fd duplicated.";
+    EvtArgNewfd, "evt.arg.newfd", Int, false, "dup2, dup3: the fd asked for (dup: the result).";
+    EvtArgEntries, "evt.arg.entries", Int, false, "io_uring_setup: the queue entries asked for.";
     EvtIsOpenRead, "evt.is_open_read", Bool, false, "The open asked for read access.";
     EvtIsOpenWrite, "evt.is_open_write", Bool, false, "The open asked for write access.";
     ProcPid, "proc.pid", Int, false, "Process id (thread group id).";
@@ -91,22 +118,32 @@ catalogue! {
     UserUid, "user.uid", Int, false, "Real user id.";
     UserName, "user.name", Str, false, "User name.";
     GroupGid, "group.gid", Int, false, "Real group id.";
-    FdName, "fd.name", Str, false, "For files the absolute path; for connects dip:dport or the unix socket path.";
+    FsPathName, "fs.path.name", Str, false, "Absolute path of a one-path call: unlink, unlinkat, chmod, fchmodat, chroot, pivot_root (the new root), mount and umount2 (the target).";
+    FsPathSource, "fs.path.source", Str, false, "rename, link: the old path, absolute; symlink: what the link points to, as given.";
+    FsPathTarget, "fs.path.target", Str, false, "rename, link, symlink: the new path (the link created), absolute.";
+    TargetPid, "target.pid", Int, false, "The process a ptrace, process_vm_*, kill, tkill or tgkill acts on (for tkill, the process of the thread).";
+    TargetName, "target.name", Str, false, "The target process's name (comm).";
+    TargetExepath, "target.exepath", Str, false, "The target process's executable.";
+    TargetServer, "target.server", Str, false, "The MCP server the target belongs to; absent when it is untagged.";
+    TargetInTree, "target.in_tree", Bool, false, "The target belongs to the caller's own MCP server.";
+    FdName, "fd.name", Str, false, "For files the absolute path (fs.path.name, or fs.path.target of a two-path call); for sockets ip:port (the peer of a connect or dup'd socket, the local address of a bind or listen) or the unix socket path.";
     FdNameSource, "fd.name_source", Str, false, "How fd.name was obtained: file (the file the kernel opened, symlinks followed), cwd or dirfd (the argument joined with the directory the kernel named at the call), absolute (the absolute argument), proc-cwd or proc-dirfd (joined with the directory procfs shows later), raw (could not be made absolute).";
     FdDirectory, "fd.directory", Str, false, "Directory part of fd.name (files only).";
     FdFilename, "fd.filename", Str, false, "Last component of fd.name (files only).";
     FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/ or /root/), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";
-    FdNum, "fd.num", Int, false, "The fd: result of an open, socket of a connect.";
-    FdTypechar, "fd.typechar", Str, false, "f file, 4 IPv4 socket, 6 IPv6 socket, u unix socket.";
-    FdType, "fd.type", Str, false, "file, ipv4, ipv6 or unix.";
+    FdNum, "fd.num", Int, false, "The fd: result of an open, socket of a connect, result of an accept, oldfd of a dup.";
+    FdTypechar, "fd.typechar", Str, false, "f file, 4 IPv4 socket, 6 IPv6 socket, u unix socket, p pipe.";
+    FdType, "fd.type", Str, false, "file, ipv4, ipv6, unix or pipe.";
     FdSockfamily, "fd.sockfamily", Str, false, "ip or unix, for sockets.";
     FdL4proto, "fd.l4proto", Str, false, "tcp or udp when known.";
     FdDip, "fd.dip", Ip, false, "Destination address of a connect.";
     FdDport, "fd.dport", Int, false, "Destination port of a connect.";
-    FdSip, "fd.sip", Ip, false, "Source (local) address of a connect, when known. Note: Falco's fd.sip is the server address.";
-    FdSport, "fd.sport", Int, false, "Source (local) port of a connect, when known.";
-    FdRip, "fd.rip", Ip, false, "Remote address (same as fd.dip for a connect).";
-    FdRport, "fd.rport", Int, false, "Remote port (same as fd.dport for a connect).";
+    FdSip, "fd.sip", Ip, false, "Local address: of a bind, listen or accept (the server side), of a connect when known.";
+    FdSport, "fd.sport", Int, false, "Local port: of a bind, listen or accept, of a connect when known.";
+    FdRip, "fd.rip", Ip, false, "Remote address: fd.dip for a connect, fd.cip for an accept.";
+    FdRport, "fd.rport", Int, false, "Remote port: fd.dport for a connect, fd.cport for an accept.";
+    FdCip, "fd.cip", Ip, false, "accept: the client (peer) address.";
+    FdCport, "fd.cport", Int, false, "accept: the client (peer) port.";
     FdLip, "fd.lip", Ip, false, "Local address (same as fd.sip for a connect).";
     FdLport, "fd.lport", Int, false, "Local port (same as fd.sport for a connect).";
     McpServer, "mcp.server", Str, false, "The MCP server the process belongs to; absent for untagged processes.";
@@ -194,6 +231,33 @@ impl FieldRef {
             Field::EvtArgPath => s(ev.arg_path.as_ref()),
             Field::EvtArgChildPid => int(ev.child_pid.map(i64::from)),
             Field::EvtArgStatus => int(ev.exit_status.map(i64::from)),
+            Field::EvtArgDev => s(ev.arg_dev.as_ref()),
+            Field::EvtArgDir => s(ev.arg_dir.as_ref()),
+            Field::EvtArgType => s(ev.arg_type.as_ref()),
+            Field::EvtArgFd => int(ev.arg_fd),
+            Field::EvtArgNstype => s(ev.arg_nstype.as_ref()),
+            Field::EvtArgRequest => s(ev.arg_request.as_ref()),
+            Field::EvtArgPid => int(ev.arg_pid),
+            Field::EvtArgSig => s(ev.arg_sig.as_ref()),
+            Field::EvtRawargSig => int(ev.rawarg_sig),
+            Field::EvtArgLen => int(ev.arg_len.map(|v| v as i64)),
+            Field::EvtArgCmd => s(ev.arg_cmd.as_ref()),
+            Field::EvtArgName => s(ev.arg_name.as_ref()),
+            Field::EvtArgUid => int(ev.arg_uid),
+            Field::EvtArgGid => int(ev.arg_gid),
+            Field::EvtArgRuid => int(ev.arg_ruid),
+            Field::EvtArgEuid => int(ev.arg_euid),
+            Field::EvtArgSuid => int(ev.arg_suid),
+            Field::EvtArgRgid => int(ev.arg_rgid),
+            Field::EvtArgEgid => int(ev.arg_egid),
+            Field::EvtArgSgid => int(ev.arg_sgid),
+            Field::EvtArgCapEffective => s(ev.arg_cap_effective.as_ref()),
+            Field::EvtArgCapPermitted => s(ev.arg_cap_permitted.as_ref()),
+            Field::EvtArgCapInheritable => s(ev.arg_cap_inheritable.as_ref()),
+            Field::EvtArgBacklog => int(ev.arg_backlog),
+            Field::EvtArgOldfd => int(ev.arg_oldfd),
+            Field::EvtArgNewfd => int(ev.arg_newfd),
+            Field::EvtArgEntries => int(ev.arg_entries.map(|v| v as i64)),
             Field::EvtIsOpenRead => ev.is_open_read.map_or(Absent, Bool),
             Field::EvtIsOpenWrite => ev.is_open_write.map_or(Absent, Bool),
             Field::ProcPid => Int(ev.pid.into()),
@@ -221,6 +285,14 @@ impl FieldRef {
             Field::UserUid => Int(ev.uid.into()),
             Field::UserName => ne(&ev.user_name),
             Field::GroupGid => Int(ev.gid.into()),
+            Field::FsPathName => s(ev.fs_path_name.as_ref()),
+            Field::FsPathSource => s(ev.fs_path_source.as_ref()),
+            Field::FsPathTarget => s(ev.fs_path_target.as_ref()),
+            Field::TargetPid => int(ev.target_pid.map(i64::from)),
+            Field::TargetName => s(ev.target_name.as_ref()),
+            Field::TargetExepath => s(ev.target_exepath.as_ref()),
+            Field::TargetServer => s(ev.target_server.as_ref()),
+            Field::TargetInTree => ev.target_in_tree.map_or(Absent, Bool),
             Field::FdName => s(ev.fd_name.as_ref()),
             Field::FdNameSource => s(ev.fd_name_source.as_ref()),
             Field::FdDirectory => ev.fd_directory().map_or(Absent, Str),
@@ -240,6 +312,7 @@ impl FieldRef {
                 Some("4") => Str("ipv4"),
                 Some("6") => Str("ipv6"),
                 Some("u") => Str("unix"),
+                Some("p") => Str("pipe"),
                 _ => Absent,
             },
             Field::FdSockfamily => match ev.fd_typechar.as_deref() {
@@ -248,8 +321,12 @@ impl FieldRef {
                 _ => Absent,
             },
             Field::FdL4proto => s(ev.fd_l4proto.as_ref()),
-            Field::FdDip | Field::FdRip => ip(ev.fd_dip),
-            Field::FdDport | Field::FdRport => int(ev.fd_dport.map(i64::from)),
+            Field::FdDip => ip(ev.fd_dip),
+            Field::FdDport => int(ev.fd_dport.map(i64::from)),
+            Field::FdRip => ip(ev.fd_dip.or(ev.fd_cip)),
+            Field::FdRport => int(ev.fd_dport.or(ev.fd_cport).map(i64::from)),
+            Field::FdCip => ip(ev.fd_cip),
+            Field::FdCport => int(ev.fd_cport.map(i64::from)),
             Field::FdSip | Field::FdLip => ip(ev.fd_sip),
             Field::FdSport | Field::FdLport => int(ev.fd_sport.map(i64::from)),
             Field::McpServer => s(ev.mcp_server.as_ref()),
@@ -415,8 +492,6 @@ const FALCO_ONLY_FIELDS: &[&str] = &[
     "fd.cnet",
     "fd.lnet",
     "fd.rnet",
-    "fd.cip",
-    "fd.cport",
     "fd.sip.name",
     "fd.cip.name",
     "fd.rip.name",

@@ -220,9 +220,12 @@ impl<'a> Resolver<'a> {
         stack.push(idx);
         let list = &self.defs.lists[idx];
         for (item, &text) in list.items.iter().zip(&self.list_item_texts[idx]) {
+            // Falco pastes items into the condition, so an item written with
+            // quotes inside the YAML string ('"127.0.0.1"') is a quoted value.
+            let (value, quoted) = unquote(&item.value);
             let word = Word {
-                text: item.value.clone(),
-                quoted: false,
+                text: value.to_owned(),
+                quoted,
                 at: At { text, offset: 0 },
             };
             self.expand(&word, out, stack)?;
@@ -230,6 +233,18 @@ impl<'a> Resolver<'a> {
         stack.pop();
         Some(())
     }
+}
+
+/// `"x"` or `'x'` → (`x`, true); anything else as it is.
+fn unquote(item: &str) -> (&str, bool) {
+    for q in ['"', '\''] {
+        if let Some(inner) = item.strip_prefix(q).and_then(|r| r.strip_suffix(q))
+            && item.len() >= 2
+        {
+            return (inner, true);
+        }
+    }
+    (item, false)
 }
 
 fn first_at(e: &Expr) -> At {

@@ -80,6 +80,14 @@ impl Rule {
         self.evt_types.as_deref()
     }
 
+    /// The fields the output template names, in order (unknown ones left out).
+    pub fn output_refs(&self) -> impl Iterator<Item = FieldRef> + '_ {
+        self.output.segs.iter().filter_map(|s| match s {
+            Seg::Field(f) => *f,
+            Seg::Lit(_) => None,
+        })
+    }
+
     /// Whether the condition holds for `ev` (regardless of `enabled`).
     #[inline]
     pub fn matches(&self, ev: &Event) -> bool {

@@ -211,6 +211,73 @@ fn addresses_and_networks() {
     assert!(fires("fd.rip = 10.1.2.3 and fd.rport = 22", &internal));
     assert!(fires("fd.dip in ('::/0', 0.0.0.0/0)", &public));
     assert!(!fires("fd.sip exists", &public));
+    // Falco pastes list items into the condition: quotes inside an item quote it.
+    let text = format!(
+        "- list: addrs\n  items: ['\"169.254.169.254\"', \"'10.0.0.0/8'\"]\n{}",
+        rule("fd.dip in (addrs)")
+    );
+    let set = load(&text);
+    assert!(set.matching(&meta).next().is_some() && set.matching(&internal).next().is_some());
+    assert!(set.matching(&public).next().is_none());
+}
+
+#[test]
+fn fields_of_the_escape_privilege_and_exposure_calls() {
+    let mount = Event {
+        evt_type: "mount".into(),
+        category: "security".into(),
+        res: Some("EPERM".into()),
+        rawres: Some(-1),
+        arg_type: Some("tmpfs".into()),
+        arg_flags: Some("MS_BIND|MS_REC".into()),
+        fs_path_name: Some("/srv/x".into()),
+        ..Default::default()
+    };
+    assert!(fires(
+        "evt.type = mount and evt.arg.type = tmpfs and evt.failed = true and fs.path.name startswith /srv",
+        &mount
+    ));
+    assert!(fires("evt.arg.flags contains MS_BIND", &mount));
+    let kill = Event {
+        evt_type: "kill".into(),
+        arg_sig: Some("SIGKILL".into()),
+        rawarg_sig: Some(9),
+        target_pid: Some(42),
+        target_in_tree: Some(false),
+        ..Default::default()
+    };
+    assert!(fires(
+        "evt.arg.sig = SIGKILL and target.in_tree = false",
+        &kill
+    ));
+    assert!(!fires("target.server exists", &kill));
+    let accept = Event {
+        evt_type: "accept4".into(),
+        fd_cip: Some("10.0.0.9".parse().unwrap()),
+        fd_cport: Some(5000),
+        fd_sip: Some("0.0.0.0".parse().unwrap()),
+        fd_sport: Some(8080),
+        ..Default::default()
+    };
+    assert!(fires(
+        "fd.cip = 10.0.0.0/8 and fd.rip = 10.0.0.9 and fd.rport = 5000",
+        &accept
+    ));
+    assert!(fires("fd.sip = 0.0.0.0 and fd.lport = 8080", &accept));
+    let setuid = Event {
+        evt_type: "setresuid".into(),
+        arg_ruid: Some(-1),
+        arg_euid: Some(0),
+        ..Default::default()
+    };
+    assert!(fires("evt.arg.euid = 0 and evt.arg.ruid < 0", &setuid));
+    let dup = Event {
+        evt_type: "dup2".into(),
+        arg_newfd: Some(1),
+        fd_typechar: Some("p".into()),
+        ..Default::default()
+    };
+    assert!(fires("evt.arg.newfd in (0, 1, 2) and fd.type = pipe", &dup));
 }
 
 #[test]

@@ -88,6 +88,18 @@ pub struct Counters {
     /// Alerts the sink took but could not deliver (webhook out of retries, a
     /// write error), and live clients dropped for being slow.
     pub failed: AtomicU64,
+    /// Alerts put in the queue, and taken out of it by the sink's thread: the
+    /// difference is what waits (for metrics).
+    pub queued: AtomicU64,
+    pub taken: AtomicU64,
+}
+
+impl Counters {
+    /// Alerts waiting in the queue now.
+    pub fn depth(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(taken)
+    }
 }
 
 /// Counters of every sink, for the life of the daemon (they survive reloads).
@@ -199,6 +211,7 @@ impl Running {
 fn drain(mut sink: Box<dyn Sink>, rx: &Receiver<Msg>, counters: &Counters, stopping: &AtomicBool) {
     let deliver = |m: Msg, sink: &mut Box<dyn Sink>| {
         if let Msg::Alert(d) = m {
+            counters.taken.fetch_add(1, Ordering::Relaxed);
             match sink.deliver(&d) {
                 Ok(()) => counters.delivered.fetch_add(1, Ordering::Relaxed),
                 Err(e) => {
@@ -392,7 +405,9 @@ impl Sinks {
     pub fn send_except(&self, d: &Arc<Delivery>, skip: &[SinkKind]) {
         for r in self.running.iter().filter(|r| !skip.contains(&r.kind)) {
             match r.tx.try_send(Msg::Alert(d.clone())) {
-                Ok(()) => {}
+                Ok(()) => {
+                    self.stats.of(r.kind).queued.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(TrySendError::Full(_)) => {
                     self.stats
                         .of(r.kind)
