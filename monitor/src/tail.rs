@@ -114,8 +114,7 @@ pub fn run(args: TailArgs) -> anyhow::Result<i32> {
         // Next time: what happened since the last alert seen (or since now).
         request.last = None;
         request.since = Some(
-            seen.last_time
-                .clone()
+            seen.replay_from()
                 .unwrap_or_else(|| time_ago(Duration::ZERO)),
         );
     }
@@ -171,25 +170,48 @@ fn follow(
     Ok(Ended::Closed)
 }
 
-/// What was printed, to leave out repeats after a reconnect: alerts are in
-/// time order, so the last time and the lines at that time suffice.
+/// What was printed, to leave out repeats after a reconnect. Alerts do not
+/// arrive in strict time order (event alerts carry the kernel's time, health
+/// and lifecycle alerts the moment they are raised; CPUs hand records over out
+/// of order), so repeats are recognised by their line, not by their time: the
+/// last [`SEEN_LINES`] lines are remembered, and a reconnect asks for what
+/// happened since a little before the latest time seen.
 #[derive(Default)]
 struct Seen {
-    last_time: Option<String>,
-    at_last_time: HashSet<String>,
+    latest_time: Option<String>,
+    lines: HashSet<String>,
+    order: std::collections::VecDeque<String>,
 }
+
+/// Printed lines remembered to recognise repeats.
+const SEEN_LINES: usize = 65_536;
+/// How far before the latest alert seen a reconnect asks to replay from.
+const REPLAY_MARGIN: Duration = Duration::from_secs(10);
 
 impl Seen {
     fn first_time(&mut self, a: &Alert, line: &str) -> bool {
-        match &self.last_time {
-            Some(t) if a.time < *t => return false,
-            Some(t) if a.time == *t => return self.at_last_time.insert(line.to_owned()),
-            _ => {}
+        if self.lines.contains(line) {
+            return false;
         }
-        self.last_time = Some(a.time.clone());
-        self.at_last_time.clear();
-        self.at_last_time.insert(line.to_owned());
+        if self.order.len() == SEEN_LINES
+            && let Some(old) = self.order.pop_front()
+        {
+            self.lines.remove(&old);
+        }
+        self.lines.insert(line.to_owned());
+        self.order.push_back(line.to_owned());
+        if self.latest_time.as_ref().is_none_or(|t| a.time > *t) {
+            self.latest_time = Some(a.time.clone());
+        }
         true
+    }
+
+    /// Where a replay after a reconnect starts.
+    fn replay_from(&self) -> Option<String> {
+        let latest = self.latest_time.as_deref()?;
+        let nanos = crate::alerts::parse_rfc3339_nanos(latest)?;
+        let from = nanos.saturating_sub(REPLAY_MARGIN.as_nanos() as u64);
+        Some(rfc3339_nanos(from))
     }
 }
 
@@ -278,6 +300,13 @@ mod tests {
         assert!(!seen.first_time(&a2, &l2));
         assert!(seen.first_time(&a3, &l3), "same time, other alert");
         assert!(!seen.first_time(&a3, &l3));
+        // An alert stamped earlier than one already shown is still new.
+        let (a0, l0) = alert("2026-11-25T05:59:59.999999999Z", "late");
+        assert!(seen.first_time(&a0, &l0));
+        assert_eq!(
+            seen.replay_from().as_deref(),
+            Some("2026-11-25T05:59:50.000000002Z")
+        );
     }
 
     #[test]

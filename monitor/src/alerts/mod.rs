@@ -18,5 +18,7 @@ pub mod suppress;
 mod text;
 
 pub use filter::AlertFilter;
-pub use model::{Alert, AlertMcp, AlertProcess, Ancestor, hostname, rfc3339_nanos};
+pub use model::{
+    Alert, AlertMcp, AlertProcess, Ancestor, hostname, parse_rfc3339_nanos, rfc3339_nanos,
+};
 pub use text::render_text;

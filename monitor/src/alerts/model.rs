@@ -166,6 +166,32 @@ pub fn rfc3339_nanos(epoch_ns: u64) -> String {
     )
 }
 
+/// The inverse of [`rfc3339_nanos`] for the times it writes; `None` for
+/// anything else.
+pub fn parse_rfc3339_nanos(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() != 30 || &t[4..5] != "-" || &t[10..11] != "T" || !t.ends_with('Z') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    let (y, m, d) = (n(0..4)? as i64, n(5..7)? as u32, n(8..10)? as u32);
+    let secs = n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?;
+    let days = days_from_civil(y, m, d);
+    let total = u64::try_from(days).ok()? * 86_400 + secs;
+    Some(total * 1_000_000_000 + n(20..29)?)
+}
+
+/// (year, month, day) → days since 1970-01-01, proleptic Gregorian.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -195,5 +221,9 @@ mod tests {
             rfc3339_nanos(951_782_400_000_000_001),
             "2000-02-29T00:00:00.000000001Z"
         );
+        for t in [0, 951_782_400_000_000_001, 1_795_586_988_159_473_973] {
+            assert_eq!(parse_rfc3339_nanos(&rfc3339_nanos(t)), Some(t));
+        }
+        assert_eq!(parse_rfc3339_nanos("yesterday"), None);
     }
 }
