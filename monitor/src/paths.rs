@@ -52,6 +52,26 @@ pub fn resolve(pid: u32, dirfd: i32, raw: &str, known_cwd: &str) -> (String, &'s
     (raw.to_owned(), "raw")
 }
 
+/// Directories as the kernel will name the files in them: made absolute
+/// against `cwd`, normalised, and with symlinks resolved when they exist (a
+/// root given as a link would otherwise never contain the files opened in it,
+/// since `fd.name` is the opened file's real path).
+pub fn real_dirs(dirs: Vec<String>, cwd: &str) -> Vec<String> {
+    dirs.into_iter()
+        .map(|d| {
+            let abs = if d.starts_with('/') {
+                normalize(&d)
+            } else {
+                normalize(&format!("{cwd}/{d}"))
+            };
+            std::fs::canonicalize(&abs)
+                .ok()
+                .and_then(|p| p.to_str().map(str::to_owned))
+                .unwrap_or(abs)
+        })
+        .collect()
+}
+
 /// Collapses `//`, `.` and `..` without touching the filesystem. `..` above the
 /// root stays at the root, as the kernel does.
 pub fn normalize(path: &str) -> String {
@@ -116,6 +136,26 @@ mod tests {
             resolve(u32::MAX - 1, AT_FDCWD, "rel", "/known"),
             ("/known/rel".into(), "proc-cwd")
         );
+    }
+
+    #[test]
+    fn roots_are_real_absolute_directories() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-roots-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        let _ = std::fs::remove_file(dir.join("link"));
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let real = std::fs::canonicalize(dir.join("real")).unwrap();
+        let real = real.to_str().unwrap();
+        let base = dir.to_str().unwrap();
+        assert_eq!(
+            real_dirs(vec!["link".into(), format!("{base}/link/../real")], base),
+            [real, real]
+        );
+        assert_eq!(
+            real_dirs(vec!["/no/such/./dir/..".into()], "/"),
+            ["/no/such"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Tracker {
             .servers
             .add(&req.name, req.host.clone(), req.source, req.pid);
         if let Some(server) = self.servers.get_mut(id) {
-            server.roots = roots_from_argv(&info.argv);
+            server.roots = paths::real_dirs(roots_from_argv(&info.argv), &info.cwd);
         }
         self.apply_policy(id);
         let tag = Tag {
@@ -302,7 +302,7 @@ impl Tracker {
         };
         if let Some(p) = self.policies.get(&server.name) {
             if !p.roots.is_empty() {
-                server.roots = p.roots.clone();
+                server.roots = paths::real_dirs(p.roots.clone(), "/");
             }
             server.destinations = p.destinations.clone();
         }
@@ -541,7 +541,7 @@ impl Tracker {
 
     /// A server's roots come from the first command line in its tree that names them.
     fn learn_roots(&mut self, server_id: u32, pid: u32) {
-        let Some(argv) = self.table.get(pid).map(|p| &p.argv) else {
+        let Some((argv, cwd)) = self.table.get(pid).map(|p| (&p.argv, &p.cwd)) else {
             return;
         };
         if let Some(server) = self.servers.get_mut(server_id)
@@ -551,7 +551,7 @@ impl Tracker {
                 .get(&server.name)
                 .is_none_or(|p| p.roots.is_empty())
         {
-            server.roots = roots_from_argv(argv);
+            server.roots = paths::real_dirs(roots_from_argv(argv), cwd);
         }
     }
 
