@@ -121,6 +121,7 @@ catalogue! {
     FsPathName, "fs.path.name", Str, false, "Absolute path of a one-path call: unlink, unlinkat, chmod, fchmodat, chroot, pivot_root (the new root), mount and umount2 (the target).";
     FsPathSource, "fs.path.source", Str, false, "rename, link: the old path, absolute; symlink: what the link points to, as given.";
     FsPathTarget, "fs.path.target", Str, false, "rename, link, symlink: the new path (the link created), absolute.";
+    FsPathSourceHomerel, "fs.path.source_homerel", Str, false, "fs.path.source relative to its home directory, as fd.homerel is for fd.name: .ssh/id_rsa. Absent outside homes.";
     TargetPid, "target.pid", Int, false, "The process a ptrace, process_vm_*, kill, tkill or tgkill acts on (for tkill, the process of the thread).";
     TargetName, "target.name", Str, false, "The target process's name (comm).";
     TargetExepath, "target.exepath", Str, false, "The target process's executable.";
@@ -288,6 +289,11 @@ impl FieldRef {
             Field::FsPathName => s(ev.fs_path_name.as_ref()),
             Field::FsPathSource => s(ev.fs_path_source.as_ref()),
             Field::FsPathTarget => s(ev.fs_path_target.as_ref()),
+            Field::FsPathSourceHomerel => ev
+                .fs_path_source
+                .as_deref()
+                .and_then(home_relative)
+                .map_or(Absent, Str),
             Field::TargetPid => int(ev.target_pid.map(i64::from)),
             Field::TargetName => s(ev.target_name.as_ref()),
             Field::TargetExepath => s(ev.target_exepath.as_ref()),

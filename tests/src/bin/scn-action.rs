@@ -92,6 +92,7 @@ fn main() {
         "memfd-exec" => memfd_exec(),
         "listen" => listen(arg(1), &args[2..]),
         "rename" => report("rename", std::fs::rename(arg(1), arg(2))),
+        "link" => report("link", std::fs::hard_link(arg(1), arg(2))),
         "symlink" => report("symlink", std::os::unix::fs::symlink(arg(1), arg(2))),
         "chmod" => {
             let mode = u32::from_str_radix(arg(2), 8).unwrap_or_else(|_| usage());
