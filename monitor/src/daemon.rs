@@ -117,6 +117,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let alerts = AlertSink::new(&config.sinks, gate)?;
     let offsets = kernel::offsets::kernel_offsets()?;
     let ring_buffer_bytes = config.kernel.ring_buffer_size.map(|s| s.0 as u32);
+    // The kernel verifies every program at load: seconds, not milliseconds.
+    eprintln!(
+        "mcp-monitor: loading {} kernel programs (the kernel verifies each; this takes a few seconds)…",
+        probes::programs().count()
+    );
     let (probes, maps) = probes::load(offsets, ring_buffer_bytes)?;
     let probes::Maps {
         events,
