@@ -117,6 +117,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let alerts = AlertSink::new(&config.sinks, gate)?;
     let offsets = kernel::offsets::kernel_offsets()?;
     let ring_buffer_bytes = config.kernel.ring_buffer_size.map(|s| s.0 as u32);
+    // Handlers first: a SIGTERM during the long load below is then a clean
+    // stop once loading is done, not the default action's sudden death.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     // The kernel verifies every program at load: seconds, not milliseconds.
     eprintln!(
         "mcp-monitor: loading {} kernel programs (the kernel verifies each; this takes a few seconds)…",
@@ -170,9 +175,6 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let control_socket = config.control.socket.clone();
     let server = control::serve(&control_socket, tx)?;
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     // SAFETY: the ring buffer owns its map fd, which stays open and the same for
     // as long as the AsyncFd holds it.
     let mut ring = unsafe { AsyncFd::register(events) }
