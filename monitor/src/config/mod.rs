@@ -192,7 +192,13 @@ impl SinksConfig {
             out.push(format!("socket {}", self.socket.path.display()));
         }
         if let Some(url) = &self.webhook.url {
-            out.push(format!("webhook {url}"));
+            // A query string may carry a token: the summary goes to logs.
+            let url = url.to_string();
+            let shown = match url.split_once('?') {
+                Some((base, _)) => format!("{base}?…"),
+                None => url,
+            };
+            out.push(format!("webhook {shown}"));
         }
         if out.is_empty() {
             "nowhere (every sink is off)".into()
