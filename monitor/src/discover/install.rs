@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::config::{Host, Origin, Scope, Transport, parse_server};
+use super::config::{Host, Origin, Transport, parse_server};
 use super::formats::{FormatError, parse_jsonc, parse_toml, parse_yaml, strip_jsonc};
 use super::{HomeLayout, default_homes, hosts};
 
@@ -744,12 +744,7 @@ fn install_wrapped(v: &Value, monitor: &str) -> Option<usize> {
 
 /// Why a server is not wrapped, or `None` when it is to be.
 fn skip_reason(t: &Target, e: &Entry<'_>, monitor: &str) -> Option<String> {
-    let origin = Origin {
-        host: t.host,
-        scope: Scope::User,
-        project: None,
-        config_path: &t.path,
-    };
+    let origin = Origin::user(t.host, &t.path);
     let s = match parse_server(&origin, &e.name, e.value) {
         Ok(s) => s,
         Err(m) => return Some(format!("invalid entry: {m}")),
@@ -1166,10 +1161,8 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
             r.skipped.push((e.name.clone(), why));
             continue;
         }
-        let prefix: Vec<String> = ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"]
-            .iter()
-            .map(|s| quote(s))
-            .collect();
+        let launch = ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"];
+        let prefix: Vec<String> = launch.iter().map(|s| quote(s)).collect();
         match wrap_edits(&doc, e.node, monitor, &prefix) {
             Ok(mut more) => edits.append(&mut more),
             Err(m) => {
@@ -1179,11 +1172,10 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
         }
         if let Some(Value::Object(obj)) = value_at_mut(&mut expected, &e.path) {
             let (cmd, args) = command_args(e.value);
-            let mut new_args: Vec<Value> =
-                ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"]
-                    .iter()
-                    .map(|s| Value::String((*s).to_owned()))
-                    .collect();
+            let mut new_args: Vec<Value> = launch
+                .iter()
+                .map(|s| Value::String((*s).to_owned()))
+                .collect();
             new_args.push(Value::String(cmd.unwrap_or_default().to_owned()));
             new_args.extend(args.iter().cloned());
             obj.insert("command".into(), Value::String(monitor.to_owned()));
@@ -1194,23 +1186,14 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
     if edits.is_empty() {
         return Some(r);
     }
-    let new_text = match apply(&doc.text, edits) {
-        Ok(t) => t,
+    let new_bytes = match edited(&doc, edits, syntax, &expected) {
+        Ok(b) => b,
         Err(m) => {
             r.changed.clear();
-            r.error = Some(format!("cannot edit: {m}; not changed"));
+            r.error = Some(m);
             return Some(r);
         }
     };
-    match reparse(&new_text, syntax) {
-        Ok(v) if v == expected => {}
-        _ => {
-            r.changed.clear();
-            r.error = Some("the edited file would not read back as intended; not changed".into());
-            return Some(r);
-        }
-    }
-    let new_bytes = with_bom(&doc, new_text);
     r.rewritten = true;
     let backup = backup_path(&real);
     let has_backup = backup.exists();
@@ -1230,6 +1213,21 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
         r.notes.push(format!("backup: {}", backup.display()));
     }
     Some(r)
+}
+
+/// The file's new bytes after the edits, provided they read back as
+/// `expected`; otherwise why the file is left as it is.
+fn edited(
+    doc: &Doc,
+    edits: Vec<Edit>,
+    syntax: Syntax,
+    expected: &Value,
+) -> Result<Vec<u8>, String> {
+    let text = apply(&doc.text, edits).map_err(|m| format!("cannot edit: {m}; not changed"))?;
+    match reparse(&text, syntax) {
+        Ok(v) if v == *expected => Ok(with_bom(doc, text)),
+        _ => Err("the edited file would not read back as intended; not changed".into()),
+    }
 }
 
 fn with_bom(doc: &Doc, text: String) -> Vec<u8> {
@@ -1392,23 +1390,14 @@ fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<Fi
     if edits.is_empty() && backup_bytes.is_none() {
         return (!r.skipped.is_empty()).then_some(r);
     }
-    let new_text = match apply(&doc.text, edits) {
-        Ok(t) => t,
+    let new_bytes = match edited(&doc, edits, syntax, &expected) {
+        Ok(b) => b,
         Err(m) => {
             r.changed.clear();
-            r.error = Some(format!("cannot edit: {m}; not changed"));
+            r.error = Some(m);
             return Some(r);
         }
     };
-    match reparse(&new_text, syntax) {
-        Ok(v) if v == expected => {}
-        _ => {
-            r.changed.clear();
-            r.error = Some("the edited file would not read back as intended; not changed".into());
-            return Some(r);
-        }
-    }
-    let new_bytes = with_bom(&doc, new_text);
     if backup_bytes.is_none() {
         r.notes
             .push("no backup from install: unwrapped in place".into());
