@@ -1118,27 +1118,33 @@ mod tests {
         l.remove(0)
     }
 
+    /// `cmd` runs one program, known as `ids` and given `rest`.
+    fn runs(cmd: &str, ids: &[Ident], rest: &[&str]) -> Launch {
+        let l = one(cmd);
+        assert_eq!(l.ids, ids, "{cmd}");
+        assert_eq!(l.rest, rest, "{cmd}");
+        l
+    }
+
     #[test]
     fn npx_forms() {
-        let l = one("npx -y @modelcontextprotocol/server-filesystem@2025.8.21 /tmp /srv");
-        assert_eq!(
-            l.ids,
-            [Ident::Npm("@modelcontextprotocol/server-filesystem".into())]
+        let l = runs(
+            "npx -y @modelcontextprotocol/server-filesystem@2025.8.21 /tmp /srv",
+            &[Ident::Npm("@modelcontextprotocol/server-filesystem".into())],
+            &["/tmp", "/srv"],
         );
-        assert_eq!(l.rest, ["/tmp", "/srv"]);
         assert_eq!(
             l.fetch.unwrap().spec,
             "@modelcontextprotocol/server-filesystem@2025.8.21"
         );
-        let l = one("npx -y --package=@playwright/mcp@0.0.30 mcp-server-playwright --headless");
-        assert_eq!(
-            l.ids,
-            [
+        runs(
+            "npx -y --package=@playwright/mcp@0.0.30 mcp-server-playwright --headless",
+            &[
                 Ident::Npm("@playwright/mcp".into()),
-                Ident::Bin("mcp-server-playwright".into())
-            ]
+                Ident::Bin("mcp-server-playwright".into()),
+            ],
+            &["--headless"],
         );
-        assert_eq!(l.rest, ["--headless"]);
         for cmd in [
             "npm exec -y -- mcp-remote https://x.invalid/sse",
             "pnpm dlx mcp-remote https://x.invalid/sse",
@@ -1146,9 +1152,11 @@ mod tests {
             "yarn dlx mcp-remote https://x.invalid/sse",
             "bun x mcp-remote https://x.invalid/sse",
         ] {
-            let l = one(cmd);
-            assert_eq!(l.ids, [Ident::Npm("mcp-remote".into())], "{cmd}");
-            assert_eq!(l.rest, ["https://x.invalid/sse"], "{cmd}");
+            runs(
+                cmd,
+                &[Ident::Npm("mcp-remote".into())],
+                &["https://x.invalid/sse"],
+            );
         }
     }
 
@@ -1190,15 +1198,14 @@ mod tests {
 
     #[test]
     fn python_forms() {
-        let l = one("uvx mcp-server-fetch --ignore-robots-txt");
-        assert_eq!(
-            l.ids,
-            [
+        runs(
+            "uvx mcp-server-fetch --ignore-robots-txt",
+            &[
                 Ident::Py("mcp-server-fetch".into()),
-                Ident::Bin("mcp-server-fetch".into())
-            ]
+                Ident::Bin("mcp-server-fetch".into()),
+            ],
+            &["--ignore-robots-txt"],
         );
-        assert_eq!(l.rest, ["--ignore-robots-txt"]);
         let l = one("uvx --from git+https://github.com/o/r mcp-server-r --x");
         assert_eq!(
             l.fetch.as_ref().unwrap().from.as_deref(),
@@ -1227,14 +1234,11 @@ mod tests {
 
     #[test]
     fn containers_and_wrappers() {
-        let l = one(
+        runs(
             "docker run -i --rm -e GITHUB_PERSONAL_ACCESS_TOKEN ghcr.io/github/github-mcp-server:v1 stdio",
+            &[Ident::Image("ghcr.io/github/github-mcp-server".into())],
+            &["stdio"],
         );
-        assert_eq!(
-            l.ids,
-            [Ident::Image("ghcr.io/github/github-mcp-server".into())]
-        );
-        assert_eq!(l.rest, ["stdio"]);
         assert_eq!(image_name("docker.io/library/redis:7"), "redis");
         assert_eq!(
             image_name("localhost:5000/x/y@sha256:ab"),
