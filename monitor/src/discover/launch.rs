@@ -532,6 +532,37 @@ fn npx(args: &[String], via: &str) -> Option<Launch> {
     })
 }
 
+/// The index of the command after the options that start `args` (`--` ends
+/// them; those in `valued` take the next argument as their value), handing
+/// each argument looked at to `seen` first.
+fn skip_options(args: &[String], valued: &[&str], mut seen: impl FnMut(usize)) -> usize {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            return i + 1;
+        }
+        seen(i);
+        if !a.starts_with('-') {
+            return i;
+        }
+        i += if valued.contains(&a.as_str()) { 2 } else { 1 };
+    }
+    i
+}
+
+/// When `args[i]` is one of the options `names`, its value: the next argument
+/// (`--from spec`, `None` when there is none) or what follows `=` (`--from=spec`).
+fn option_value<'a>(args: &'a [String], i: usize, names: &[&str]) -> Option<Option<&'a str>> {
+    let a = args.get(i)?;
+    if names.contains(&a.as_str()) {
+        return Some(args.get(i + 1).map(String::as_str));
+    }
+    names
+        .iter()
+        .find_map(|n| a.strip_prefix(n)?.strip_prefix('='))
+        .map(Some)
+}
+
 /// `name@1.2.3` → `name`, `@scope/name@latest` → `@scope/name`; other specs
 /// (git URLs, paths, tarballs) are kept whole.
 pub fn npm_name(spec: &str) -> &str {
@@ -573,25 +604,11 @@ fn uvx(args: &[String], via: &str) -> Option<Launch> {
         "-b",
     ];
     let mut from: Option<String> = None;
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
+    let i = skip_options(args, VALUED, |i| {
+        if let Some(v) = option_value(args, i, &["--from", "--spec"]) {
+            from = v.map(str::to_owned);
         }
-        if a == "--from" || a == "--spec" {
-            from = args.get(i + 1).cloned();
-        } else if let Some(v) = a
-            .strip_prefix("--from=")
-            .or_else(|| a.strip_prefix("--spec="))
-        {
-            from = Some(v.to_owned());
-        }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
-    }
+    });
     let command = args.get(i)?;
     let name = py_name(command);
     let mut ids = vec![Ident::Py(normalize_py(name))];
@@ -664,13 +681,8 @@ fn uv(args: &[String]) -> Option<Launch> {
     let mut directory: Option<&str> = None;
     let mut i = 0;
     while let Some(a) = args.get(i) {
-        if a == "--directory" || a == "--project" {
-            directory = args.get(i + 1).map(String::as_str);
-        } else if let Some(d) = a
-            .strip_prefix("--directory=")
-            .or_else(|| a.strip_prefix("--project="))
-        {
-            directory = Some(d);
+        if let Some(d) = option_value(args, i, &["--directory", "--project"]) {
+            directory = d;
         }
         if !a.starts_with('-') {
             break;
@@ -718,28 +730,14 @@ fn uv_run<'a>(args: &'a [String], mut directory: Option<&'a str>) -> Option<Laun
         "--config-file",
     ];
     let mut module = false;
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
+    let i = skip_options(args, VALUED, |i| {
+        if let Some(d) = option_value(args, i, &["--directory", "--project"]) {
+            directory = d;
         }
-        if a == "--directory" || a == "--project" {
-            directory = args.get(i + 1).map(String::as_str);
-        } else if let Some(d) = a
-            .strip_prefix("--directory=")
-            .or_else(|| a.strip_prefix("--project="))
-        {
-            directory = Some(d);
-        }
-        if a == "-m" || a == "--module" {
+        if args[i] == "-m" || args[i] == "--module" {
             module = true;
         }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
-    }
+    });
     let command = args.get(i)?;
     let rest = &args[i + 1..];
     let via = Some("uv run".to_owned());
@@ -1267,6 +1265,11 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(npm_name("@s/p@1.2.3"), "@s/p");
+        let opts = argv("--from=a --fromage=b --spec");
+        let value = |i| option_value(&opts, i, &["--from", "--spec"]);
+        assert_eq!(value(0), Some(Some("a")));
+        assert_eq!(value(1), None);
+        assert_eq!(value(2), Some(None));
         assert_eq!(npm_name("p@latest"), "p");
         assert_eq!(npm_name("github:o/r#abc"), "github:o/r#abc");
         assert_eq!(py_name("mcp-server-git==1.0"), "mcp-server-git");
