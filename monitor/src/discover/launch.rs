@@ -813,19 +813,12 @@ fn node_like(args: &[String], via: &str) -> Option<Launch> {
         "-c",
         "--cwd",
     ];
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if matches!(a.as_str(), "-e" | "--eval" | "-p" | "--print") {
-            return None;
-        }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
+    let mut eval = false;
+    let i = skip_options(args, VALUED, |i| {
+        eval |= matches!(args[i].as_str(), "-e" | "--eval" | "-p" | "--print");
+    });
+    if eval {
+        return None;
     }
     let target = args.get(i)?;
     let rest = &args[i + 1..];
