@@ -192,15 +192,6 @@ fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
-fn read_marker(daemon: &Daemon, marker: &Path) {
-    let status = daemon
-        .launch("reader", &["cat", marker.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn marker_alerts(daemon: &Daemon) -> Vec<Value> {
     daemon
         .alerts()
@@ -309,7 +300,7 @@ lifecycle:
     );
 
     // One alert, the same everywhere.
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let first = wait_marker_alerts(&daemon, 1).remove(0);
     assert_schema(&v, &first);
     assert_eq!(first["mcp"]["server"], "reader");
@@ -423,7 +414,7 @@ lifecycle:
 
     // More alerts; SIGTERM; every one of them is in the log, and went everywhere.
     for _ in 0..4 {
-        read_marker(&daemon, &marker);
+        daemon.read_as_server(&marker);
     }
     let on_stdout = wait_marker_alerts(&daemon, 5);
     assert!(
@@ -458,7 +449,7 @@ lifecycle:
         "{}",
         live.stderr()
     );
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let sixth = wait_marker_alerts(&daemon, 1).remove(0);
     let lines = live.wait_lines(6);
     assert_eq!(json(&lines[5]), sixth);
