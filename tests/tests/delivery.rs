@@ -370,19 +370,14 @@ lifecycle:
 
     // Someone who may not read alerts is told what to do: first the file mode
     // stops them, then (mode opened up) the daemon's own check does.
-    let (code, _, err) = tail_as_nobody(&socket).finish();
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("permission denied") && err.contains("run as root"),
-        "{err}"
-    );
+    let refused = |why: &str| {
+        let (code, _, err) = tail_as_nobody(&socket).finish();
+        assert_eq!(code, 1);
+        assert!(err.contains(why) && err.contains("run as root"), "{err}");
+    };
+    refused("permission denied");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (code, _, err) = tail_as_nobody(&socket).finish();
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("uid 65534 may not read alerts") && err.contains("run as root"),
-        "{err}"
-    );
+    refused("uid 65534 may not read alerts");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
 
     // SIGHUP: a broken config keeps the running one, with the place of the error.
