@@ -457,13 +457,17 @@ fn config_errors_name_the_file_line_and_column() {
     let dir = TempDir::new("badconfig");
     let file = dir.path().join("config.yaml");
     std::fs::write(&file, "sinks:\n  log:\n    max_sise: 1MiB\n").unwrap();
-    let out = Command::new(monitor_bin())
-        .args(["run", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // What `run --config FILE` says as it refuses to start.
+    let refused = |config: &Path| {
+        let out = Command::new(monitor_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&file);
     assert!(
         err.contains(&format!(
             "{}:3:5: error: unknown key `max_sise`",
@@ -473,14 +477,7 @@ fn config_errors_name_the_file_line_and_column() {
     );
     assert!(err.contains("`max_size`"), "the keys it could be: {err}");
 
-    let missing = dir.path().join("nope.yaml");
-    let out = Command::new(monitor_bin())
-        .args(["run", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&dir.path().join("nope.yaml"));
     assert!(err.contains("no such config file"), "{err}");
 }
 

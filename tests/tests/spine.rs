@@ -279,19 +279,18 @@ fn launch_without_a_daemon_still_runs_the_server_unless_required() {
     // Needs no privileges: nothing is loaded.
     let dir = TempDir::new("nodaemon");
     let socket = dir.path().join("none.sock");
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "echo",
-            "ran",
-        ])
-        .output()
-        .unwrap();
+    let launch = |flags: &[&str], cmd: &[&str]| {
+        Command::new(monitor_bin())
+            .args(["launch", "--name", "x"])
+            .args(flags)
+            .arg("--control-socket")
+            .arg(&socket)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap()
+    };
+    let out = launch(&[], &["echo", "ran"]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -300,35 +299,11 @@ fn launch_without_a_daemon_still_runs_the_server_unless_required() {
         "{err}"
     );
 
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--require-monitor",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "echo",
-            "ran",
-        ])
-        .output()
-        .unwrap();
+    let out = launch(&["--require-monitor"], &["echo", "ran"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "the command must not run");
 
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "/nonexistent/cmd",
-        ])
-        .output()
-        .unwrap();
+    let out = launch(&[], &["/nonexistent/cmd"]);
     assert_eq!(out.status.code(), Some(127));
 }
 
