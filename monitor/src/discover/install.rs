@@ -422,6 +422,37 @@ impl SpanParser<'_> {
         Err("unterminated string".into())
     }
 
+    /// The `,`-separated elements of an object or array, each read by
+    /// `element`, from its opening byte to `close` (both consumed).
+    fn elements<T>(
+        &mut self,
+        close: u8,
+        mut element: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.i += 1;
+        let mut out = Vec::new();
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(out);
+        }
+        loop {
+            out.push(element(self)?);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                _ => {
+                    let close = close as char;
+                    return Err(format!("expected ',' or '{close}' at byte {}", self.i));
+                }
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Node, String> {
         if depth > 256 {
             return Err("nesting too deep".into());
@@ -430,40 +461,24 @@ impl SpanParser<'_> {
         let start = self.i;
         match self.peek() {
             Some(b'{') => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        let key_start = self.i;
-                        self.string()?;
-                        let key: String = serde_json::from_str(&self.text[key_start..self.i])
-                            .map_err(|e| e.to_string())?;
-                        self.ws();
-                        if self.peek() != Some(b':') {
-                            return Err(format!("expected ':' at byte {}", self.i));
-                        }
-                        self.i += 1;
-                        let value = self.value(depth + 1)?;
-                        members.push(Member {
-                            key,
-                            key_start,
-                            value,
-                        });
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
-                        }
+                let members = self.elements(b'}', |p| {
+                    p.ws();
+                    let key_start = p.i;
+                    p.string()?;
+                    let key: String =
+                        serde_json::from_str(&p.text[key_start..p.i]).map_err(|e| e.to_string())?;
+                    p.ws();
+                    if p.peek() != Some(b':') {
+                        return Err(format!("expected ':' at byte {}", p.i));
                     }
-                }
+                    p.i += 1;
+                    let value = p.value(depth + 1)?;
+                    Ok(Member {
+                        key,
+                        key_start,
+                        value,
+                    })
+                })?;
                 Ok(Node {
                     start,
                     end: self.i,
@@ -474,25 +489,7 @@ impl SpanParser<'_> {
                 })
             }
             Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
-                        }
-                    }
-                }
+                let items = self.elements(b']', |p| p.value(depth + 1))?;
                 Ok(Node {
                     start,
                     end: self.i,
