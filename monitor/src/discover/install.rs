@@ -115,6 +115,17 @@ pub struct FileReport {
     pub rewritten: bool,
 }
 
+impl FileReport {
+    /// An empty report on one file.
+    fn of(t: &Target) -> Self {
+        FileReport {
+            path: t.path.clone(),
+            host: Some(t.host),
+            ..Default::default()
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Which files
 
@@ -1060,14 +1071,19 @@ fn read_checksum(real: &Path) -> Option<String> {
 
 /// Wraps the selected servers of every selected file; see [`run_install`].
 pub fn install(opts: &InstallOptions) -> anyhow::Result<Vec<FileReport>> {
+    each_target(opts, install_file)
+}
+
+/// The reports of `one` run on every selected file (`None`: nothing to say).
+fn each_target(
+    opts: &InstallOptions,
+    one: fn(&Target, &InstallOptions, &str) -> Option<FileReport>,
+) -> anyhow::Result<Vec<FileReport>> {
     let monitor = monitor_str(opts)?;
-    let mut reports = Vec::new();
-    for t in selected_targets(opts)? {
-        if let Some(r) = install_file(&t, opts, monitor) {
-            reports.push(r);
-        }
-    }
-    Ok(reports)
+    Ok(selected_targets(opts)?
+        .iter()
+        .filter_map(|t| one(t, opts, monitor))
+        .collect())
 }
 
 fn syntax_of(kind: Kind) -> Option<Syntax> {
@@ -1104,11 +1120,7 @@ fn format_error(e: &FormatError) -> String {
 }
 
 fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<FileReport> {
-    let mut r = FileReport {
-        path: t.path.clone(),
-        host: Some(t.host),
-        ..Default::default()
-    };
+    let mut r = FileReport::of(t);
     let (real, bytes, text, meta) = match load(&t.path) {
         Ok(None) => return None,
         Ok(Some(l)) => (l.real, l.bytes, l.text, l.meta),
@@ -1273,22 +1285,11 @@ fn write_install(
 
 /// Undoes install in every selected file; see [`run_uninstall`].
 pub fn uninstall(opts: &InstallOptions) -> anyhow::Result<Vec<FileReport>> {
-    let monitor = monitor_str(opts)?;
-    let mut reports = Vec::new();
-    for t in selected_targets(opts)? {
-        if let Some(r) = uninstall_file(&t, opts, monitor) {
-            reports.push(r);
-        }
-    }
-    Ok(reports)
+    each_target(opts, uninstall_file)
 }
 
 fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<FileReport> {
-    let mut r = FileReport {
-        path: t.path.clone(),
-        host: Some(t.host),
-        ..Default::default()
-    };
+    let mut r = FileReport::of(t);
     let (real, bytes, text, meta) = match load(&t.path) {
         Ok(None) => {
             let backup = backup_path(&t.path);
