@@ -3,8 +3,10 @@
 
     mcp_client.py --call TOOL JSON_ARGS [--call TOOL JSON_ARGS ...] -- CMD [ARGS...]
 
-Starts CMD as a stdio MCP server, initialises a session, lists the tools, makes
-each call in order and prints one JSON line per call: {"tool", "ok", "text"}.
+Starts CMD as a stdio MCP server, initialises a session, lists the tools
+({"tools": [names]}, or {"tools": null, "list_error"} when the list does not
+validate), makes each call in order and prints one JSON line per call:
+{"tool", "ok", "text"}.
 Exits non-zero if the session cannot be set up.
 """
 import argparse
@@ -22,9 +24,17 @@ async def run(command, calls):
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
-            tools = await session.list_tools()
-            names = sorted(t.name for t in tools.tools)
-            print(json.dumps({"tools": names}), flush=True)
+            try:
+                tools = await session.list_tools()
+                print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
+            except Exception as e:  # noqa: BLE001
+                # Old servers publish schemas today's SDK rejects ("type"
+                # missing); their tools can still be called.
+                print(json.dumps({"tools": None, "list_error": str(e).splitlines()[0]}), flush=True)
+                # Nor would the SDK's check of each result, which lists the
+                # tools again: declare that they have no output schema.
+                for tool, _ in calls:
+                    session._tool_output_schemas[tool] = None
             for tool, arguments in calls:
                 result = await session.call_tool(tool, arguments)
                 text = "".join(getattr(c, "text", "") for c in result.content)

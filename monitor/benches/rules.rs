@@ -9,6 +9,7 @@ use std::{hint::black_box, time::Instant};
 use criterion::{Criterion, Throughput, criterion_group};
 use mcp_monitor::{
     event::Event,
+    redact,
     rules::{RuleSet, default_sources},
 };
 
@@ -196,6 +197,42 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .map(|ev| set.matching(black_box(ev)).count())
                 .sum::<usize>()
+        })
+    });
+    // What `run --events` adds per printed event: the redaction check (and,
+    // for the one event in 100 that carries a token, the redacted copy).
+    let mut with_tokens = events.clone();
+    for (i, e) in with_tokens
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i % 100 == 42)
+    {
+        *e = exec(
+            i,
+            "node",
+            &[
+                "node",
+                "server.js",
+                "--token",
+                "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+            ],
+        );
+    }
+    g.bench_function("redact_events_1000_events", |b| {
+        b.iter(|| {
+            with_tokens
+                .iter()
+                .filter(|ev| matches!(redact::event(black_box(ev)), std::borrow::Cow::Owned(_)))
+                .count()
+        })
+    });
+    let mut redactor = redact::EventRedactor::default();
+    g.bench_function("redact_events_remembered_1000_events", |b| {
+        b.iter(|| {
+            with_tokens
+                .iter()
+                .filter(|ev| matches!(redactor.event(black_box(ev)), std::borrow::Cow::Owned(_)))
+                .count()
         })
     });
     g.finish();

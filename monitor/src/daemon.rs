@@ -542,11 +542,12 @@ fn read_policies(dir: &std::path::Path) -> crate::procs::policy::Policies {
     policies
 }
 
-/// Where events go: JSON lines on stdout with `--events`. Whole lines are
-/// written under stdout's lock, so they never interleave with the alert lines
-/// the stdout sink writes from its own thread.
+/// Where events go: JSON lines on stdout with `--events`, secrets redacted.
+/// Whole lines are written under stdout's lock, so they never interleave with
+/// the alert lines the stdout sink writes from its own thread.
 struct EventSink {
     out: Option<Vec<u8>>,
+    redactor: crate::redact::EventRedactor,
 }
 
 /// Buffered event bytes written out before a batch ends.
@@ -556,12 +557,13 @@ impl EventSink {
     fn new(enabled: bool) -> Self {
         EventSink {
             out: enabled.then(Vec::new),
+            redactor: Default::default(),
         }
     }
 
     fn event(&mut self, ev: &Event) {
         if let Some(out) = &mut self.out {
-            out.extend_from_slice(ev.to_json_line().as_bytes());
+            out.extend_from_slice(self.redactor.event(ev).to_json_line().as_bytes());
             out.push(b'\n');
             if out.len() >= EVENT_BUFFER {
                 self.flush();

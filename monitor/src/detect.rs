@@ -176,8 +176,11 @@ impl AlertSink {
         }
     }
 
-    /// Hands `alert` to every sink but those in `skip`, and counts it.
-    fn send(&mut self, alert: Alert, skip: &[SinkKind]) {
+    /// Hands `alert` to every sink but those in `skip`, and counts it. Every
+    /// alert passes here, whatever built it (lifecycle alerts quote the
+    /// server's command line): secrets are redacted on the way out.
+    fn send(&mut self, mut alert: Alert, skip: &[SinkKind]) {
+        crate::redact::alert(&mut alert);
         self.raised += 1;
         match self.sent.get_mut(&alert.rule) {
             Some(t) => t.add(&alert.priority, 1),

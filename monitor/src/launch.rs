@@ -23,6 +23,34 @@ pub struct LaunchOptions<'a> {
     pub command: &'a [String],
 }
 
+/// Environment variable naming the server a launched command belongs to.
+pub const SERVER_ENV: &str = "MCP_MONITOR_SERVER";
+/// Environment variable naming the AI host given to `launch --host`.
+pub const HOST_ENV: &str = "MCP_MONITOR_HOST";
+
+/// The server name and host that `launch` left in `pid`'s environment, if any.
+pub fn marker_of(pid: u32) -> Option<(String, Option<String>)> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut name = None;
+    let mut host = None;
+    for var in environ.split(|b| *b == 0) {
+        let var = String::from_utf8_lossy(var);
+        if let Some(v) = var
+            .strip_prefix(SERVER_ENV)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            name = Some(v.to_owned());
+        } else if let Some(v) = var.strip_prefix(HOST_ENV).and_then(|r| r.strip_prefix('=')) {
+            host = Some(v.to_owned());
+        }
+    }
+    let name = name.filter(|n| crate::control::validate_name(n).is_ok())?;
+    Some((
+        name,
+        host.filter(|h| crate::control::validate_name(h).is_ok()),
+    ))
+}
+
 /// Registers, then execs. Returns only if something failed: the exit code to use.
 pub fn launch(opts: &LaunchOptions) -> i32 {
     let Some((program, args)) = opts.command.split_first() else {
@@ -43,7 +71,15 @@ pub fn launch(opts: &LaunchOptions) -> i32 {
             "mcp-monitor launch: warning: {e}; starting {program} unmonitored (use --require-monitor to refuse)"
         ),
     }
-    let err = std::process::Command::new(program).args(args).exec();
+    // Marks the server for a daemon that starts (or restarts) later: its
+    // start-up scan tags processes carrying these, as if they had registered.
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).env(SERVER_ENV, opts.name);
+    match opts.host {
+        Some(host) => cmd.env(HOST_ENV, host),
+        None => cmd.env_remove(HOST_ENV),
+    };
+    let err = cmd.exec();
     eprintln!("mcp-monitor launch: cannot run {program}: {err}");
     if err.kind() == std::io::ErrorKind::NotFound {
         127

@@ -21,6 +21,7 @@ pub mod names;
 pub mod paths;
 pub mod probes;
 pub mod procs;
+pub mod redact;
 pub mod rules;
 pub mod sinks;
 pub mod tail;

@@ -47,6 +47,76 @@ pub fn mcp_deps(test: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// The prefix holding the old, vulnerable server-filesystem (before 2025.7.1),
+/// set up by `cargo xtask test`; `None` with a printed reason (a failure in
+/// CI) when it is not there.
+pub fn old_filesystem_dir(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("MCP_E2E_OLD_FS_DIR").map(PathBuf::from) {
+        Some(p) => Some(p),
+        None => {
+            let why = "MCP_E2E_OLD_FS_DIR is not set (run `cargo xtask test`)";
+            assert!(!in_ci(), "{test}: {why}");
+            eprintln!("SKIP {test}: {why}");
+            None
+        }
+    }
+}
+
+/// One session of the real `mcp` SDK client (tests/mcp_client.py) with a
+/// server started as `mcp-monitor launch --name NAME --host test-client --
+/// CMD…` against `daemon`, making `calls` (tool, JSON arguments) in order.
+pub struct McpSession<'a> {
+    pub python: &'a Path,
+    pub name: &'a str,
+    pub command: Vec<String>,
+    pub calls: Vec<(&'a str, Value)>,
+    pub cwd: &'a Path,
+    pub env: Vec<(&'a str, String)>,
+}
+
+impl McpSession<'_> {
+    /// Runs the session; returns the client's result lines (the tool list
+    /// first, then one per call), failing the test if the client fails.
+    pub fn run(&self, daemon: &Daemon) -> Vec<Value> {
+        let mut cmd = Command::new(self.python);
+        cmd.arg(workspace_root().join("tests/mcp_client.py"));
+        for (tool, args) in &self.calls {
+            cmd.arg("--call").arg(tool).arg(args.to_string());
+        }
+        cmd.arg("--")
+            .arg(monitor_bin())
+            .args(["launch", "--name", self.name, "--host", "test-client"])
+            .arg("--control-socket")
+            .arg(&daemon.socket)
+            .arg("--")
+            .args(&self.command)
+            .current_dir(self.cwd)
+            // Local addresses only, whatever proxy the environment names.
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY")
+            .env("NO_PROXY", "*");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("starting the MCP client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "MCP client for {} failed: {}\n{stdout}\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
 /// The `mcp-monitor` binary under test.
 pub fn monitor_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("MCP_MONITOR_BIN") {
@@ -100,6 +170,17 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!("mcpmon-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    /// A fresh directory under /home, so that rules written for home
+    /// directories (`fd.homerel`) see it as one: a planted HOME for a test.
+    pub fn home(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = Path::new("/home").join(format!("mcpmon-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp home under /home");
         TempDir(p)
     }
 
@@ -250,6 +331,15 @@ impl Daemon {
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
         wait_in(&self.alerts, timeout, pred)
+    }
+
+    /// Waits until the process `pid` has exited as far as the daemon knows
+    /// (its procexit event was printed), so every event before it is in.
+    pub fn wait_for_exit(&self, pid: u32, timeout: Duration) -> bool {
+        self.wait_for(timeout, |e| {
+            s(e, "evt.type") == "procexit" && n(e, "proc.pid") == i64::from(pid)
+        })
+        .is_some()
     }
 
     /// Waits until the daemon's stderr contains `text`.

@@ -475,3 +475,44 @@ fn without_privileges_run_fails_with_one_line_saying_what_to_do() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(err.contains("root") && err.contains("CAP_BPF"), "{err}");
 }
+
+/// A server started through `launch` is still watched after the daemon
+/// restarts: the wrapper leaves the server's name in its environment and the
+/// new daemon's start-up scan tags it again.
+#[test]
+fn launched_servers_survive_a_daemon_restart() {
+    if !privileged("restart") {
+        return;
+    }
+    let dir = TempDir::new("restart");
+    let go = dir.path().join("go");
+    let marker = dir.path().join("marker.txt");
+    std::fs::write(&marker, b"m").unwrap();
+    let first = Daemon::start(&["--no-default-patterns"]);
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; cat {}",
+        go.display(),
+        marker.display()
+    );
+    let mut server = first
+        .launch("survivor", &["sh", "-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(first.stop().success());
+
+    let second = Daemon::start(&["--no-default-patterns"]);
+    assert!(
+        second.stderr_text().contains("survivor"),
+        "the start-up scan names it: {}",
+        second.stderr_text()
+    );
+    std::fs::write(&go, b"").unwrap();
+    assert!(server.wait().unwrap().success());
+    let open = second
+        .wait_for(WAIT, |e| s(e, "fd.name") == marker.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no open after the restart:\n{}", second.stderr_text()));
+    assert_eq!(s(&open, "mcp.server"), "survivor");
+    assert_eq!(s(&open, "mcp.tag_source"), "wrapper");
+    assert!(second.stop().success());
+}

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything CI checks, from a fresh machine.
 //!
 //! 1. the build toolchain (see `setup`), and what the end-to-end tests run:
-//!    Node.js with `@modelcontextprotocol/server-filesystem`, and a Python
-//!    virtualenv with the `mcp` SDK as the client;
+//!    Node.js with the filesystem, everything and memory MCP servers (and an
+//!    old, vulnerable filesystem server beside them), and a Python virtualenv
+//!    with the `mcp` SDK as the client and `mcp-server-fetch`;
 //! 2. `cargo fmt --check` and `cargo clippy -D warnings`;
 //! 3. unit tests, then the end-to-end tests (root; in CI a missing privilege fails).
 use std::{path::PathBuf, process::Command};
@@ -11,9 +12,23 @@ use anyhow::bail;
 
 use crate::{cargo, checked, root, setup, step};
 
-/// Versions the end-to-end tests install.
-const SERVER_FILESYSTEM: &str = "@modelcontextprotocol/server-filesystem@2026.8.31";
-const PYTHON_MCP: &str = "mcp==2.3.0";
+/// Versions the end-to-end tests install: the npm MCP servers (side by side in
+/// one prefix), the Python SDK client and the fetch server (one virtualenv).
+const NPM_SERVERS: &[&str] = &[
+    "@modelcontextprotocol/server-filesystem@2026.8.31",
+    "@modelcontextprotocol/server-everything@2026.8.31",
+    "@modelcontextprotocol/server-memory@2026.8.31",
+];
+/// A server-filesystem from before the symlink fix of 2025.7.1
+/// (CVE-2025-53109/53110), in a prefix of its own: the attack tests drive it.
+const OLD_SERVER_FILESYSTEM: (&str, &str) = (
+    "@modelcontextprotocol/server-filesystem@2025.3.28",
+    "node-filesystem-2025.3.28",
+);
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("mcp==2.3.0", "mcp.client.stdio"),
+    ("mcp-server-fetch==2026.10.24", "mcp_server_fetch"),
+];
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     setup::ensure_toolchain()?;
@@ -50,7 +65,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     e2e.args(["test", "--package", "e2e"])
         .env("MCP_MONITOR_BIN", &bin)
         .env("MCP_E2E_PYTHON", &deps.python)
-        .env("MCP_E2E_NODE_DIR", &deps.node_dir);
+        .env("MCP_E2E_NODE_DIR", &deps.node_dir)
+        .env("MCP_E2E_OLD_FS_DIR", &deps.old_fs_dir);
     e2e.arg("--");
     if let Some(f) = filter {
         e2e.arg(f);
@@ -67,6 +83,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
 struct E2eDeps {
     python: PathBuf,
     node_dir: PathBuf,
+    old_fs_dir: PathBuf,
 }
 
 fn ensure_e2e_deps() -> anyhow::Result<E2eDeps> {
@@ -77,33 +94,14 @@ fn ensure_e2e_deps() -> anyhow::Result<E2eDeps> {
         setup::ensure_apt_packages(&["nodejs", "npm"])?;
     }
     let node_dir = base.join("node");
-    let installed =
-        node_dir.join("node_modules/@modelcontextprotocol/server-filesystem/package.json");
-    if installed.exists() {
-        step(&format!("{SERVER_FILESYSTEM} present"));
-    } else {
-        step(&format!(
-            "installing {SERVER_FILESYSTEM} for the end-to-end tests"
-        ));
-        std::fs::create_dir_all(&node_dir)?;
-        checked(
-            Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&node_dir)
-                .arg(SERVER_FILESYSTEM),
-        )?;
-    }
+    ensure_npm(&node_dir, NPM_SERVERS)?;
+    let old_fs_dir = base.join(OLD_SERVER_FILESYSTEM.1);
+    ensure_npm(&old_fs_dir, &[OLD_SERVER_FILESYSTEM.0])?;
 
     let venv = base.join("venv");
     let python = venv.join("bin/python");
-    let has_mcp = Command::new(&python)
-        .args(["-c", "import mcp.client.stdio"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_mcp {
-        step("python venv with the mcp SDK present");
-    } else {
-        step(&format!("creating a python venv with {PYTHON_MCP}"));
+    if !python.exists() {
+        step("creating a python venv for the MCP client and the fetch server");
         if !Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
@@ -113,10 +111,57 @@ fn ensure_e2e_deps() -> anyhow::Result<E2eDeps> {
             setup::ensure_apt_packages(&["python3-venv"])?;
             checked(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         }
-        checked(Command::new(&python).args(["-m", "pip", "install", "--quiet", PYTHON_MCP]))?;
+    }
+    for (spec, module) in PYTHON_PACKAGES {
+        let present = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if present {
+            step(&format!("python {spec} present"));
+        } else {
+            step(&format!("installing {spec} into the venv"));
+            // `python -m pip`, not the venv's pip script: a copied venv's
+            // scripts name the interpreter of the venv they were copied from.
+            checked(Command::new(&python).args(["-m", "pip", "install", "--quiet", spec]))?;
+        }
     }
     if !python.exists() {
         bail!("{} was not created", python.display());
     }
-    Ok(E2eDeps { python, node_dir })
+    Ok(E2eDeps {
+        python,
+        node_dir,
+        old_fs_dir,
+    })
+}
+
+/// Installs the npm packages `specs` (`name@version`) into `prefix` unless
+/// each is already there at that version.
+fn ensure_npm(prefix: &std::path::Path, specs: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = specs
+        .iter()
+        .copied()
+        .filter(|spec| {
+            let (name, version) = spec.rsplit_once('@').unwrap_or((spec, ""));
+            let manifest = prefix.join("node_modules").join(name).join("package.json");
+            !std::fs::read_to_string(manifest)
+                .is_ok_and(|m| m.contains(&format!("\"version\": \"{version}\"")))
+        })
+        .collect();
+    if missing.is_empty() {
+        step(&format!("{} present", specs.join(" ")));
+        return Ok(());
+    }
+    step(&format!(
+        "installing {} for the end-to-end tests",
+        missing.join(" ")
+    ));
+    std::fs::create_dir_all(prefix)?;
+    checked(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(prefix)
+            .args(&missing),
+    )
 }

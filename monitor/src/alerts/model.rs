@@ -67,8 +67,10 @@ impl AlertMcp {
 }
 
 impl Alert {
+    /// The alert for a rule match, with secrets redacted (rules saw them raw;
+    /// no output carries them).
     pub fn new(m: &Match<'_>, ev: &Event, hostname: &str) -> Alert {
-        Alert {
+        let mut alert = Alert {
             time: rfc3339_nanos(ev.time_ns),
             rule: m.rule.to_owned(),
             priority: m.priority.as_str().to_owned(),
@@ -101,7 +103,9 @@ impl Alert {
                     })
                     .collect(),
             }),
-        }
+        };
+        crate::redact::alert(&mut alert);
+        alert
     }
 
     /// An alert about the monitor itself (events lost, …): no process, no server.

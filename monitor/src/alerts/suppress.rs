@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use super::{Alert, AlertMcp, AlertProcess};
 use crate::config::HumanDuration;
+use crate::rules::Priority;
 
 /// The `suppression:` settings.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -247,7 +248,11 @@ impl Suppressor {
                 self.close(w);
             }
         }
+        // The throttle keeps a noisy server from drowning the others; it must
+        // not cost the alerts that matter most: Error and above bypass it.
+        let urgent = Priority::parse(&alert.priority).is_some_and(|p| p <= Priority::Error);
         if let Some(server) = &alert.mcp.server
+            && !urgent
             && !self.take_token(server, now)
         {
             self.throttled += 1;
@@ -558,6 +563,29 @@ mod tests {
             "{n:?}"
         );
         assert_eq!(s.open_windows(), 0);
+    }
+
+    #[test]
+    fn alerts_of_error_and_above_pass_a_throttled_server() {
+        let t0 = Instant::now();
+        let mut s = Suppressor::new(ThrottleConfig {
+            enabled: true,
+            rate: 0.0,
+            burst: 1,
+        });
+        let noise = alert("Discovery", "fs");
+        assert_eq!(s.admit(&noise, key("/1", 60), t0), Verdict::Send);
+        assert_eq!(s.admit(&noise, key("/2", 60), t0), Verdict::Throttled);
+        let mut secret = alert("SSH key read", "fs");
+        secret.priority = "Critical".into();
+        assert_eq!(s.admit(&secret, key("/id_rsa", 60), t0), Verdict::Send);
+        secret.priority = "Error".into();
+        assert_eq!(s.admit(&secret, key("/id_ed25519", 60), t0), Verdict::Send);
+        // Still one alert per key within its window.
+        assert_eq!(
+            s.admit(&secret, key("/id_ed25519", 60), t0),
+            Verdict::Suppressed
+        );
     }
 
     #[test]

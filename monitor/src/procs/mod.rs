@@ -308,15 +308,26 @@ impl Tracker {
         }
     }
 
-    /// Tags every running process whose command line is recognised as an MCP
-    /// server (and its descendants). Returns the servers found.
+    /// Tags every running process that `launch` started (it leaves the server's
+    /// name in the environment, so servers survive a daemon restart) or whose
+    /// command line is recognised as an MCP server, with its descendants.
+    /// Returns the servers found.
     pub fn tag_matching_processes(&mut self, store: &mut impl TagStore) -> Vec<(u32, String)> {
         let mut candidates: Vec<(u32, recognise::Recognised)> = self
             .table
             .pids()
             .filter_map(|pid| {
                 let p = self.table.get(pid)?;
-                Some((pid, self.recogniser.recognise(pid, &p.argv)?))
+                let launched =
+                    crate::launch::marker_of(pid).map(|(name, host)| recognise::Recognised {
+                        name,
+                        host,
+                        source: TagSource::Wrapper,
+                    });
+                Some((
+                    pid,
+                    launched.or_else(|| self.recogniser.recognise(pid, &p.argv))?,
+                ))
             })
             .collect();
         // Parents before children, so a matching child inside a matching tree is

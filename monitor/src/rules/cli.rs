@@ -1,4 +1,4 @@
-//! `mcp-monitor rules …`: check, list, fields, test.
+//! `mcp-monitor rules …`: check, list, fields, test, doc.
 use std::{
     collections::BTreeMap,
     io::{BufRead, IsTerminal, Write},
@@ -44,6 +44,16 @@ pub enum RulesCommand {
     },
     /// Every field a rule can use, with its type and meaning.
     Fields,
+    /// The rules reference in Markdown (docs/rules.md): what each rule
+    /// catches, its priority, MITRE ATT&CK and SlowMist checklist items, and
+    /// the lists and macros to extend to tune it.
+    Doc {
+        /// Document these files too (after the defaults, overrides applied).
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        #[arg(long)]
+        no_default_rules: bool,
+    },
     /// Replay events (JSON lines as `run --events` prints them) through rules
     /// and print the alerts: rule development without root.
     Test {
@@ -73,6 +83,10 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<i32> {
             fields();
             Ok(0)
         }
+        RulesCommand::Doc {
+            rules,
+            no_default_rules,
+        } => doc(&rules, no_default_rules),
         RulesCommand::Test {
             rules,
             events,
@@ -274,6 +288,24 @@ fn fields() {
     }
 }
 
+fn doc(rules: &[PathBuf], no_defaults: bool) -> anyhow::Result<i32> {
+    let style = Style::stdout();
+    let sources = match gather(rules, !no_defaults) {
+        Ok(s) => s,
+        Err(errs) => {
+            print_diags(&errs, style.on);
+            return Ok(1);
+        }
+    };
+    // Only rules that compile are documented.
+    if let Err(e) = RuleSet::load(&sources) {
+        print_diags(&e.errors, style.on);
+        return Ok(1);
+    }
+    std::io::stdout().write_all(super::reference::markdown(&sources).as_bytes())?;
+    Ok(0)
+}
+
 fn test(rules: &[PathBuf], events: &PathBuf, no_defaults: bool) -> anyhow::Result<i32> {
     let style = Style::stdout();
     let sources = match gather(rules, !no_defaults) {
@@ -325,7 +357,7 @@ fn test(rules: &[PathBuf], events: &PathBuf, no_defaults: bool) -> anyhow::Resul
                 events.display(),
                 i + 1,
                 m.rule,
-                m.output
+                crate::redact::text(&m.output)
             );
         });
     }

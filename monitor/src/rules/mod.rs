@@ -56,7 +56,8 @@
 //! `yaml` (YAML with positions) → `document` (typed entries) → `merge`
 //! (overrides) → `parser`/`ast` (conditions) → `resolve` (macros, lists) →
 //! `compile` (types, matchers) → `eval`; `output` renders templates; `diag`
-//! formats errors; `loader` finds files; `cli` is `mcp-monitor rules …`.
+//! formats errors; `loader` finds files; `reference` writes docs/rules.md;
+//! `cli` is `mcp-monitor rules …`.
 pub mod ast;
 pub mod cli;
 pub mod compile;
@@ -71,6 +72,7 @@ pub mod matchers;
 mod merge;
 pub mod output;
 pub mod parser;
+pub mod reference;
 mod resolve;
 pub mod ruleset;
 pub mod yaml;

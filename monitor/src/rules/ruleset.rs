@@ -216,6 +216,12 @@ impl RuleSet {
     }
 }
 
+/// The definitions of `sources` after overrides, uncompiled: what the rules
+/// reference documents. Load errors are [`RuleSet::load`]'s to report.
+pub(super) fn definitions(sources: &[RuleSource]) -> Defs {
+    Loader::definitions(sources)
+}
+
 /// What changed between two rule sets, by rule name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
@@ -275,6 +281,42 @@ impl Loader {
             ctx: Ctx::default(),
             opts: opts.clone(),
         };
+        let items = l.read(sources);
+        let defs = merge(&mut l.ctx, items);
+        let set = l.compile(&defs);
+        let mut seen = FxHashSet::default();
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        for d in l.ctx.diags {
+            if !seen.insert((d.location.clone(), d.message.clone())) {
+                continue;
+            }
+            match d.severity {
+                Severity::Error => errors.push(d),
+                Severity::Warning => warnings.push(d),
+            }
+        }
+        if errors.is_empty() {
+            Ok((set, warnings))
+        } else {
+            Err(LoadError { errors, warnings })
+        }
+    }
+
+    /// The lists, macros and rules of `sources` after overrides, before
+    /// compiling (for the rules reference); problems are left to `run`.
+    fn definitions(sources: &[RuleSource]) -> Defs {
+        let mut l = Loader {
+            ctx: Ctx::default(),
+            opts: CompileOptions::default(),
+        };
+        let items = l.read(sources);
+        merge(&mut l.ctx, items)
+    }
+
+    /// Parses every file into its entries, collecting YAML errors.
+    fn read(&mut self, sources: &[RuleSource]) -> Vec<crate::rules::document::Item> {
+        let l = self;
         l.ctx.files = sources.iter().map(SourceFile::new).collect();
         let mut items = Vec::new();
         for (i, src) in sources.iter().enumerate() {
@@ -305,25 +347,7 @@ impl Loader {
                 }
             }
         }
-        let defs = merge(&mut l.ctx, items);
-        let set = l.compile(&defs);
-        let mut seen = FxHashSet::default();
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        for d in l.ctx.diags {
-            if !seen.insert((d.location.clone(), d.message.clone())) {
-                continue;
-            }
-            match d.severity {
-                Severity::Error => errors.push(d),
-                Severity::Warning => warnings.push(d),
-            }
-        }
-        if errors.is_empty() {
-            Ok((set, warnings))
-        } else {
-            Err(LoadError { errors, warnings })
-        }
+        items
     }
 
     fn compile(&mut self, defs: &Defs) -> RuleSet {

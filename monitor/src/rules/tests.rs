@@ -734,6 +734,12 @@ fn default_rules_fire_on_their_behaviour_and_not_on_benign_twins() {
             "{rule} fired for an untagged process"
         );
     }
+    // The fixture's server has the root /srv.
+    assert!(
+        hits(&open_ev("/home/u/private/notes.md"))
+            .contains(&"MCP server read a home file outside its roots".to_string())
+    );
+    assert!(hits(&open_ev("/home/u/.npm/_cacache/index")).is_empty());
     let mut w = open_ev("/home/u/.bashrc");
     w.is_open_write = Some(true);
     assert!(hits(&w).contains(&"MCP server modified a shell startup file".to_string()));
@@ -743,7 +749,7 @@ fn default_rules_fire_on_their_behaviour_and_not_on_benign_twins() {
     // Benign twins.
     for ev in [
         open_ev("/srv/notes.txt"),
-        open_ev("/home/u/project/.env.example"),
+        open_ev("/srv/project/.env.example"),
         open_ev("/usr/lib/node_modules/x/.env"),
         open_ev("/proc/self/environ"),
         connect_ev("93.184.216.34", 443),
