@@ -143,7 +143,7 @@ pub mod flags {
 
 /// Start of every record.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventHeader {
     /// An [`EventKind`] as `u32`.
     pub kind: u32,

@@ -4,6 +4,8 @@
 #![no_std]
 #![no_main]
 
+mod runtime;
+
 use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
@@ -47,13 +49,3 @@ macro_rules! empty_syscall_pairs {
 }
 
 monitor_common::for_each_syscall!(empty_syscall_pairs);
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -16,14 +16,5 @@ mod kpath;
 mod maps;
 mod net;
 mod process;
+mod runtime;
 mod syscalls;
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

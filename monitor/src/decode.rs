@@ -7,20 +7,27 @@ use monitor_common::{
     OpenSyscall, PathEvent, SockAddr, SockEvent, Syscall, SyscallArgs, af, flags,
 };
 
-/// Header fields every record carries.
+/// Header fields every record carries: the kernel's [`EventHeader`] as it
+/// arrived (its fields read through this struct, `header.tgid`), with the
+/// command name decoded into `comm`, which stands in for the raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    pub flags: u32,
-    pub ktime_ns: u64,
-    pub tgid: u32,
-    pub tid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub gid: u32,
-    /// 0 for an untagged process.
-    pub server_id: u32,
-    pub root_tgid: u32,
+    pub kernel: EventHeader,
     pub comm: String,
+}
+
+impl std::ops::Deref for Header {
+    type Target = EventHeader;
+
+    fn deref(&self) -> &EventHeader {
+        &self.kernel
+    }
+}
+
+impl std::ops::DerefMut for Header {
+    fn deref_mut(&mut self) -> &mut EventHeader {
+        &mut self.kernel
+    }
 }
 
 /// Where a `connect` went.
@@ -253,15 +260,7 @@ fn text(bytes: &[u8], len: usize) -> String {
 
 fn header(h: &EventHeader) -> Header {
     Header {
-        flags: h.flags,
-        ktime_ns: h.ktime_ns,
-        tgid: h.tgid,
-        tid: h.tid,
-        ppid: h.ppid,
-        uid: h.uid,
-        gid: h.gid,
-        server_id: h.server_id,
-        root_tgid: h.root_tgid,
+        kernel: *h,
         comm: text(&h.comm, h.comm.len()),
     }
 }

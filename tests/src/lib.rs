@@ -138,6 +138,28 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A loopback listener that accepts and drops connections in the background:
+/// somewhere for the test programs to connect to.
+pub fn listener() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = l.local_addr().expect("the port bound").port();
+    std::thread::spawn(move || for _ in l.incoming() {});
+    port
+}
+
+/// The arguments of `tree-probe` (see its doc): `depth` generations below the
+/// first, each opening `prefix.genN` and connecting to `port`, all waiting for
+/// `go` to exist first when given.
+pub fn tree_args(depth: u32, prefix: &Path, port: u16, go: Option<&Path>) -> Vec<String> {
+    let mut args = vec![
+        depth.to_string(),
+        prefix.display().to_string(),
+        port.to_string(),
+    ];
+    args.extend(go.map(|g| g.display().to_string()));
+    args
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -349,6 +371,20 @@ impl Daemon {
             .arg("--")
             .args(cmd);
         c
+    }
+
+    /// A server named `reader` reads `file` (with `cat`) and exits successfully.
+    pub fn read_as_server(&self, file: &Path) {
+        let status = self
+            .launch("reader", &["cat", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cat {} as a server: {status}",
+            file.display()
+        );
     }
 
     /// SIGTERM, wait for the exit, and return everything the daemon wrote on

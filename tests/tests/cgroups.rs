@@ -2,7 +2,7 @@
 //! later, is followed; `container.id` comes from the runtime's cgroup path.
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use e2e::{Daemon, TempDir, privileged, s};
+use e2e::{Daemon, TempDir, listener, privileged, s, tree_args};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -71,13 +71,11 @@ fn processes_in_a_watched_cgroup_are_followed() {
     let go = dir.path().join("go");
     let prefix = dir.path().join("boxed");
     let probe = env!("CARGO_BIN_EXE_tree-probe");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    std::thread::spawn(move || for _ in listener.incoming() {});
+    let port = listener();
 
     // Already in the cgroup when the daemon starts.
     let mut early = Command::new(probe)
-        .args(["0", prefix.to_str().unwrap(), &port, go.to_str().unwrap()])
+        .args(tree_args(0, &prefix, port, Some(&go)))
         .spawn()
         .unwrap();
     cg.add(early.id());

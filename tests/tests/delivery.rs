@@ -192,15 +192,6 @@ fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
-fn read_marker(daemon: &Daemon, marker: &Path) {
-    let status = daemon
-        .launch("reader", &["cat", marker.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn marker_alerts(daemon: &Daemon) -> Vec<Value> {
     only_markers(daemon.alerts())
 }
@@ -318,7 +309,7 @@ lifecycle:
     );
 
     // One alert, the same everywhere.
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let first = wait_marker_alerts(&daemon, 1).remove(0);
     assert_schema(&v, &first);
     assert_eq!(first["mcp"]["server"], "reader");
@@ -390,19 +381,14 @@ lifecycle:
 
     // Someone who may not read alerts is told what to do: first the file mode
     // stops them, then (mode opened up) the daemon's own check does.
-    let (code, _, err) = tail_as_nobody(&socket).finish();
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("permission denied") && err.contains("run as root"),
-        "{err}"
-    );
+    let refused = |why: &str| {
+        let (code, _, err) = tail_as_nobody(&socket).finish();
+        assert_eq!(code, 1);
+        assert!(err.contains(why) && err.contains("run as root"), "{err}");
+    };
+    refused("permission denied");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (code, _, err) = tail_as_nobody(&socket).finish();
-    assert_eq!(code, 1);
-    assert!(
-        err.contains("uid 65534 may not read alerts") && err.contains("run as root"),
-        "{err}"
-    );
+    refused("uid 65534 may not read alerts");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
 
     // SIGHUP: a broken config keeps the running one, with the place of the error.
@@ -438,7 +424,7 @@ lifecycle:
 
     // More alerts; SIGTERM; every one of them is in the log, and went everywhere.
     for _ in 0..4 {
-        read_marker(&daemon, &marker);
+        daemon.read_as_server(&marker);
     }
     let on_stdout = wait_marker_alerts(&daemon, 5);
     assert!(
@@ -476,7 +462,7 @@ lifecycle:
         "{}",
         live.stderr()
     );
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let sixth = wait_marker_alerts(&daemon, 1).remove(0);
     let markers = || only_markers(live.lines().iter().map(|l| json(l)).collect());
     assert!(until(|| markers().len() >= 6), "{:?}", live.lines());
@@ -495,13 +481,17 @@ fn config_errors_name_the_file_line_and_column() {
     let dir = TempDir::new("badconfig");
     let file = dir.path().join("config.yaml");
     std::fs::write(&file, "sinks:\n  log:\n    max_sise: 1MiB\n").unwrap();
-    let out = Command::new(monitor_bin())
-        .args(["run", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // What `run --config FILE` says as it refuses to start.
+    let refused = |config: &Path| {
+        let out = Command::new(monitor_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&file);
     assert!(
         err.contains(&format!(
             "{}:3:5: error: unknown key `max_sise`",
@@ -511,14 +501,7 @@ fn config_errors_name_the_file_line_and_column() {
     );
     assert!(err.contains("`max_size`"), "the keys it could be: {err}");
 
-    let missing = dir.path().join("nope.yaml");
-    let out = Command::new(monitor_bin())
-        .args(["run", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&dir.path().join("nope.yaml"));
     assert!(err.contains("no such config file"), "{err}");
 }
 

@@ -3,7 +3,9 @@
 //! the next launch.
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use e2e::{Daemon, TempDir, mcp_deps, monitor_bin, privileged, s, workspace_root};
+use e2e::{
+    Daemon, TempDir, listener, mcp_deps, monitor_bin, privileged, s, tree_args, workspace_root,
+};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -129,9 +131,7 @@ fn children_of_a_known_host_with_stdio_pipes_are_candidate_servers() {
     std::fs::copy(env!("CARGO_BIN_EXE_fake-host"), &host).unwrap();
     let server = dir.path().join("some-tool");
     std::fs::copy(env!("CARGO_BIN_EXE_tree-probe"), &server).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    std::thread::spawn(move || for _ in listener.incoming() {});
+    let port = listener();
     let prefix = dir.path().join("cand");
     let go = dir.path().join("go");
 
@@ -139,7 +139,7 @@ fn children_of_a_known_host_with_stdio_pipes_are_candidate_servers() {
     // claude → some-tool (pipes; gen 1) → some-tool (gen 0, grandchild of the host).
     let mut host_proc = Command::new(&host)
         .arg(&server)
-        .args(["1", prefix.to_str().unwrap(), &port, go.to_str().unwrap()])
+        .args(tree_args(1, &prefix, port, Some(&go)))
         .spawn()
         .unwrap();
     let exec = daemon

@@ -1,6 +1,6 @@
 //! Rules in the running daemon: alerts from real events, hot reload on SIGHUP
 //! and on file change, and a broken file that leaves the old rules firing.
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use e2e::{Daemon, TempDir, privileged, s};
 use serde_json::Value;
@@ -17,15 +17,6 @@ fn rule(output: &str) -> String {
   tags: [test]
 "#
     )
-}
-
-fn read_marker(daemon: &Daemon, marker: &std::path::Path) {
-    let status = daemon
-        .launch("reader", &["cat", marker.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn alert_with(daemon: &Daemon, text: &str) -> Value {
@@ -52,7 +43,7 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
     let daemon = Daemon::start(&["--no-default-rules", "--rules", rules.to_str().unwrap()]);
 
     // A good rule fires, Falco-shaped, with the server and the process.
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let a = alert_with(&daemon, "v1");
     assert_eq!(s(&a, "rule"), "Marker file read");
     assert_eq!(s(&a, "priority"), "Warning");
@@ -72,7 +63,7 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
         "reload reported: {}",
         daemon.stderr_text()
     );
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     alert_with(&daemon, "v2");
     let reloaded = daemon
         .wait_for_alert(WAIT, |a| s(a, "rule") == "Rules reloaded")
@@ -115,7 +106,7 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
         "the first error's file:line:col: {rejected:#}"
     );
     let before = daemon.alerts().len();
-    read_marker(&daemon, &marker);
+    daemon.read_as_server(&marker);
     let started = std::time::Instant::now();
     let fired = |alerts: &[Value]| {
         alerts[before..]

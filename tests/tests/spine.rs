@@ -1,25 +1,16 @@
 //! The spine end to end: the real daemon, real probes, real process trees.
 use std::{
-    net::TcpListener,
     process::{Command, Stdio},
     time::Duration,
 };
 
-use e2e::{Daemon, TempDir, monitor_bin, n, privileged, s};
+use e2e::{Daemon, TempDir, listener, monitor_bin, n, privileged, s, tree_args};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn tree_probe() -> &'static str {
     env!("CARGO_BIN_EXE_tree-probe")
-}
-
-/// A loopback listener that accepts and drops connections in the background.
-fn listener() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || for _ in l.incoming() {});
-    port
 }
 
 fn opens_of<'a>(events: &'a [Value], path: &str) -> Vec<&'a Value> {
@@ -42,7 +33,7 @@ fn launched_tree_is_followed_through_every_generation_and_siblings_are_not() {
 
     // An untagged sibling first: same program, same actions, no wrapper.
     let status = Command::new(tree_probe())
-        .args(["2", untagged.to_str().unwrap(), &port.to_string()])
+        .args(tree_args(2, &untagged, port, None))
         .status()
         .unwrap();
     assert!(status.success());
@@ -148,12 +139,7 @@ fn a_running_tree_tagged_by_pid_is_followed_with_its_existing_children() {
     let go = dir.path().join("go");
     // The chain exists (3 processes) and waits for the go file.
     let mut root = Command::new(tree_probe())
-        .args([
-            "2",
-            prefix.to_str().unwrap(),
-            &port.to_string(),
-            go.to_str().unwrap(),
-        ])
+        .args(tree_args(2, &prefix, port, Some(&go)))
         .spawn()
         .unwrap();
     let root_pid = root.id();
@@ -293,19 +279,18 @@ fn launch_without_a_daemon_still_runs_the_server_unless_required() {
     // Needs no privileges: nothing is loaded.
     let dir = TempDir::new("nodaemon");
     let socket = dir.path().join("none.sock");
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "echo",
-            "ran",
-        ])
-        .output()
-        .unwrap();
+    let launch = |flags: &[&str], cmd: &[&str]| {
+        Command::new(monitor_bin())
+            .args(["launch", "--name", "x"])
+            .args(flags)
+            .arg("--control-socket")
+            .arg(&socket)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap()
+    };
+    let out = launch(&[], &["echo", "ran"]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -314,35 +299,11 @@ fn launch_without_a_daemon_still_runs_the_server_unless_required() {
         "{err}"
     );
 
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--require-monitor",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "echo",
-            "ran",
-        ])
-        .output()
-        .unwrap();
+    let out = launch(&["--require-monitor"], &["echo", "ran"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "the command must not run");
 
-    let out = Command::new(monitor_bin())
-        .args([
-            "launch",
-            "--name",
-            "x",
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--",
-            "/nonexistent/cmd",
-        ])
-        .output()
-        .unwrap();
+    let out = launch(&[], &["/nonexistent/cmd"]);
     assert_eq!(out.status.code(), Some(127));
 }
 
@@ -406,12 +367,7 @@ fn command_line_patterns_tag_servers_at_exec_and_at_start_up() {
     let early_prefix = dir.path().join("early");
     // Running before the daemon starts, waiting for the go file.
     let mut early_proc = Command::new(&early)
-        .args([
-            "1",
-            early_prefix.to_str().unwrap(),
-            &port.to_string(),
-            go.to_str().unwrap(),
-        ])
+        .args(tree_args(1, &early_prefix, port, Some(&go)))
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));

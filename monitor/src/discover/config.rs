@@ -148,6 +148,18 @@ pub struct Origin<'a> {
     pub config_path: &'a std::path::Path,
 }
 
+impl<'a> Origin<'a> {
+    /// A file of the user's own, outside any project.
+    pub fn user(host: Host, config_path: &'a std::path::Path) -> Self {
+        Origin {
+            host,
+            scope: Scope::User,
+            project: None,
+            config_path,
+        }
+    }
+}
+
 /// Reads one server entry in the shape most hosts share:
 /// `{command, args, env, cwd}` for stdio, `{url | serverUrl | httpUrl, headers}`
 /// for remote servers, with an optional `type`/`transport`.

@@ -157,6 +157,13 @@ fn add_server_list(origin: &Origin<'_>, servers: &Value, found: &mut Found) {
     }
 }
 
+/// Reads a JSONC config whose top level must be an object.
+fn load_object(origin: &Origin<'_>, found: &mut Found) -> Option<Value> {
+    let (path, host) = (origin.config_path, origin.host);
+    let v = load(path, host, Format::Jsonc, found)?;
+    expect_object(path, host, &v, found).then_some(v)
+}
+
 fn expect_object(path: &Path, host: Host, v: &Value, found: &mut Found) -> bool {
     if v.is_object() {
         return true;
@@ -178,17 +185,14 @@ pub fn mcp_servers_file(
     project: Option<&Path>,
     found: &mut Found,
 ) {
-    let Some(v) = load(path, host, Format::Jsonc, found) else {
-        return;
-    };
-    if !expect_object(path, host, &v, found) {
-        return;
-    }
     let origin = Origin {
         host,
         scope,
         project,
         config_path: path,
+    };
+    let Some(v) = load_object(&origin, found) else {
+        return;
     };
     if let Some(servers) = v.get("mcpServers") {
         add_server_map(&origin, servers, "mcpServers", found);
@@ -199,17 +203,9 @@ pub fn mcp_servers_file(
 /// `projects[dir].mcpServers` (local scope); every project dir is remembered.
 pub fn claude_code_state(path: &Path, found: &mut Found) {
     let host = Host::ClaudeCode;
-    let Some(v) = load(path, host, Format::Jsonc, found) else {
+    let user = Origin::user(host, path);
+    let Some(v) = load_object(&user, found) else {
         return;
-    };
-    if !expect_object(path, host, &v, found) {
-        return;
-    }
-    let user = Origin {
-        host,
-        scope: Scope::User,
-        project: None,
-        config_path: path,
     };
     if let Some(servers) = v.get("mcpServers") {
         add_server_map(&user, servers, "mcpServers", found);
@@ -234,17 +230,14 @@ pub fn claude_code_state(path: &Path, found: &mut Found) {
 /// VS Code's `mcp.json` (user or `.vscode/` in a workspace): `servers`, `inputs`.
 pub fn vscode_mcp(path: &Path, scope: Scope, project: Option<&Path>, found: &mut Found) {
     let host = Host::Vscode;
-    let Some(v) = load(path, host, Format::Jsonc, found) else {
-        return;
-    };
-    if !expect_object(path, host, &v, found) {
-        return;
-    }
     let origin = Origin {
         host,
         scope,
         project,
         config_path: path,
+    };
+    let Some(v) = load_object(&origin, found) else {
+        return;
     };
     check_inputs(path, host, v.get("inputs"), found);
     if let Some(servers) = v.get("servers") {
@@ -255,17 +248,9 @@ pub fn vscode_mcp(path: &Path, scope: Scope, project: Option<&Path>, found: &mut
 /// VS Code's user `settings.json` (JSONC): the older `"mcp": {"servers": …}`.
 pub fn vscode_settings(path: &Path, found: &mut Found) {
     let host = Host::Vscode;
-    let Some(v) = load(path, host, Format::Jsonc, found) else {
+    let origin = Origin::user(host, path);
+    let Some(v) = load_object(&origin, found) else {
         return;
-    };
-    if !expect_object(path, host, &v, found) {
-        return;
-    }
-    let origin = Origin {
-        host,
-        scope: Scope::User,
-        project: None,
-        config_path: path,
     };
     let mcp = v.get("mcp");
     check_inputs(path, host, mcp.and_then(|m| m.get("inputs")), found);
@@ -393,12 +378,7 @@ pub fn codex(path: &Path, found: &mut Found) {
             format!("\"mcp_servers\" must be a table, found {}", kind(servers)),
         );
     };
-    let origin = Origin {
-        host,
-        scope: Scope::User,
-        project: None,
-        config_path: path,
-    };
+    let origin = Origin::user(host, path);
     for (name, entry) in map {
         let mut s = match parse_server(&origin, name, entry) {
             Ok(s) => s,

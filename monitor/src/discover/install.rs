@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::config::{Host, Origin, Scope, Transport, parse_server};
+use super::config::{Host, Origin, Transport, parse_server};
 use super::formats::{FormatError, parse_jsonc, parse_toml, parse_yaml, strip_jsonc};
 use super::{HomeLayout, default_homes, hosts};
 
@@ -113,6 +113,17 @@ pub struct FileReport {
     pub error: Option<String>,
     /// The file was (or would be, in a dry run) rewritten.
     pub rewritten: bool,
+}
+
+impl FileReport {
+    /// An empty report on one file.
+    fn of(t: &Target) -> Self {
+        FileReport {
+            path: t.path.clone(),
+            host: Some(t.host),
+            ..Default::default()
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -422,6 +433,37 @@ impl SpanParser<'_> {
         Err("unterminated string".into())
     }
 
+    /// The `,`-separated elements of an object or array, each read by
+    /// `element`, from its opening byte to `close` (both consumed).
+    fn elements<T>(
+        &mut self,
+        close: u8,
+        mut element: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.i += 1;
+        let mut out = Vec::new();
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(out);
+        }
+        loop {
+            out.push(element(self)?);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                _ => {
+                    let close = close as char;
+                    return Err(format!("expected ',' or '{close}' at byte {}", self.i));
+                }
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Node, String> {
         if depth > 256 {
             return Err("nesting too deep".into());
@@ -430,40 +472,24 @@ impl SpanParser<'_> {
         let start = self.i;
         match self.peek() {
             Some(b'{') => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.ws();
-                        let key_start = self.i;
-                        self.string()?;
-                        let key: String = serde_json::from_str(&self.text[key_start..self.i])
-                            .map_err(|e| e.to_string())?;
-                        self.ws();
-                        if self.peek() != Some(b':') {
-                            return Err(format!("expected ':' at byte {}", self.i));
-                        }
-                        self.i += 1;
-                        let value = self.value(depth + 1)?;
-                        members.push(Member {
-                            key,
-                            key_start,
-                            value,
-                        });
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
-                        }
+                let members = self.elements(b'}', |p| {
+                    p.ws();
+                    let key_start = p.i;
+                    p.string()?;
+                    let key: String =
+                        serde_json::from_str(&p.text[key_start..p.i]).map_err(|e| e.to_string())?;
+                    p.ws();
+                    if p.peek() != Some(b':') {
+                        return Err(format!("expected ':' at byte {}", p.i));
                     }
-                }
+                    p.i += 1;
+                    let value = p.value(depth + 1)?;
+                    Ok(Member {
+                        key,
+                        key_start,
+                        value,
+                    })
+                })?;
                 Ok(Node {
                     start,
                     end: self.i,
@@ -474,25 +500,7 @@ impl SpanParser<'_> {
                 })
             }
             Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                } else {
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        self.ws();
-                        match self.peek() {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
-                        }
-                    }
-                }
+                let items = self.elements(b']', |p| p.value(depth + 1))?;
                 Ok(Node {
                     start,
                     end: self.i,
@@ -744,12 +752,7 @@ fn install_wrapped(v: &Value, monitor: &str) -> Option<usize> {
 
 /// Why a server is not wrapped, or `None` when it is to be.
 fn skip_reason(t: &Target, e: &Entry<'_>, monitor: &str) -> Option<String> {
-    let origin = Origin {
-        host: t.host,
-        scope: Scope::User,
-        project: None,
-        config_path: &t.path,
-    };
+    let origin = Origin::user(t.host, &t.path);
     let s = match parse_server(&origin, &e.name, e.value) {
         Ok(s) => s,
         Err(m) => return Some(format!("invalid entry: {m}")),
@@ -1068,14 +1071,19 @@ fn read_checksum(real: &Path) -> Option<String> {
 
 /// Wraps the selected servers of every selected file; see [`run_install`].
 pub fn install(opts: &InstallOptions) -> anyhow::Result<Vec<FileReport>> {
+    each_target(opts, install_file)
+}
+
+/// The reports of `one` run on every selected file (`None`: nothing to say).
+fn each_target(
+    opts: &InstallOptions,
+    one: fn(&Target, &InstallOptions, &str) -> Option<FileReport>,
+) -> anyhow::Result<Vec<FileReport>> {
     let monitor = monitor_str(opts)?;
-    let mut reports = Vec::new();
-    for t in selected_targets(opts)? {
-        if let Some(r) = install_file(&t, opts, monitor) {
-            reports.push(r);
-        }
-    }
-    Ok(reports)
+    Ok(selected_targets(opts)?
+        .iter()
+        .filter_map(|t| one(t, opts, monitor))
+        .collect())
 }
 
 fn syntax_of(kind: Kind) -> Option<Syntax> {
@@ -1112,11 +1120,7 @@ fn format_error(e: &FormatError) -> String {
 }
 
 fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<FileReport> {
-    let mut r = FileReport {
-        path: t.path.clone(),
-        host: Some(t.host),
-        ..Default::default()
-    };
+    let mut r = FileReport::of(t);
     let (real, bytes, text, meta) = match load(&t.path) {
         Ok(None) => return None,
         Ok(Some(l)) => (l.real, l.bytes, l.text, l.meta),
@@ -1166,10 +1170,8 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
             r.skipped.push((e.name.clone(), why));
             continue;
         }
-        let prefix: Vec<String> = ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"]
-            .iter()
-            .map(|s| quote(s))
-            .collect();
+        let launch = ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"];
+        let prefix: Vec<String> = launch.iter().map(|s| quote(s)).collect();
         match wrap_edits(&doc, e.node, monitor, &prefix) {
             Ok(mut more) => edits.append(&mut more),
             Err(m) => {
@@ -1179,11 +1181,10 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
         }
         if let Some(Value::Object(obj)) = value_at_mut(&mut expected, &e.path) {
             let (cmd, args) = command_args(e.value);
-            let mut new_args: Vec<Value> =
-                ["launch", "--name", &e.name, "--host", t.host.as_str(), "--"]
-                    .iter()
-                    .map(|s| Value::String((*s).to_owned()))
-                    .collect();
+            let mut new_args: Vec<Value> = launch
+                .iter()
+                .map(|s| Value::String((*s).to_owned()))
+                .collect();
             new_args.push(Value::String(cmd.unwrap_or_default().to_owned()));
             new_args.extend(args.iter().cloned());
             obj.insert("command".into(), Value::String(monitor.to_owned()));
@@ -1194,23 +1195,14 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
     if edits.is_empty() {
         return Some(r);
     }
-    let new_text = match apply(&doc.text, edits) {
-        Ok(t) => t,
+    let new_bytes = match edited(&doc, edits, syntax, &expected) {
+        Ok(b) => b,
         Err(m) => {
             r.changed.clear();
-            r.error = Some(format!("cannot edit: {m}; not changed"));
+            r.error = Some(m);
             return Some(r);
         }
     };
-    match reparse(&new_text, syntax) {
-        Ok(v) if v == expected => {}
-        _ => {
-            r.changed.clear();
-            r.error = Some("the edited file would not read back as intended; not changed".into());
-            return Some(r);
-        }
-    }
-    let new_bytes = with_bom(&doc, new_text);
     r.rewritten = true;
     let backup = backup_path(&real);
     let has_backup = backup.exists();
@@ -1230,6 +1222,21 @@ fn install_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<File
         r.notes.push(format!("backup: {}", backup.display()));
     }
     Some(r)
+}
+
+/// The file's new bytes after the edits, provided they read back as
+/// `expected`; otherwise why the file is left as it is.
+fn edited(
+    doc: &Doc,
+    edits: Vec<Edit>,
+    syntax: Syntax,
+    expected: &Value,
+) -> Result<Vec<u8>, String> {
+    let text = apply(&doc.text, edits).map_err(|m| format!("cannot edit: {m}; not changed"))?;
+    match reparse(&text, syntax) {
+        Ok(v) if v == *expected => Ok(with_bom(doc, text)),
+        _ => Err("the edited file would not read back as intended; not changed".into()),
+    }
 }
 
 fn with_bom(doc: &Doc, text: String) -> Vec<u8> {
@@ -1278,22 +1285,11 @@ fn write_install(
 
 /// Undoes install in every selected file; see [`run_uninstall`].
 pub fn uninstall(opts: &InstallOptions) -> anyhow::Result<Vec<FileReport>> {
-    let monitor = monitor_str(opts)?;
-    let mut reports = Vec::new();
-    for t in selected_targets(opts)? {
-        if let Some(r) = uninstall_file(&t, opts, monitor) {
-            reports.push(r);
-        }
-    }
-    Ok(reports)
+    each_target(opts, uninstall_file)
 }
 
 fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<FileReport> {
-    let mut r = FileReport {
-        path: t.path.clone(),
-        host: Some(t.host),
-        ..Default::default()
-    };
+    let mut r = FileReport::of(t);
     let (real, bytes, text, meta) = match load(&t.path) {
         Ok(None) => {
             let backup = backup_path(&t.path);
@@ -1392,23 +1388,14 @@ fn uninstall_file(t: &Target, opts: &InstallOptions, monitor: &str) -> Option<Fi
     if edits.is_empty() && backup_bytes.is_none() {
         return (!r.skipped.is_empty()).then_some(r);
     }
-    let new_text = match apply(&doc.text, edits) {
-        Ok(t) => t,
+    let new_bytes = match edited(&doc, edits, syntax, &expected) {
+        Ok(b) => b,
         Err(m) => {
             r.changed.clear();
-            r.error = Some(format!("cannot edit: {m}; not changed"));
+            r.error = Some(m);
             return Some(r);
         }
     };
-    match reparse(&new_text, syntax) {
-        Ok(v) if v == expected => {}
-        _ => {
-            r.changed.clear();
-            r.error = Some("the edited file would not read back as intended; not changed".into());
-            return Some(r);
-        }
-    }
-    let new_bytes = with_bom(&doc, new_text);
     if backup_bytes.is_none() {
         r.notes
             .push("no backup from install: unwrapped in place".into());

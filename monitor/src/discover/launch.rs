@@ -532,6 +532,37 @@ fn npx(args: &[String], via: &str) -> Option<Launch> {
     })
 }
 
+/// The index of the command after the options that start `args` (`--` ends
+/// them; those in `valued` take the next argument as their value), handing
+/// each argument looked at to `seen` first.
+fn skip_options(args: &[String], valued: &[&str], mut seen: impl FnMut(usize)) -> usize {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            return i + 1;
+        }
+        seen(i);
+        if !a.starts_with('-') {
+            return i;
+        }
+        i += if valued.contains(&a.as_str()) { 2 } else { 1 };
+    }
+    i
+}
+
+/// When `args[i]` is one of the options `names`, its value: the next argument
+/// (`--from spec`, `None` when there is none) or what follows `=` (`--from=spec`).
+fn option_value<'a>(args: &'a [String], i: usize, names: &[&str]) -> Option<Option<&'a str>> {
+    let a = args.get(i)?;
+    if names.contains(&a.as_str()) {
+        return Some(args.get(i + 1).map(String::as_str));
+    }
+    names
+        .iter()
+        .find_map(|n| a.strip_prefix(n)?.strip_prefix('='))
+        .map(Some)
+}
+
 /// `name@1.2.3` → `name`, `@scope/name@latest` → `@scope/name`; other specs
 /// (git URLs, paths, tarballs) are kept whole.
 pub fn npm_name(spec: &str) -> &str {
@@ -573,25 +604,11 @@ fn uvx(args: &[String], via: &str) -> Option<Launch> {
         "-b",
     ];
     let mut from: Option<String> = None;
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
+    let i = skip_options(args, VALUED, |i| {
+        if let Some(v) = option_value(args, i, &["--from", "--spec"]) {
+            from = v.map(str::to_owned);
         }
-        if a == "--from" || a == "--spec" {
-            from = args.get(i + 1).cloned();
-        } else if let Some(v) = a
-            .strip_prefix("--from=")
-            .or_else(|| a.strip_prefix("--spec="))
-        {
-            from = Some(v.to_owned());
-        }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
-    }
+    });
     let command = args.get(i)?;
     let name = py_name(command);
     let mut ids = vec![Ident::Py(normalize_py(name))];
@@ -664,13 +681,8 @@ fn uv(args: &[String]) -> Option<Launch> {
     let mut directory: Option<&str> = None;
     let mut i = 0;
     while let Some(a) = args.get(i) {
-        if a == "--directory" || a == "--project" {
-            directory = args.get(i + 1).map(String::as_str);
-        } else if let Some(d) = a
-            .strip_prefix("--directory=")
-            .or_else(|| a.strip_prefix("--project="))
-        {
-            directory = Some(d);
+        if let Some(d) = option_value(args, i, &["--directory", "--project"]) {
+            directory = d;
         }
         if !a.starts_with('-') {
             break;
@@ -718,28 +730,14 @@ fn uv_run<'a>(args: &'a [String], mut directory: Option<&'a str>) -> Option<Laun
         "--config-file",
     ];
     let mut module = false;
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
+    let i = skip_options(args, VALUED, |i| {
+        if let Some(d) = option_value(args, i, &["--directory", "--project"]) {
+            directory = d;
         }
-        if a == "--directory" || a == "--project" {
-            directory = args.get(i + 1).map(String::as_str);
-        } else if let Some(d) = a
-            .strip_prefix("--directory=")
-            .or_else(|| a.strip_prefix("--project="))
-        {
-            directory = Some(d);
-        }
-        if a == "-m" || a == "--module" {
+        if args[i] == "-m" || args[i] == "--module" {
             module = true;
         }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
-    }
+    });
     let command = args.get(i)?;
     let rest = &args[i + 1..];
     let via = Some("uv run".to_owned());
@@ -815,19 +813,12 @@ fn node_like(args: &[String], via: &str) -> Option<Launch> {
         "-c",
         "--cwd",
     ];
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if matches!(a.as_str(), "-e" | "--eval" | "-p" | "--print") {
-            return None;
-        }
-        if !a.starts_with('-') {
-            break;
-        }
-        i += if VALUED.contains(&a.as_str()) { 2 } else { 1 };
+    let mut eval = false;
+    let i = skip_options(args, VALUED, |i| {
+        eval |= matches!(args[i].as_str(), "-e" | "--eval" | "-p" | "--print");
+    });
+    if eval {
+        return None;
     }
     let target = args.get(i)?;
     let rest = &args[i + 1..];
@@ -1118,27 +1109,33 @@ mod tests {
         l.remove(0)
     }
 
+    /// `cmd` runs one program, known as `ids` and given `rest`.
+    fn runs(cmd: &str, ids: &[Ident], rest: &[&str]) -> Launch {
+        let l = one(cmd);
+        assert_eq!(l.ids, ids, "{cmd}");
+        assert_eq!(l.rest, rest, "{cmd}");
+        l
+    }
+
     #[test]
     fn npx_forms() {
-        let l = one("npx -y @modelcontextprotocol/server-filesystem@2025.8.21 /tmp /srv");
-        assert_eq!(
-            l.ids,
-            [Ident::Npm("@modelcontextprotocol/server-filesystem".into())]
+        let l = runs(
+            "npx -y @modelcontextprotocol/server-filesystem@2025.8.21 /tmp /srv",
+            &[Ident::Npm("@modelcontextprotocol/server-filesystem".into())],
+            &["/tmp", "/srv"],
         );
-        assert_eq!(l.rest, ["/tmp", "/srv"]);
         assert_eq!(
             l.fetch.unwrap().spec,
             "@modelcontextprotocol/server-filesystem@2025.8.21"
         );
-        let l = one("npx -y --package=@playwright/mcp@0.0.30 mcp-server-playwright --headless");
-        assert_eq!(
-            l.ids,
-            [
+        runs(
+            "npx -y --package=@playwright/mcp@0.0.30 mcp-server-playwright --headless",
+            &[
                 Ident::Npm("@playwright/mcp".into()),
-                Ident::Bin("mcp-server-playwright".into())
-            ]
+                Ident::Bin("mcp-server-playwright".into()),
+            ],
+            &["--headless"],
         );
-        assert_eq!(l.rest, ["--headless"]);
         for cmd in [
             "npm exec -y -- mcp-remote https://x.invalid/sse",
             "pnpm dlx mcp-remote https://x.invalid/sse",
@@ -1146,9 +1143,11 @@ mod tests {
             "yarn dlx mcp-remote https://x.invalid/sse",
             "bun x mcp-remote https://x.invalid/sse",
         ] {
-            let l = one(cmd);
-            assert_eq!(l.ids, [Ident::Npm("mcp-remote".into())], "{cmd}");
-            assert_eq!(l.rest, ["https://x.invalid/sse"], "{cmd}");
+            runs(
+                cmd,
+                &[Ident::Npm("mcp-remote".into())],
+                &["https://x.invalid/sse"],
+            );
         }
     }
 
@@ -1190,15 +1189,14 @@ mod tests {
 
     #[test]
     fn python_forms() {
-        let l = one("uvx mcp-server-fetch --ignore-robots-txt");
-        assert_eq!(
-            l.ids,
-            [
+        runs(
+            "uvx mcp-server-fetch --ignore-robots-txt",
+            &[
                 Ident::Py("mcp-server-fetch".into()),
-                Ident::Bin("mcp-server-fetch".into())
-            ]
+                Ident::Bin("mcp-server-fetch".into()),
+            ],
+            &["--ignore-robots-txt"],
         );
-        assert_eq!(l.rest, ["--ignore-robots-txt"]);
         let l = one("uvx --from git+https://github.com/o/r mcp-server-r --x");
         assert_eq!(
             l.fetch.as_ref().unwrap().from.as_deref(),
@@ -1227,14 +1225,11 @@ mod tests {
 
     #[test]
     fn containers_and_wrappers() {
-        let l = one(
+        runs(
             "docker run -i --rm -e GITHUB_PERSONAL_ACCESS_TOKEN ghcr.io/github/github-mcp-server:v1 stdio",
+            &[Ident::Image("ghcr.io/github/github-mcp-server".into())],
+            &["stdio"],
         );
-        assert_eq!(
-            l.ids,
-            [Ident::Image("ghcr.io/github/github-mcp-server".into())]
-        );
-        assert_eq!(l.rest, ["stdio"]);
         assert_eq!(image_name("docker.io/library/redis:7"), "redis");
         assert_eq!(
             image_name("localhost:5000/x/y@sha256:ab"),
@@ -1263,6 +1258,11 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(npm_name("@s/p@1.2.3"), "@s/p");
+        let opts = argv("--from=a --fromage=b --spec");
+        let value = |i| option_value(&opts, i, &["--from", "--spec"]);
+        assert_eq!(value(0), Some(Some("a")));
+        assert_eq!(value(1), None);
+        assert_eq!(value(2), Some(None));
         assert_eq!(npm_name("p@latest"), "p");
         assert_eq!(npm_name("github:o/r#abc"), "github:o/r#abc");
         assert_eq!(py_name("mcp-server-git==1.0"), "mcp-server-git");

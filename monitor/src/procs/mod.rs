@@ -738,6 +738,8 @@ fn descendants(pid: u32) -> Vec<u32> {
 mod tests {
     use std::collections::HashMap;
 
+    use monitor_common::EventHeader;
+
     use super::*;
     use crate::decode::KernelPath;
 
@@ -799,15 +801,15 @@ mod tests {
 
     fn header(tgid: u32, server_id: u32) -> Header {
         Header {
-            flags: 0,
-            ktime_ns: 1,
-            tgid,
-            tid: tgid,
-            ppid: 1,
-            uid: 0,
-            gid: 0,
-            server_id,
-            root_tgid: tgid,
+            kernel: EventHeader {
+                ktime_ns: 1,
+                tgid,
+                tid: tgid,
+                ppid: 1,
+                server_id,
+                root_tgid: tgid,
+                ..Default::default()
+            },
             comm: "node".into(),
         }
     }

@@ -483,7 +483,7 @@ fn thread_group(tid: i32) -> i64 {
 mod tests {
     use std::collections::HashMap;
 
-    use monitor_common::{Tag, TagSource};
+    use monitor_common::{EventHeader, Tag, TagSource};
 
     use super::*;
     use crate::{
@@ -503,16 +503,17 @@ mod tests {
     }
 
     fn header(server_id: u32) -> Header {
+        let pid = std::process::id();
         Header {
-            flags: 0,
-            ktime_ns: 1,
-            tgid: std::process::id(),
-            tid: std::process::id(),
-            ppid: 1,
-            uid: 0,
-            gid: 0,
-            server_id,
-            root_tgid: std::process::id(),
+            kernel: EventHeader {
+                ktime_ns: 1,
+                tgid: pid,
+                tid: pid,
+                ppid: 1,
+                server_id,
+                root_tgid: pid,
+                ..Default::default()
+            },
             comm: "zoo".into(),
         }
     }

@@ -242,17 +242,12 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
         .map(|r| r.location().to_string())
         .collect();
     let lwidth = locs.iter().map(String::len).max().unwrap_or(6);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}",
-        style.paint(
-            "1",
-            &format!(
-                "{:<width$}  {:<13}  {:<lwidth$}  TAGS",
-                "RULE", "PRIORITY", "SOURCE"
-            )
-        )
+    let mut out = table(
+        &style,
+        &format!(
+            "{:<width$}  {:<13}  {:<lwidth$}  TAGS",
+            "RULE", "PRIORITY", "SOURCE"
+        ),
     );
     for (r, loc) in set.rules().iter().zip(&locs) {
         let mut name = r.name().to_string();
@@ -269,17 +264,19 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Stdout, locked, with a table's bold heading line written.
+fn table(style: &Style, heading: &str) -> std::io::StdoutLock<'static> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", style.paint("1", heading));
+    out
+}
+
 fn fields() {
     let style = Style::stdout();
     let width = FIELDS.iter().map(|f| f.name.len() + 3).max().unwrap_or(10);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}",
-        style.paint(
-            "1",
-            &format!("{:<width$}  {:<15}  MEANING", "FIELD", "TYPE")
-        )
+    let mut out = table(
+        &style,
+        &format!("{:<width$}  {:<15}  MEANING", "FIELD", "TYPE"),
     );
     for f in FIELDS {
         let name = if f.indexable {

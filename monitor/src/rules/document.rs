@@ -409,24 +409,40 @@ impl Reader<'_> {
         }
     }
 
-    fn list(&mut self, node: &Node) -> Option<ListDoc> {
-        self.unknown_keys(node, &["list", "items", "append", "override"]);
-        let name = self.name(node, "list")?;
-        let Some(items_node) = node.get("items") else {
+    /// A list's or macro's name and the one key it cannot do without.
+    fn named<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        key: &str,
+        hint: &str,
+    ) -> Option<(Text, &'n Node)> {
+        self.unknown_keys(node, &[what, key, "append", "override"]);
+        let name = self.name(node, what)?;
+        let Some(value) = node.get(key) else {
             self.error(
                 node.span,
                 Kind::Schema,
-                format!("list `{}` has no items", name.value),
-                "an `items:` key",
+                format!("{what} `{}` has no {key}", name.value),
+                hint,
             );
             return None;
         };
+        Some((name, value))
+    }
+
+    /// How a list or macro joins an earlier one of its name: `override:
+    /// {key: …}`, else the older `append: true`.
+    fn mode(&mut self, node: &Node, key: &str) -> Option<Option<Mode>> {
+        let overrides = self.overrides(node, &[key])?;
+        let legacy = self.legacy_append(node)?.then_some(Mode::Append);
+        Some(overrides.first().map(|(_, m)| *m).or(legacy))
+    }
+
+    fn list(&mut self, node: &Node) -> Option<ListDoc> {
+        let (name, items_node) = self.named(node, "list", "items", "an `items:` key")?;
         let items = self.texts(items_node, "a list item")?;
-        let overrides = self.overrides(node, &["items"])?;
-        let mode = overrides
-            .first()
-            .map(|(_, m)| *m)
-            .or(self.legacy_append(node)?.then_some(Mode::Append));
+        let mode = self.mode(node, "items")?;
         Some(ListDoc {
             name,
             items,
@@ -436,23 +452,9 @@ impl Reader<'_> {
     }
 
     fn macro_(&mut self, node: &Node) -> Option<MacroDoc> {
-        self.unknown_keys(node, &["macro", "condition", "append", "override"]);
-        let name = self.name(node, "macro")?;
-        let Some(c) = node.get("condition") else {
-            self.error(
-                node.span,
-                Kind::Schema,
-                format!("macro `{}` has no condition", name.value),
-                "a `condition:` key",
-            );
-            return None;
-        };
+        let (name, c) = self.named(node, "macro", "condition", "a `condition:` key")?;
         let condition = self.text(c, "condition")?;
-        let overrides = self.overrides(node, &["condition"])?;
-        let mode = overrides
-            .first()
-            .map(|(_, m)| *m)
-            .or(self.legacy_append(node)?.then_some(Mode::Append));
+        let mode = self.mode(node, "condition")?;
         Some(MacroDoc {
             name,
             condition,
