@@ -151,6 +151,7 @@ catalogue! {
     McpHost, "mcp.host", Str, false, "The AI host that runs the server, when known.";
     McpTagSource, "mcp.tag_source", Str, false, "How the process was tagged: wrapper, pid, pattern, config, cgroup, host-child.";
     McpRootPid, "mcp.root_pid", Int, false, "The process the server was tagged at.";
+    McpIsRoot, "mcp.is_root", Bool, false, "The process is the one the server was tagged at (proc.pid = mcp.root_pid): the server itself, as its host started it, not something it spawned.";
     McpRoots, "mcp.roots", StrList, false, "Directories the server was given to work in (its arguments, or its policy file in /etc/mcp-monitor/servers.d).";
     McpDestinations, "mcp.destinations", StrList, false, "Destinations the server's policy file allows (addresses, CIDRs, host:port).";
     McpInRoots, "mcp.in_roots", Bool, false, "fd.name lies under one of mcp.roots (absent when the server has no roots or the event has no path).";
@@ -339,6 +340,10 @@ impl FieldRef {
             Field::McpHost => s(ev.mcp_host.as_ref()),
             Field::McpTagSource => s(ev.mcp_tag_source.as_ref()),
             Field::McpRootPid => int(ev.mcp_root_pid.map(i64::from)),
+            Field::McpIsRoot => match ev.mcp_root_pid {
+                Some(root) => Bool(root == ev.pid),
+                None => Absent,
+            },
             Field::McpRoots => StrList(&ev.mcp_roots),
             Field::McpDestinations => StrList(&ev.mcp_destinations),
             Field::McpInRoots => match (ev.fd_typechar.as_deref(), ev.fd_name.as_deref()) {
