@@ -479,17 +479,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn connect_addresses() {
-        let mut addr = SockAddr {
-            family: af::INET6,
-            port: 443,
+    /// A socket address with no address bytes yet.
+    fn sockaddr(family: u16, port: u16, addr_len: u32) -> SockAddr {
+        SockAddr {
+            family,
+            port,
             _pad: 0,
             addr: [0; 16],
             unix_path: [0; UNIX_PATH_LEN],
-            addr_len: 28,
+            addr_len,
             _pad2: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn connect_addresses() {
+        let mut addr = sockaddr(af::INET6, 443, 28);
         addr.addr[10] = 0xff;
         addr.addr[11] = 0xff;
         addr.addr[12..].copy_from_slice(&[169, 254, 169, 254]);
@@ -715,15 +720,7 @@ mod tests {
 
     #[test]
     fn sock_records() {
-        let mut addr = SockAddr {
-            family: af::INET,
-            port: 8080,
-            _pad: 0,
-            addr: [0; 16],
-            unix_path: [0; UNIX_PATH_LEN],
-            addr_len: 16,
-            _pad2: 0,
-        };
+        let mut addr = sockaddr(af::INET, 8080, 16);
         addr.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
         let mut ev = SockEvent {
             header: hdr(EventKind::Sock),

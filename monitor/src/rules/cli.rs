@@ -288,39 +288,38 @@ fn fields() {
     }
 }
 
-fn doc(rules: &[PathBuf], no_defaults: bool) -> anyhow::Result<i32> {
-    let style = Style::stdout();
-    let sources = match gather(rules, !no_defaults) {
-        Ok(s) => s,
-        Err(errs) => {
-            print_diags(&errs, style.on);
-            return Ok(1);
+/// The rule files gathered and compiled; `None`, with their diagnostics
+/// printed, when either step fails.
+fn load_or_report(
+    rules: &[PathBuf],
+    no_defaults: bool,
+    colour: bool,
+) -> Option<(Vec<RuleSource>, RuleSet)> {
+    let sources = gather(rules, !no_defaults)
+        .map_err(|errs| print_diags(&errs, colour))
+        .ok()?;
+    match RuleSet::load(&sources) {
+        Ok((set, _)) => Some((sources, set)),
+        Err(e) => {
+            print_diags(&e.errors, colour);
+            None
         }
-    };
-    // Only rules that compile are documented.
-    if let Err(e) = RuleSet::load(&sources) {
-        print_diags(&e.errors, style.on);
-        return Ok(1);
     }
+}
+
+fn doc(rules: &[PathBuf], no_defaults: bool) -> anyhow::Result<i32> {
+    // Only rules that compile are documented.
+    let Some((sources, _)) = load_or_report(rules, no_defaults, Style::stdout().on) else {
+        return Ok(1);
+    };
     std::io::stdout().write_all(super::reference::markdown(&sources).as_bytes())?;
     Ok(0)
 }
 
 fn test(rules: &[PathBuf], events: &PathBuf, no_defaults: bool) -> anyhow::Result<i32> {
     let style = Style::stdout();
-    let sources = match gather(rules, !no_defaults) {
-        Ok(s) => s,
-        Err(errs) => {
-            print_diags(&errs, style.on);
-            return Ok(1);
-        }
-    };
-    let set = match RuleSet::load(&sources) {
-        Ok((set, _)) => set,
-        Err(e) => {
-            print_diags(&e.errors, style.on);
-            return Ok(1);
-        }
+    let Some((_, set)) = load_or_report(rules, no_defaults, style.on) else {
+        return Ok(1);
     };
     let reader: Box<dyn BufRead> = if events.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
