@@ -24,6 +24,9 @@ pub const RESOLVE_DEPTH: u32 = 64;
 /// Bytes of a `sockaddr_un.sun_path`.
 pub const UNIX_PATH_LEN: usize = 108;
 
+/// `AT_FDCWD`: a dirfd meaning "relative to the current directory".
+pub const AT_FDCWD: i32 = -100;
+
 /// Capacity of the tagged-process map. Threads of tagged processes may occupy
 /// entries too (see `monitor-ebpf`'s process module), so it is generous.
 pub const MAX_TAGGED: u32 = 65_536;
@@ -55,6 +58,52 @@ pub mod names {
     pub const TAG_BITMAP: &str = "TAG_BITMAP";
     pub const DROPS: &str = "DROPS";
     pub const OFFSETS: &str = "OFFSETS";
+    pub const HANDLERS: &str = "HANDLERS";
+}
+
+/// The shared exit handlers, one per record that needs the heavy work
+/// (reading user strings, walking a path up to the root). The exit program
+/// of each syscall only checks the tag and tail-calls its handler through the
+/// `HANDLERS` program array, so the kernel verifies that work once per
+/// handler instead of once per syscall.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// Completes an open-family call ([`OpenEvent`]).
+    Open = 0,
+    /// Completes a generic call with paths ([`PathEvent`]).
+    Path = 1,
+    /// Completes a generic call with a socket address ([`SockEvent`]).
+    Sock = 2,
+    /// Completes any other generic call ([`CallEvent`]).
+    Call = 3,
+}
+
+impl Handler {
+    pub const ALL: [Handler; 4] = [Handler::Open, Handler::Path, Handler::Sock, Handler::Call];
+
+    /// The program's name in the eBPF object. `walk`: the variant that
+    /// resolves paths in the kernel (needs `bpf_loop`, 5.17+); the others
+    /// leave that to user space. Handlers without paths have one variant.
+    pub const fn program(self, walk: bool) -> &'static str {
+        match (self, walk) {
+            (Handler::Open, true) => "handle_open",
+            (Handler::Open, false) => "handle_open_raw",
+            (Handler::Path, true) => "handle_path",
+            (Handler::Path, false) => "handle_path_raw",
+            (Handler::Sock, _) => "handle_sock",
+            (Handler::Call, _) => "handle_call",
+        }
+    }
+
+    /// The handler that completes a generic syscall's record.
+    pub const fn of(record: EventKind) -> Handler {
+        match record {
+            EventKind::Path => Handler::Path,
+            EventKind::Sock => Handler::Sock,
+            _ => Handler::Call,
+        }
+    }
 }
 
 /// What follows the header of a ring-buffer record.
@@ -429,7 +478,11 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_mnt_parent: u32,
     pub mount_mnt_mountpoint: u32,
-    pub _pad: u32,
+    /// 1 when the kernel has BPF atomic read-modify-write instructions beyond
+    /// add (5.12+): the tag bitmap and the open slots use them. Without them
+    /// bits are flipped with a checked atomic add and opens pair through the
+    /// hash map only.
+    pub atomics: u32,
 }
 
 impl KernelOffsets {
@@ -460,7 +513,7 @@ impl KernelOffsets {
             mount_mnt: 0,
             mount_mnt_parent: 0,
             mount_mnt_mountpoint: 0,
-            _pad: 0,
+            atomics: 0,
         }
     }
 }

@@ -6,7 +6,7 @@ use aya_ebpf::helpers::{
 };
 use monitor_common::{EventHeader, EventKind, Record, TRIMMED_RECORD_LEN, Tag, WAKEUP_INTERVAL_NS};
 
-use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
+use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or, atomic_xadd, atomic_xsub};
 
 use crate::maps::{DROPS, EVENTS, LAST_WAKEUP, RECORD_SCRATCH, TAG_BITMAP, TAGGED, offsets};
 
@@ -37,13 +37,27 @@ pub fn current_is_tagged() -> bool {
 // kernel >= 5.12) but core's atomic types do not expose them for it, so the
 // intrinsics are used directly. Other CPUs and user space (through an mmap of
 // the map) flip bits of the same word concurrently.
+//
+// Older kernels have only atomic add (BPF_XADD). There a bit is flipped by
+// adding or subtracting it after checking it is not already in the wanted
+// state; the check and the add are not one step, so two writers flipping
+// the *same* bit at once could carry into the next one. The kernel flips a
+// process's bit at its fork and at its exit, which cannot overlap; the
+// `offsets().atomics` branch is a load-time constant, so the verifier never
+// sees the instructions a kernel lacks.
 
 /// Marks `tgid` tagged (after its `TAGGED` entry is written).
 #[inline(always)]
 pub fn set_tagged(tgid: u32) {
     if let Some((w, bit)) = bitmap_word(tgid) {
         // SAFETY: a valid, aligned map value pointer.
-        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit) };
+        unsafe {
+            if offsets().atomics != 0 {
+                atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);
+            } else if core::ptr::read_volatile(w) & bit == 0 {
+                atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);
+            }
+        }
     }
 }
 
@@ -52,7 +66,13 @@ pub fn set_tagged(tgid: u32) {
 pub fn clear_tagged(tgid: u32) {
     if let Some((w, bit)) = bitmap_word(tgid) {
         // SAFETY: as above.
-        unsafe { atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(w, !bit) };
+        unsafe {
+            if offsets().atomics != 0 {
+                atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(w, !bit);
+            } else if core::ptr::read_volatile(w) & bit != 0 {
+                atomic_xsub::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);
+            }
+        }
     }
 }
 
@@ -151,9 +171,10 @@ pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mu
     }
 }
 
-/// Counts a record that did not fit in the ring buffer.
+/// Counts a record that did not fit in the ring buffer (or whose handler
+/// could not be reached).
 #[inline(always)]
-fn count_drop(kind: EventKind) {
+pub fn count_drop(kind: EventKind) {
     if let Some(slot) = DROPS.get_ptr_mut(kind as u32) {
         unsafe { *slot += 1 };
     }

@@ -9,13 +9,15 @@ use aya_ebpf::{
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
 use monitor_common::{
-    OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN, PendingOpen, Record as _, flags,
+    AT_FDCWD, EventKind, Handler, OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN,
+    PendingOpen, Record as _, flags,
 };
 
 use crate::{
     emit::{current_is_tagged, current_tag, emit_trimmed},
+    handoff::{hand_over, slot},
     kpath::{base_path, fd_path, walk},
-    maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
+    maps::{OPEN_SLOTS_MAP, PENDING_OPEN, offsets},
 };
 
 /// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
@@ -56,9 +58,13 @@ fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u
 }
 
 /// The thread's slot in `OPEN_SLOTS_MAP`, claimed for it; `None` if another
-/// thread holds it.
+/// thread holds it, or on kernels without compare-and-swap (before 5.12),
+/// where every open pairs through the hash map.
 #[inline(always)]
 fn claim_slot(pid_tgid: u64) -> Option<*mut OpenSlot> {
+    if offsets().atomics == 0 {
+        return None;
+    }
     let tid = pid_tgid as u32;
     let slot = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1))?;
     let owner = unsafe { &raw mut (*slot).owner };
@@ -75,7 +81,9 @@ fn claim_slot(pid_tgid: u64) -> Option<*mut OpenSlot> {
 #[inline(always)]
 fn take_pending(pid_tgid: u64) -> Option<PendingOpen> {
     let tid = pid_tgid as u32;
-    if let Some(slot) = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1)) {
+    if offsets().atomics != 0
+        && let Some(slot) = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1))
+    {
         // SAFETY: a live map value; only its owner writes `open`.
         unsafe {
             if core::ptr::read_volatile(&raw const (*slot).owner) == pid_tgid {
@@ -112,7 +120,7 @@ pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
     }
     remember(
         OpenSyscall::Open,
-        libc_at_fdcwd(),
+        AT_FDCWD,
         arg(&ctx, 0),
         arg(&ctx, 1),
         arg(&ctx, 2),
@@ -129,7 +137,7 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
     }
     remember(
         OpenSyscall::Creat,
-        libc_at_fdcwd(),
+        AT_FDCWD,
         arg(&ctx, 0),
         CREAT_FLAGS,
         arg(&ctx, 1),
@@ -160,17 +168,29 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// Every `sys_exit_*` of the family: a tag check, then `handle_open`.
 #[inline(always)]
-const fn libc_at_fdcwd() -> i32 {
-    -100
-}
-
-/// Shared by every `sys_exit_*` of the family.
-#[inline(always)]
-fn complete(ctx: &TracePointContext) -> u32 {
+fn exit(ctx: &TracePointContext) -> u32 {
     if !current_is_tagged() {
         return 0;
     }
+    let Some(h) = slot() else {
+        return 0;
+    };
+    // SAFETY: this CPU's hand-off slot.
+    unsafe { (*h).ret = arg(ctx, 0) as i64 };
+    hand_over(ctx, Handler::Open, EventKind::Open);
+    0
+}
+
+/// Completes the open: the path as passed and, with `WALK` (kernels with
+/// `bpf_loop`), what the kernel opened or the directory a relative path
+/// that failed started from.
+#[inline(always)]
+fn complete<const WALK: bool>() -> u32 {
+    let Some(h) = slot() else {
+        return 0;
+    };
     let Some(pending) = take_pending(bpf_get_current_pid_tgid()) else {
         return 0;
     };
@@ -179,7 +199,7 @@ fn complete(ctx: &TracePointContext) -> u32 {
         return 0;
     }
     emit_trimmed(tag, |ev: *mut OpenEvent| unsafe {
-        let ret = arg(ctx, 0) as i64;
+        let ret = (*h).ret;
         (*ev).syscall = pending.syscall;
         (*ev).dirfd = pending.dirfd;
         (*ev).flags = pending.flags;
@@ -202,7 +222,9 @@ fn complete(ctx: &TracePointContext) -> u32 {
         // What the kernel opened (symlinks followed), or for a failed call
         // with a relative path, the directory it was relative to.
         let relative = fl & flags::PATH_UNREADABLE == 0 && (*ev).path[0] != b'/';
-        let resolved = if ret >= 0 {
+        let resolved = if !WALK {
+            None
+        } else if ret >= 0 {
             fd_path(ret).map(|p| (p, flags::RESOLVED_FILE))
         } else if relative {
             base_path(pending.dirfd).map(|p| (p, flags::RESOLVED_BASE))
@@ -225,20 +247,30 @@ fn complete(ctx: &TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
-    complete(&ctx)
+    exit(&ctx)
 }
 
 #[tracepoint]
 pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
-    complete(&ctx)
+    exit(&ctx)
 }
 
 #[tracepoint]
 pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
-    complete(&ctx)
+    exit(&ctx)
 }
 
 #[tracepoint]
 pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
-    complete(&ctx)
+    exit(&ctx)
+}
+
+#[tracepoint]
+pub fn handle_open(_ctx: TracePointContext) -> u32 {
+    complete::<true>()
+}
+
+#[tracepoint]
+pub fn handle_open_raw(_ctx: TracePointContext) -> u32 {
+    complete::<false>()
 }

@@ -11,12 +11,12 @@ use aya_ebpf::helpers::{
 };
 use core::ffi::c_void;
 use monitor_common::{
-    KernelOffsets, NAME_READ, RESOLVE_DEPTH, RESOLVED_COMPONENTS, RESOLVED_LEN, flags,
+    AT_FDCWD, KernelOffsets, NAME_READ, RESOLVE_DEPTH, RESOLVED_COMPONENTS, RESOLVED_LEN, flags,
 };
 
 use crate::{
     emit::current_task,
-    maps::{PATH_SCRATCH, offsets},
+    maps::{WALK, offsets},
 };
 
 /// A `struct path`: a mount and a dentry on it.
@@ -118,7 +118,6 @@ fn cwd_path() -> Option<KPath> {
 /// `AT_FDCWD`, else the directory the fd refers to.
 #[inline(always)]
 pub fn base_path(dirfd: i32) -> Option<KPath> {
-    const AT_FDCWD: i32 = -100;
     if dirfd == AT_FDCWD {
         cwd_path()
     } else {
@@ -141,18 +140,24 @@ fn root_path(off: &KernelOffsets) -> KPath {
     }
 }
 
-/// The state of a walk, on the caller's stack, handed to each step.
+/// The state of a walk, in the per-CPU `WALK` map rather than on the
+/// caller's stack: every step then starts from values the verifier knows
+/// nothing about, so it checks one step and is done. (With the state on the
+/// stack, newer verifiers follow the walk step by step, tracking each value:
+/// hundreds of thousands of instructions per program that walks.)
 #[repr(C)]
-struct Walk {
+pub struct WalkState {
     root: KPath,
     vfsmount: u64,
     dentry: u64,
     /// container_of(vfsmount, struct mount, mnt)
     mount: u64,
-    /// Bytes of `PATH_SCRATCH` used.
+    /// Bytes of `buf` used.
     pos: u64,
     /// 0 while walking, [`REACHED_ROOT`] or [`STOPPED`] when done.
     end: u64,
+    /// The components found so far, leaf first, each NUL-terminated.
+    buf: [u8; RESOLVED_LEN],
 }
 
 const REACHED_ROOT: u64 = 1;
@@ -167,47 +172,53 @@ const STOPPED: u64 = 2;
 #[inline(always)]
 pub fn walk(path: KPath, out: &mut [u8; RESOLVED_LEN]) -> (u32, u32) {
     let off = offsets();
-    let mut w = Walk {
-        root: root_path(&off),
-        vfsmount: path.vfsmount,
-        dentry: path.dentry,
-        mount: path.vfsmount.wrapping_sub(off.mount_mnt as u64),
-        pos: 0,
-        end: 0,
-    };
-    let Some(scratch) = PATH_SCRATCH.get_ptr_mut(0) else {
+    let Some(w) = WALK.get_ptr_mut(0) else {
         return (0, flags::RESOLVED_INCOMPLETE);
     };
+    // SAFETY: this CPU's walk state; programs do not nest on a CPU.
     unsafe {
+        (*w).root = root_path(&off);
+        (*w).vfsmount = path.vfsmount;
+        (*w).dentry = path.dentry;
+        (*w).mount = path.vfsmount.wrapping_sub(off.mount_mnt as u64);
+        (*w).pos = 0;
+        (*w).end = 0;
         bpf_loop(
             RESOLVE_DEPTH,
             walk_step as *mut c_void,
-            &raw mut w as *mut c_void,
+            core::ptr::null_mut(),
             0,
         );
+        let pos = (*w).pos;
         // Only the bytes the walk wrote (a bound the verifier can see).
-        let used = if w.pos as usize > RESOLVED_LEN {
+        let used = if pos as usize > RESOLVED_LEN {
             RESOLVED_LEN
         } else {
-            w.pos as usize
+            pos as usize
         };
-        if used > 0 && bpf_probe_read_kernel_buf(scratch as *const u8, &mut out[..used]).is_err() {
+        if used > 0
+            && bpf_probe_read_kernel_buf((&raw const (*w).buf).cast::<u8>(), &mut out[..used])
+                .is_err()
+        {
             return (0, flags::RESOLVED_INCOMPLETE);
         }
+        let fl = if (*w).end == REACHED_ROOT {
+            0
+        } else {
+            flags::RESOLVED_INCOMPLETE
+        };
+        (used as u32, fl)
     }
-    let fl = if w.end == REACHED_ROOT {
-        0
-    } else {
-        flags::RESOLVED_INCOMPLETE
-    };
-    (w.pos as u32, fl)
 }
 
 /// One step up: a mount crossing or one component. Returns 1 to stop the loop.
 #[inline(never)]
-extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: `ctx` is the `Walk` on `walk`'s stack, alive for the loop.
-    let w = unsafe { &mut *(ctx as *mut Walk) };
+extern "C" fn walk_step(_index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(w) = WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: this CPU's walk state, set up by `walk`.
+    let w = unsafe { &mut *w };
     let off = offsets();
     if w.dentry == w.root.dentry && w.vfsmount == w.root.vfsmount {
         w.end = REACHED_ROOT;
@@ -234,13 +245,9 @@ extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
             w.end = STOPPED;
             return 1;
         }
-        let Some(scratch) = PATH_SCRATCH.get_ptr_mut(0) else {
-            w.end = STOPPED;
-            return 1;
-        };
         let name = read_ptr(w.dentry as *const u8, off.dentry_d_name_name) as *const u8;
         let at = (w.pos as usize) & (RESOLVED_COMPONENTS - 1);
-        match bpf_probe_read_kernel_str_bytes(name, &mut (&mut *scratch)[at..at + NAME_READ]) {
+        match bpf_probe_read_kernel_str_bytes(name, &mut w.buf[at..at + NAME_READ]) {
             Ok(s) => w.pos = (at + s.len() + 1) as u64,
             Err(_) => {
                 w.end = STOPPED;

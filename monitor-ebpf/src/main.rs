@@ -12,6 +12,7 @@
 
 mod emit;
 mod file;
+mod handoff;
 mod kpath;
 mod maps;
 mod net;

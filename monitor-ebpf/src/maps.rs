@@ -1,13 +1,15 @@
 //! Maps and load-time globals shared by all programs.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use monitor_common::{
-    BPF_F_MMAPABLE, DROP_SLOTS, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS, OpenSlot,
-    PendingConnect, PendingOpen, RESOLVED_LEN, RING_BUF_BYTES, SyscallArgs, TAG_BITMAP_WORDS,
+    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS,
+    OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES, SyscallArgs, TAG_BITMAP_WORDS,
     TRIMMED_RECORD_LEN, Tag,
 };
+
+use crate::{handoff::Handoff, kpath::WalkState};
 
 /// Records for user space.
 #[map]
@@ -59,10 +61,19 @@ pub static PENDING_CALL: LruHashMap<u64, SyscallArgs> =
 pub static RECORD_SCRATCH: PerCpuArray<[u8; TRIMMED_RECORD_LEN]> =
     PerCpuArray::with_max_entries(1, 0);
 
-/// Per CPU: the components of the path being resolved (see `kpath`), copied
-/// into the record once the walk is done.
+/// Per CPU: the state of the path walk and the components it found (see
+/// `kpath`). Kept in a map rather than on the stack so that the verifier sees
+/// every step of the walk start from the same state and checks it once.
 #[map]
-pub static PATH_SCRATCH: PerCpuArray<[u8; RESOLVED_LEN]> = PerCpuArray::with_max_entries(1, 0);
+pub static WALK: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
+
+/// The shared exit handlers (`monitor_common::Handler`), filled by user space.
+#[map]
+pub static HANDLERS: ProgramArray = ProgramArray::with_max_entries(Handler::ALL.len() as u32, 0);
+
+/// Per CPU: what an exit program hands the handler it tail-calls (see `handoff`).
+#[map]
+pub static HANDOFF: PerCpuArray<Handoff> = PerCpuArray::with_max_entries(1, 0);
 
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]

@@ -3,9 +3,10 @@
 //! a `CallEvent`, `PathEvent` or `SockEvent` with the result, failed calls
 //! included (a refused mount is still an escape attempt).
 //!
-//! Every program is one of two inlined functions called with a constant
-//! [`Syscall`], so the per-syscall tables fold away and each program keeps
-//! only its own branch.
+//! Every enter and exit program is one of two small inlined functions called
+//! with a constant [`Syscall`]; the exit hands the record's construction to a
+//! shared handler (`handle_path`, `handle_sock`, `handle_call`, see
+//! `handoff`), which the kernel verifies once.
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf,
@@ -15,13 +16,14 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    AT_CWD, CALL_DATA_LEN, CallEvent, EventKind, NO_ARG, PathEvent, Record as _, SockEvent,
-    Syscall, SyscallArgs, flags,
+    AT_CWD, AT_FDCWD, CALL_DATA_LEN, CallEvent, NO_ARG, PathEvent, Record as _, SockEvent, Syscall,
+    SyscallArgs, Tag, flags,
 };
 
 use crate::{
     emit::{current_is_tagged, current_tag, emit, emit_trimmed},
     file::arg,
+    handoff::{Handoff, hand_over_call, slot},
     kpath::{KPath, base_path, walk},
     maps::PENDING_CALL,
     net::{empty_sockaddr, read_sockaddr},
@@ -49,107 +51,160 @@ fn enter(ctx: &TracePointContext, syscall: Syscall) -> u32 {
     0
 }
 
+/// The exit program of every generic syscall: a tag check, then the handler
+/// of its record (see `handoff`).
 #[inline(always)]
 fn exit(ctx: &TracePointContext, syscall: Syscall) -> u32 {
-    if !current_is_tagged() {
-        return 0;
+    if current_is_tagged() {
+        hand_over_call(ctx, syscall, arg(ctx, 0) as i64);
     }
+    0
+}
+
+/// The call the current thread's exit completes, paired with its enter and
+/// copied into the hand-off slot, and the caller's tag; `None` when there is
+/// nothing to report (an enter whose exit never came is not this call's).
+#[inline(always)]
+fn take_call() -> Option<(*mut Handoff, Tag)> {
+    let h = slot()?;
     let key = bpf_get_current_pid_tgid();
-    let Some(call) = (unsafe { PENDING_CALL.get(&key).copied() }) else {
+    let call = unsafe { PENDING_CALL.get(&key).copied() }?;
+    let _ = PENDING_CALL.remove(&key);
+    // SAFETY: this CPU's hand-off slot, written by the exit program.
+    unsafe {
+        if call.syscall != (*h).syscall {
+            return None;
+        }
+        (*h).call = call;
+    }
+    Some((h, current_tag()?))
+}
+
+/// Argument `i` of the call in the hand-off slot (0 for an index out of range).
+#[inline(always)]
+unsafe fn call_arg(h: *const Handoff, i: u8) -> u64 {
+    unsafe { (*h).call.args.get(i as usize).copied().unwrap_or(0) }
+}
+
+/// Completes a call with paths: the strings its arguments point to and, for
+/// a relative path, the directory it starts from as the kernel sees it now.
+/// `WALK` is false for kernels without `bpf_loop` (user space resolves).
+#[inline(always)]
+fn complete_path<const WALK: bool>() -> u32 {
+    let Some((h, tag)) = take_call() else {
         return 0;
     };
-    let _ = PENDING_CALL.remove(&key);
-    // An enter whose exit never came (the thread exec'd or died) is not ours.
-    if call.syscall != syscall as u32 {
+    emit_trimmed(Some(tag), |ev: *mut PathEvent| unsafe {
+        (*ev).call = (*h).call;
+        (*ev).ret = (*h).ret;
+        let [first, second, short] = (*h).strings;
+        let mut fl = 0;
+        let (len, f) = read_str(h, first, &mut (*ev).path);
+        (*ev).lens[0] = len;
+        fl |= f;
+        let (len, f) = read_str(h, second, &mut (*ev).path2);
+        (*ev).lens[1] = len;
+        if f & flags::PATH_TRUNCATED != 0 {
+            fl |= flags::PATH2_TRUNCATED;
+        }
+        if f & flags::PATH_UNREADABLE != 0 {
+            fl |= flags::PATH2_UNREADABLE;
+        }
+        let (len, f) = read_str(h, short, &mut (*ev).short);
+        (*ev).lens[2] = len;
+        if f & flags::PATH_UNREADABLE != 0 {
+            fl |= flags::SHORT_UNREADABLE;
+        }
+        (*ev).base_len = 0;
+        if WALK && let Some((path, of_path2)) = base_dir(h, &*ev, fl) {
+            let (len, walk_flags) = walk(path, &mut (*ev).base);
+            (*ev).base_len = len;
+            fl |= flags::RESOLVED_BASE | walk_flags;
+            if of_path2 {
+                fl |= flags::BASE_OF_PATH2;
+            }
+        }
+        (*ev).header.flags = fl;
+        PathEvent::MIN_LEN + (*ev).base_len as usize
+    });
+    0
+}
+
+#[tracepoint]
+pub fn handle_path(_ctx: TracePointContext) -> u32 {
+    complete_path::<true>()
+}
+
+#[tracepoint]
+pub fn handle_path_raw(_ctx: TracePointContext) -> u32 {
+    complete_path::<false>()
+}
+
+/// Completes bind (the address asked for) and accept (the peer).
+#[tracepoint]
+pub fn handle_sock(_ctx: TracePointContext) -> u32 {
+    let Some((h, tag)) = take_call() else {
         return 0;
-    }
-    let tag = current_tag();
-    if tag.is_none() {
+    };
+    emit(Some(tag), |ev: *mut SockEvent| unsafe {
+        let ret = (*h).ret;
+        (*ev).call = (*h).call;
+        (*ev).ret = ret;
+        let (uaddr, len) = if (*h).syscall == Syscall::Bind as u32 {
+            // bind(fd, addr, addrlen): the address asked for.
+            (call_arg(h, 1), call_arg(h, 2) as u32)
+        } else if ret >= 0 && call_arg(h, 1) != 0 {
+            // accept(fd, addr, &addrlen): the peer, written by the call.
+            (
+                call_arg(h, 1),
+                bpf_probe_read_user(call_arg(h, 2) as *const u32).unwrap_or(0),
+            )
+        } else {
+            (0, 0)
+        };
+        (*ev).addr = empty_sockaddr(len);
+        (*ev).header.flags = if uaddr != 0 {
+            read_sockaddr(uaddr, len, &mut (*ev).addr).0
+        } else {
+            0
+        };
+    });
+    0
+}
+
+/// Completes any other call: its arguments and, for a few, user memory.
+#[tracepoint]
+pub fn handle_call(_ctx: TracePointContext) -> u32 {
+    let Some((h, tag)) = take_call() else {
         return 0;
-    }
-    let ret = arg(ctx, 0) as i64;
-    match syscall.record() {
-        EventKind::Path => emit_trimmed(tag, |ev: *mut PathEvent| unsafe {
-            (*ev).call = call;
-            (*ev).ret = ret;
-            let [first, second, short] = syscall.strings();
-            let mut fl = 0;
-            let (len, f) = read_str(&call, first, &mut (*ev).path);
-            (*ev).lens[0] = len;
-            fl |= f;
-            let (len, f) = read_str(&call, second, &mut (*ev).path2);
-            (*ev).lens[1] = len;
-            if f & flags::PATH_TRUNCATED != 0 {
-                fl |= flags::PATH2_TRUNCATED;
+    };
+    emit(Some(tag), |ev: *mut CallEvent| unsafe {
+        (*ev).call = (*h).call;
+        (*ev).ret = (*h).ret;
+        (*ev)._pad = 0;
+        (*ev).data = [0; CALL_DATA_LEN];
+        (*ev).data_len = 0;
+        (*ev).header.flags = 0;
+        let (arg, len) = ((*h).data_arg, (*h).data_len as usize);
+        if arg != NO_ARG && len <= CALL_DATA_LEN {
+            let src = call_arg(h, arg) as *const u8;
+            match bpf_probe_read_user_buf(src, &mut (&mut (*ev).data)[..len]) {
+                Ok(()) => (*ev).data_len = len as u32,
+                Err(_) => (*ev).header.flags = flags::DATA_UNREADABLE,
             }
-            if f & flags::PATH_UNREADABLE != 0 {
-                fl |= flags::PATH2_UNREADABLE;
-            }
-            let (len, f) = read_str(&call, short, &mut (*ev).short);
-            (*ev).lens[2] = len;
-            if f & flags::PATH_UNREADABLE != 0 {
-                fl |= flags::SHORT_UNREADABLE;
-            }
-            (*ev).base_len = 0;
-            if let Some((path, of_path2)) = base_dir(syscall, &call, &*ev, fl) {
-                let (len, walk_flags) = walk(path, &mut (*ev).base);
-                (*ev).base_len = len;
-                fl |= flags::RESOLVED_BASE | walk_flags;
-                if of_path2 {
-                    fl |= flags::BASE_OF_PATH2;
-                }
-            }
-            (*ev).header.flags = fl;
-            PathEvent::MIN_LEN + (*ev).base_len as usize
-        }),
-        EventKind::Sock => emit(tag, |ev: *mut SockEvent| unsafe {
-            (*ev).call = call;
-            (*ev).ret = ret;
-            let (uaddr, len) = match syscall {
-                // bind(fd, addr, addrlen): the address asked for.
-                Syscall::Bind => (call.args[1], call.args[2] as u32),
-                // accept(fd, addr, &addrlen): the peer, written by the call.
-                _ if ret >= 0 && call.args[1] != 0 => (
-                    call.args[1],
-                    bpf_probe_read_user(call.args[2] as *const u32).unwrap_or(0),
-                ),
-                _ => (0, 0),
-            };
-            (*ev).addr = empty_sockaddr(len);
-            (*ev).header.flags = if uaddr != 0 {
-                read_sockaddr(uaddr, len, &mut (*ev).addr).0
-            } else {
-                0
-            };
-        }),
-        _ => emit(tag, |ev: *mut CallEvent| unsafe {
-            (*ev).call = call;
-            (*ev).ret = ret;
-            (*ev)._pad = 0;
-            (*ev).data = [0; CALL_DATA_LEN];
-            (*ev).data_len = 0;
-            (*ev).header.flags = 0;
-            let (arg, len) = syscall.user_data();
-            if arg != NO_ARG && len <= CALL_DATA_LEN {
-                let src = call.args[arg as usize] as *const u8;
-                match bpf_probe_read_user_buf(src, &mut (&mut (*ev).data)[..len]) {
-                    Ok(()) => (*ev).data_len = len as u32,
-                    Err(_) => (*ev).header.flags = flags::DATA_UNREADABLE,
-                }
-            }
-        }),
-    }
+        }
+    });
     0
 }
 
 /// Reads the string argument `arg` (or nothing for [`NO_ARG`]) into `out`;
 /// returns its length and `PATH_TRUNCATED` / `PATH_UNREADABLE`.
 #[inline(always)]
-fn read_str(call: &SyscallArgs, arg: u8, out: &mut [u8]) -> (u32, u32) {
+unsafe fn read_str(h: *const Handoff, arg: u8, out: &mut [u8]) -> (u32, u32) {
     if arg == NO_ARG {
         return (0, 0);
     }
-    let ptr = call.args[(arg & 7) as usize % 6] as *const u8;
+    let ptr = unsafe { call_arg(h, arg) } as *const u8;
     let cap = out.len();
     match unsafe { bpf_probe_read_user_str_bytes(ptr, out) } {
         Ok(s) => {
@@ -185,13 +240,8 @@ monitor_common::for_each_syscall!(programs);
 /// it now: the second path's when it is relative (it names what the call
 /// creates or changes), else the first's; `true` when it is the second's.
 #[inline(always)]
-fn base_dir(
-    syscall: Syscall,
-    call: &SyscallArgs,
-    ev: &PathEvent,
-    fl: u32,
-) -> Option<(KPath, bool)> {
-    let [dir1, dir2] = syscall.dirfds();
+unsafe fn base_dir(h: *const Handoff, ev: &PathEvent, fl: u32) -> Option<(KPath, bool)> {
+    let [dir1, dir2] = unsafe { (*h).dirfds };
     let relative = |dir: u8, path: &[u8], len: u32, unreadable: u32| {
         dir != NO_ARG && fl & unreadable == 0 && len > 0 && path[0] != b'/'
     };
@@ -202,11 +252,10 @@ fn base_dir(
     } else {
         return None;
     };
-    const AT_FDCWD: i32 = -100;
     let dirfd = if dir == AT_CWD {
         AT_FDCWD
     } else {
-        call.args[(dir & 7) as usize % 6] as i32
+        unsafe { call_arg(h, dir) as i32 }
     };
     base_path(dirfd).map(|p| (p, of_path2))
 }

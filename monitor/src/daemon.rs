@@ -122,12 +122,21 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    // The kernel verifies every program at load: seconds, not milliseconds.
     eprintln!(
-        "mcp-monitor: loading {} kernel programs (the kernel verifies each; this takes a few seconds)…",
+        "mcp-monitor: loading {} kernel programs…",
         probes::programs().count()
     );
+    let loading = Instant::now();
     let (probes, maps) = probes::load(offsets, ring_buffer_bytes)?;
+    eprintln!(
+        "mcp-monitor: loaded {} programs in {:.2}s (verifier: {})",
+        probes.verified.len(),
+        loading.elapsed().as_secs_f64(),
+        match probes.verified_total() {
+            Some(n) => format!("{n} instructions"),
+            None => "n/a".to_owned(),
+        }
+    );
     let probes::Maps {
         events,
         mut tags,

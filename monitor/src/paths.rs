@@ -6,6 +6,8 @@
 //! when the kernel gave neither is the cwd or dirfd read from procfs, when the
 //! record is processed (a process that changed directory in between can
 //! mislead that). `fd.name_source` says which way was used.
+use monitor_common::AT_FDCWD;
+
 use crate::{decode::KernelPath, procs::scan};
 
 /// `fd.name` of an open and its `fd.name_source`: `file` (the file the kernel
@@ -31,9 +33,6 @@ pub fn open_name(
         _ => resolve(pid, dirfd, raw, known_cwd),
     }
 }
-
-/// `AT_FDCWD`.
-const AT_FDCWD: i32 = -100;
 
 /// User space's fallback: the absolute, lexically normalised path and how it
 /// was obtained: `absolute`, `proc-cwd`, `proc-dirfd` or `raw`.

@@ -431,6 +431,23 @@ impl Btf {
             .ok_or_else(|| BtfError::NoSuchStruct(name.to_owned()))
     }
 
+    /// Whether some enum of this kernel has a constant called `name`
+    /// (`BPF_FUNC_loop`: the kernel knows that helper).
+    pub fn has_enum_value(&self, name: &str) -> bool {
+        self.types.iter().any(|t| {
+            let entry = match t.kind {
+                kind::ENUM => 8,
+                kind::ENUM64 => 12,
+                _ => return false,
+            };
+            (0..t.vlen as usize).any(|i| {
+                self.u32_at(t.data + i * entry)
+                    .and_then(|off| self.str_at(off))
+                    .is_ok_and(|s| s == name.as_bytes())
+            })
+        })
+    }
+
     /// Size in bytes of `struct name` (or `union name`).
     pub fn struct_size(&self, name: &str) -> Result<u32> {
         let id = self.find_composite(name)?;

@@ -217,7 +217,7 @@ fn parse_cap_eff(status: &str) -> Option<u64> {
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
-fn kernel_release() -> (String, Option<(u32, u32, u32)>) {
+pub fn kernel_release() -> (String, Option<(u32, u32, u32)>) {
     // SAFETY: utsname is plain data; uname fills it with NUL-terminated strings.
     let release = unsafe {
         let mut u: libc::utsname = std::mem::zeroed();

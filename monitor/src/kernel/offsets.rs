@@ -81,10 +81,19 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         ..KernelOffsets::zeroed()
     };
 
-    match with_path_walk(btf, off) {
-        Ok(with) => off = with,
-        Err(e) => log::warn!("paths will be resolved in user space only (less reliable): {e:#}"),
+    if !btf.has_enum_value("BPF_FUNC_loop") {
+        log::warn!(
+            "this kernel has no bpf_loop (5.17+): paths will be resolved in user space only (less reliable)"
+        );
+    } else {
+        match with_path_walk(btf, off) {
+            Ok(with) => off = with,
+            Err(e) => {
+                log::warn!("paths will be resolved in user space only (less reliable): {e:#}")
+            }
+        }
     }
+    off.atomics = has_bpf_atomics(super::capabilities::kernel_release().1).into();
 
     let exit = tracefs
         .format("sched", "sched_process_exit")
@@ -106,6 +115,13 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
     }
     off.exec_filename = filename.offset;
     Ok(off)
+}
+
+/// Whether the kernel's BPF has atomic instructions beyond add (and, or,
+/// exchange, compare-and-exchange): Linux 5.12. Nothing in BTF names them, so
+/// the version decides; an unknown version is taken as a new kernel.
+fn has_bpf_atomics(version: Option<(u32, u32, u32)>) -> bool {
+    version.is_none_or(|v| v >= (5, 12, 0))
 }
 
 /// Adds the offsets the kernel-side path walk needs (`flags::RESOLVED_*`) to
@@ -185,9 +201,18 @@ mod tests {
         }
         assert_eq!(off.mm_arg_end, off.mm_arg_start + 8);
         assert_eq!(off.path_walk, 1, "this kernel's BTF has every path offset");
+        assert_eq!(off.atomics, 1, "this kernel is newer than 5.12");
         assert_eq!(off.path_dentry, off.path_mnt + 8);
         assert_ne!(off.mount_mnt, 0, "struct mount starts with its hash node");
         assert!(off.exec_filename >= 8, "past the common fields");
+    }
+
+    #[test]
+    fn atomics_from_5_12() {
+        assert!(!has_bpf_atomics(Some((5, 10, 226))));
+        assert!(has_bpf_atomics(Some((5, 12, 0))));
+        assert!(has_bpf_atomics(Some((6, 18, 44))));
+        assert!(has_bpf_atomics(None));
     }
 
     #[test]

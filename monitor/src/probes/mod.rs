@@ -5,12 +5,12 @@ mod programs;
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    maps::{HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
+    programs::{ProgramError, ProgramInfo, RawTracePoint, TracePoint},
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use monitor_common::{DROP_SLOTS, EventKind, KernelOffsets, TAG_BITMAP_WORDS, Tag, names};
+use monitor_common::{DROP_SLOTS, EventKind, Handler, KernelOffsets, TAG_BITMAP_WORDS, Tag, names};
 
 pub use programs::{Hook, ProgramSpec, is_optional, programs};
 
@@ -23,10 +23,27 @@ static FLOOR_OBJECT: &[u8] =
 /// The loaded programs. Dropping this detaches every program.
 pub struct Probes {
     _ebpf: Ebpf,
+    /// The exit handlers the syscall programs tail-call. The kernel empties a
+    /// program array when user space lets go of it, so it is kept here.
+    _handlers: Option<ProgramArray<MapData>>,
     /// Hooks that are attached, for reports.
     pub attached: Vec<Hook>,
     /// Hooks that were optional and are missing on this kernel.
     pub skipped: Vec<Hook>,
+    /// Instructions the verifier processed, per loaded program (`None` on
+    /// kernels before 5.16, which do not say).
+    pub verified: Vec<(String, Option<u32>)>,
+}
+
+impl Probes {
+    /// The verifier's processed instructions summed over every program, if
+    /// the kernel reports them.
+    pub fn verified_total(&self) -> Option<u64> {
+        self.verified
+            .iter()
+            .map(|(_, n)| n.map(u64::from))
+            .sum::<Option<u64>>()
+    }
 }
 
 /// Map handles taken out of the object, owned by the parts of the daemon that use them.
@@ -52,19 +69,22 @@ pub fn load(
         }
     }
     let mut ebpf = load_object(OBJECT, Some(offsets), ring_buffer_bytes)?;
-    let probes_attached = attach_all(&mut ebpf)?;
+    let mut verified = Vec::new();
+    let handlers = load_handlers(&mut ebpf, offsets.path_walk != 0, &mut verified)?;
+    let (attached, skipped) = attach_all(&mut ebpf, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
     let tags = TagMap {
         tags: HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?,
         bitmap: TagBitmap::map(take(&mut ebpf, names::TAG_BITMAP)?)?,
     };
     let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
-    let (attached, skipped) = probes_attached;
     Ok((
         Probes {
             _ebpf: ebpf,
+            _handlers: Some(handlers),
             attached,
             skipped,
+            verified,
         },
         Maps {
             events,
@@ -77,11 +97,14 @@ pub fn load(
 /// Loads the no-op programs on every hook (the benchmark floor).
 pub fn load_floor() -> anyhow::Result<Probes> {
     let mut ebpf = load_object(FLOOR_OBJECT, None, None)?;
-    let (attached, skipped) = attach_all(&mut ebpf)?;
+    let mut verified = Vec::new();
+    let (attached, skipped) = attach_all(&mut ebpf, &mut verified)?;
     Ok(Probes {
         _ebpf: ebpf,
+        _handlers: None,
         attached,
         skipped,
+        verified,
     })
 }
 
@@ -108,13 +131,50 @@ fn load_object(
         .context("loading the eBPF object failed (is this root, with CAP_BPF and CAP_PERFMON?)")
 }
 
+/// Loads the shared exit handlers (see `monitor_common::Handler`) and puts
+/// them in the `HANDLERS` program array. `walk`: the variants that resolve
+/// paths in the kernel (which need `bpf_loop`), else those that leave it to
+/// user space.
+fn load_handlers(
+    ebpf: &mut Ebpf,
+    walk: bool,
+    verified: &mut Vec<(String, Option<u32>)>,
+) -> anyhow::Result<ProgramArray<MapData>> {
+    let mut array = ProgramArray::try_from(take(ebpf, names::HANDLERS)?)?;
+    for handler in Handler::ALL {
+        let name = handler.program(walk);
+        let program = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("program {name} is missing from the eBPF object"))?;
+        let tp: &mut TracePoint = program.try_into()?;
+        tp.load()
+            .with_context(|| format!("the verifier rejected {name}"))?;
+        verified.push((name.to_owned(), verified_insns(tp.info())));
+        let fd = tp.fd()?;
+        array
+            .set(handler as u32, fd, 0)
+            .with_context(|| format!("installing {name} as a handler"))?;
+    }
+    Ok(array)
+}
+
+/// Instructions the verifier processed for a loaded program (5.16+).
+fn verified_insns(info: Result<ProgramInfo, ProgramError>) -> Option<u32> {
+    info.map_err(|e| log::debug!("program info: {e}"))
+        .ok()
+        .and_then(|i| i.verified_instruction_count())
+}
+
 /// Attaches every program of [`programs`]; returns the hooks attached and the
 /// optional ones this kernel lacks.
-fn attach_all(ebpf: &mut Ebpf) -> anyhow::Result<(Vec<Hook>, Vec<Hook>)> {
+fn attach_all(
+    ebpf: &mut Ebpf,
+    verified: &mut Vec<(String, Option<u32>)>,
+) -> anyhow::Result<(Vec<Hook>, Vec<Hook>)> {
     let mut attached = Vec::new();
     let mut skipped = Vec::new();
     for spec in programs() {
-        match attach(ebpf, &spec) {
+        match attach(ebpf, &spec, verified) {
             Ok(()) => attached.push(spec.hook),
             Err(e) if is_optional(&spec) => {
                 log::debug!("{}: {e:#}", spec.hook);
@@ -131,7 +191,11 @@ fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
         .ok_or_else(|| anyhow!("map {name} is missing from the eBPF object"))
 }
 
-fn attach(ebpf: &mut Ebpf, spec: &ProgramSpec) -> anyhow::Result<()> {
+fn attach(
+    ebpf: &mut Ebpf,
+    spec: &ProgramSpec,
+    verified: &mut Vec<(String, Option<u32>)>,
+) -> anyhow::Result<()> {
     let program = ebpf
         .program_mut(spec.program)
         .ok_or_else(|| anyhow!("program {} is missing from the eBPF object", spec.program))?;
@@ -146,12 +210,14 @@ fn attach(ebpf: &mut Ebpf, spec: &ProgramSpec) -> anyhow::Result<()> {
             let tp: &mut TracePoint = program.try_into()?;
             tp.load()
                 .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            verified.push((spec.program.to_owned(), verified_insns(tp.info())));
             tp.attach(category, name).with_context(what)?;
         }
         Hook::RawTracePoint(name) => {
             let tp: &mut RawTracePoint = program.try_into()?;
             tp.load()
                 .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            verified.push((spec.program.to_owned(), verified_insns(tp.info())));
             tp.attach(name).with_context(what)?;
         }
     }
