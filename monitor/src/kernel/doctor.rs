@@ -22,8 +22,11 @@ pub enum Problem {
     OldKernel,
 }
 
-/// The oldest kernel the programs load on (`bpf_loop` in the path walk).
-const MIN_KERNEL: (u32, u32, u32) = (5, 17, 0);
+/// The oldest kernel the programs load on: BPF ring buffers and
+/// `bpf_ktime_get_boot_ns` (5.8). Older than 5.17 (no `bpf_loop`), paths are
+/// resolved in user space; older than 5.12, the programs do without the newer
+/// BPF atomics.
+const MIN_KERNEL: (u32, u32, u32) = (5, 8, 0);
 
 /// The first blocking problem, as one line saying what is wrong and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,10 @@ fn problem(problem: Problem, message: impl Into<String>) -> PreflightError {
 pub fn preflight() -> Result<(), PreflightError> {
     let mut caps = Capabilities::probe();
     if let Some(e) = privilege_problem(&caps).or_else(|| btf_problem(&caps)) {
+        return Err(e);
+    }
+    // Confidentiality lockdown empties tracefs: say so rather than mount it.
+    if let Some(e) = blocking_problem(&caps).filter(|e| e.problem == Problem::Lockdown) {
         return Err(e);
     }
     if caps.tracefs.is_none() {
@@ -130,10 +137,19 @@ pub fn blocking_problem(c: &Capabilities) -> Option<PreflightError> {
         return Some(problem(
             Problem::OldKernel,
             format!(
-                "kernel {} is older than {}.{}: mcp-monitor's programs need bpf_loop (5.17) and BPF atomics (5.12); \
+                "kernel {} is older than {}.{}: mcp-monitor's programs need BPF ring buffers (5.8); \
                  run it on a newer kernel",
                 c.kernel_release, MIN_KERNEL.0, MIN_KERNEL.1
             ),
+        ));
+    }
+    // Before tracefs: confidentiality mode also empties tracefs, and the
+    // lockdown is what the user has to change.
+    if c.lockdown.as_deref() == Some("confidentiality") {
+        return Some(problem(
+            Problem::Lockdown,
+            "kernel lockdown is in confidentiality mode, which forbids BPF programs from reading kernel memory: \
+             boot with lockdown=integrity (or none)",
         ));
     }
     if c.tracefs.is_none() {
@@ -161,13 +177,6 @@ pub fn blocking_problem(c: &Capabilities) -> Option<PreflightError> {
                 "tracepoint {}:{} does not exist: {hint}",
                 t.wanted.category, t.wanted.name
             ),
-        ));
-    }
-    if c.lockdown.as_deref() == Some("confidentiality") {
-        return Some(problem(
-            Problem::Lockdown,
-            "kernel lockdown is in confidentiality mode, which forbids BPF programs from reading kernel memory: \
-             boot with lockdown=integrity (or none)",
         ));
     }
     if c.ring_buffer.avail != Avail::Yes {
@@ -316,7 +325,7 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
         "kernel",
         version_ok,
         format!(
-            "{} (needs ≥ 5.17: ring buffer, atomics, bpf_loop for the path walk)",
+            "{} (needs ≥ 5.8 for ring buffers; paths resolved in the kernel from 5.17, bpf_loop)",
             c.kernel_release
         ),
     ));
@@ -627,12 +636,12 @@ mod tests {
         assert!(e.message.contains("CONFIG_DEBUG_INFO_BTF=y"), "{e}");
 
         let mut c = healthy();
-        c.kernel_version = Some((5, 15, 0));
-        c.kernel_release = "5.15.0-91-generic".into();
+        c.kernel_version = Some((5, 4, 0));
+        c.kernel_release = "5.4.0-150-generic".into();
         let e = blocking_problem(&c).unwrap();
         assert_eq!(e.problem, Problem::OldKernel);
         assert!(
-            e.message.contains("5.15.0-91-generic is older than 5.17"),
+            e.message.contains("5.4.0-150-generic is older than 5.8"),
             "{e}"
         );
 
@@ -669,6 +678,13 @@ mod tests {
         let mut c = healthy();
         c.lockdown = Some("confidentiality".to_owned());
         assert_eq!(blocking_problem(&c).unwrap().problem, Problem::Lockdown);
+        // Confidentiality mode empties tracefs too: the lockdown is named.
+        c.tracefs = None;
+        assert_eq!(blocking_problem(&c).unwrap().problem, Problem::Lockdown);
+
+        let mut c = healthy();
+        c.kernel_version = Some((5, 10, 0));
+        assert_eq!(blocking_problem(&c), None, "5.10 runs, degraded");
 
         let mut c = healthy();
         c.ring_buffer.avail = Avail::No;
