@@ -59,6 +59,51 @@ pub mod names {
     pub const DROPS: &str = "DROPS";
     pub const OFFSETS: &str = "OFFSETS";
     pub const HANDLERS: &str = "HANDLERS";
+    pub const SERVERS: &str = "SERVERS";
+    pub const HANDOFF: &str = "HANDOFF";
+
+    /// The maps pinned when the daemon keeps its state across restarts: the
+    /// tags, the records written meanwhile, the drop counters, the server
+    /// names, and what pairs an enter with its exit and an exit with its
+    /// handler (old and new programs share them while both are attached).
+    pub const PINNED: &[&str] = &[
+        EVENTS,
+        TAGGED,
+        TAG_BITMAP,
+        DROPS,
+        SERVERS,
+        HANDLERS,
+        HANDOFF,
+        "OPEN_SLOTS_MAP",
+        "PENDING_OPEN",
+        "PENDING_CONNECT",
+        "PENDING_CALL",
+    ];
+}
+
+/// The layout of the pinned state: bump it when a pinned map's type, size or
+/// value, or a record, changes, so that a new daemon does not take over maps
+/// (or read records) it would misread. Pins live under `abi-N/`.
+pub const STATE_ABI: u32 = 1;
+
+/// Capacity of the server-name map (`SERVERS`).
+pub const MAX_SERVERS: u32 = 4096;
+/// Bytes of a server's name or host kept in a [`ServerRecord`].
+pub const SERVER_NAME_LEN: usize = 64;
+
+/// What user space keeps in the kernel about an MCP server, so that a
+/// restarted daemon can name the tags it finds: the `SERVERS` map, keyed by
+/// server id. No kernel program reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerRecord {
+    pub root_tgid: u32,
+    /// A [`TagSource`] as `u32`.
+    pub source: u32,
+    /// NUL-padded UTF-8, cut at a character boundary.
+    pub name: [u8; SERVER_NAME_LEN],
+    /// NUL-padded UTF-8; empty when the host is not known.
+    pub host: [u8; SERVER_NAME_LEN],
 }
 
 /// The shared exit handlers, one per record that needs the heavy work
@@ -431,6 +476,22 @@ pub enum TagSource {
     HostChild = 6,
 }
 
+impl TagSource {
+    pub const ALL: [TagSource; 7] = [
+        TagSource::Inherited,
+        TagSource::Wrapper,
+        TagSource::Pid,
+        TagSource::Pattern,
+        TagSource::Config,
+        TagSource::Cgroup,
+        TagSource::HostChild,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u32 == v)
+    }
+}
+
 /// Value of the tagged-process map, keyed by tgid.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -523,4 +584,5 @@ mod pod {
     use super::*;
     unsafe impl aya::Pod for Tag {}
     unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for ServerRecord {}
 }

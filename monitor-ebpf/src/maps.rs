@@ -4,9 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use monitor_common::{
-    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_TAGGED, OPEN_SLOTS,
-    OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES, SyscallArgs, TAG_BITMAP_WORDS,
-    TRIMMED_RECORD_LEN, Tag,
+    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_SERVERS, MAX_TAGGED,
+    OPEN_SLOTS, OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES, ServerRecord, SyscallArgs,
+    TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
 };
 
 use crate::{handoff::Handoff, kpath::WalkState};
@@ -74,6 +74,11 @@ pub static HANDLERS: ProgramArray = ProgramArray::with_max_entries(Handler::ALL.
 /// Per CPU: what an exit program hands the handler it tail-calls (see `handoff`).
 #[map]
 pub static HANDOFF: PerCpuArray<Handoff> = PerCpuArray::with_max_entries(1, 0);
+
+/// server id → name, written and read by user space only: it lives here so
+/// that it is pinned, and dies, with the tags that carry those ids.
+#[map]
+pub static SERVERS: HashMap<u32, ServerRecord> = HashMap::with_max_entries(MAX_SERVERS, 0);
 
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]

@@ -51,6 +51,13 @@ pub enum Command {
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(rules::cli::RulesCommand),
+    /// Detach the programs and remove the kernel state a daemon left pinned
+    /// (it keeps them across restarts so that nothing goes unwatched).
+    Unload {
+        /// The pin directory [default /sys/fs/bpf/mcp-monitor].
+        #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+    },
     /// Attach no-op programs to every hook and wait (the overhead benchmark's floor).
     #[command(hide = true)]
     Floor,
@@ -165,6 +172,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor { output } => kernel::doctor::run_doctor(output == Format::Json),
         Command::Rules(cmd) => rules::cli::run(cmd),
         Command::Floor => daemon::run_floor(),
+        Command::Unload { pin_dir } => {
+            if crate::probes::pins::unload(&pin_dir)? {
+                eprintln!(
+                    "mcp-monitor: removed the state pinned at {}; its programs are detached",
+                    pin_dir.display()
+                );
+            } else {
+                eprintln!("mcp-monitor: nothing pinned at {}", pin_dir.display());
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -67,7 +67,7 @@ pub fn run_floor() -> anyhow::Result<i32> {
             let mut sigterm = signal(SignalKind::terminate())?;
             eprintln!(
                 "mcp-monitor: floor: no-op programs on {} hooks",
-                probes.attached.len()
+                probes.attached().len()
             );
             tokio::select! {
                 _ = sigint.recv() => {}
@@ -116,25 +116,45 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let alerts = AlertSink::new(&config.sinks, gate)?;
     let offsets = kernel::offsets::kernel_offsets()?;
-    let ring_buffer_bytes = config.kernel.ring_buffer_size.map(|s| s.0 as u32);
-    // Handlers first: a SIGTERM during the long load below is then a clean
-    // stop once loading is done, not the default action's sudden death.
+    // Handlers first: a SIGTERM during loading is then a clean stop once
+    // loading is done, not the default action's sudden death.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    eprintln!(
-        "mcp-monitor: loading {} kernel programs…",
-        probes::programs().count()
-    );
+    let load_options = probes::LoadOptions {
+        offsets,
+        ring_buffer_bytes: config.kernel.ring_buffer_size.map(|s| s.0 as u32),
+        pin_dir: config.kernel.pin_dir(),
+    };
     let loading = Instant::now();
-    let (probes, maps) = probes::load(offsets, ring_buffer_bytes)?;
+    let (mut probes, maps) = probes::load(&load_options)?;
+    let wanted = wanted_hooks(&detector, config.sinks.stdout.events);
     eprintln!(
-        "mcp-monitor: loaded {} programs in {:.2}s (verifier: {})",
+        "mcp-monitor: attaching {} of {} hooks (what the rules need{})…",
+        wanted.len(),
+        probes::programs().count(),
+        if config.sinks.stdout.events {
+            ", and every event for --events"
+        } else {
+            ""
+        }
+    );
+    probes.select(&wanted)?;
+    eprintln!(
+        "mcp-monitor: loaded {} programs in {:.2}s (verifier: {}){}",
         probes.verified.len(),
         loading.elapsed().as_secs_f64(),
         match probes.verified_total() {
             Some(n) => format!("{n} instructions"),
             None => "n/a".to_owned(),
+        },
+        if probes.resumed() {
+            format!(
+                "; took over the pinned state ({} hooks still attached)",
+                probes.adopted
+            )
+        } else {
+            String::new()
         }
     );
     let probes::Maps {
@@ -157,6 +177,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let cgroups = servers.cgroups.iter().map(|c| c.0.clone()).collect();
     let recogniser = Recogniser::new(patterns, host_configs).with_cgroups(cgroups);
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
+    let resumed = tracker.resume(&mut tags);
     tracker.lifecycle.set_config(config.lifecycle.clone());
     let mut policy_watch = crate::watch::FileWatch::new(vec![servers.policy_dir.clone()]);
     tracker.set_policies(read_policies(&servers.policy_dir));
@@ -202,7 +223,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}; alerts to {}",
-        probes.attached.len(),
+        probes.attached().len(),
         if probes.skipped.is_empty() {
             String::new()
         } else {
@@ -210,14 +231,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         },
         detector.rules().rules().len(),
         tracker.recogniser_mut().config_servers(),
-        opts.pids.len() + found.len(),
-        if found.is_empty() {
+        opts.pids.len() + found.len() + resumed.len(),
+        if found.is_empty() && resumed.is_empty() {
             String::new()
         } else {
             format!(
                 " ({})",
-                found
+                resumed
                     .iter()
+                    .chain(&found)
                     .map(|(pid, n)| format!("{n}={pid}"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -286,8 +308,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 pipeline.tracker.lifecycle_tick(Instant::now());
                 pipeline.lifecycle_alerts();
                 pipeline.alerts.tick();
-                if pipeline.detector.files_changed() {
-                    pipeline.reload("a rule file changed");
+                if pipeline.detector.files_changed() && pipeline.reload("a rule file changed") {
+                    reselect_hooks(&mut probes, &pipeline.detector, &config);
                 }
                 pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
                 if policy_watch.changed() {
@@ -303,7 +325,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             }
             _ = sighup.recv() => {
                 reload_config(&source, &mut config, &mut pipeline);
-                pipeline.reload("SIGHUP");
+                if pipeline.reload("SIGHUP") {
+                    reselect_hooks(&mut probes, &pipeline.detector, &config);
+                }
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -318,11 +342,44 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     pipeline.alerts.finish();
     pipeline.alerts.shutdown(SINK_SHUTDOWN_WAIT);
     pipeline.drops_watch.final_report(&drops.totals());
-    let attached = probes.attached.len();
-    drop(probes);
+    let attached = probes.attached().len();
+    let pinned = config.kernel.pin && !config.kernel.unload_on_exit;
+    if pinned {
+        drop(probes);
+    } else {
+        probes.unload()?;
+    }
     let _ = std::fs::remove_file(&control_socket);
-    eprintln!("mcp-monitor: stopped; {attached} hooks detached");
+    if pinned {
+        eprintln!(
+            "mcp-monitor: stopped; {attached} hooks stay attached and keep recording for the next start \
+             (`mcp-monitor unload` detaches them)"
+        );
+    } else {
+        eprintln!("mcp-monitor: stopped; {attached} hooks detached");
+    }
     Ok(0)
+}
+
+/// The hooks the rules look at, or every hook when every event is printed.
+fn wanted_hooks(detector: &Detector, every_event: bool) -> Vec<probes::ProgramSpec> {
+    let (types, catch_all) = detector.rules().event_types();
+    let types = (!every_event && !catch_all).then_some(&types);
+    probes::programs_for(types)
+}
+
+/// After a reload: attaches what the new rules need, detaches the rest.
+fn reselect_hooks(probes: &mut probes::Probes, detector: &Detector, config: &Config) {
+    let before = probes.attached().len();
+    match probes.select(&wanted_hooks(detector, config.sinks.stdout.events)) {
+        Ok(()) => {
+            let after = probes.attached().len();
+            if after != before {
+                eprintln!("mcp-monitor: {after} hooks attached for the new rules (were {before})");
+            }
+        }
+        Err(e) => eprintln!("mcp-monitor: warning: attaching the hooks the new rules need: {e:#}"),
+    }
 }
 
 /// The event path: decode → tracker → event sink and rules → alerts.
@@ -362,8 +419,9 @@ impl Pipeline {
         }
     }
 
-    /// Reloads the rules, reporting what changed or why the old rules stay.
-    fn reload(&mut self, why: &str) {
+    /// Reloads the rules, reporting what changed or why the old rules stay;
+    /// true when the new rules are in force.
+    fn reload(&mut self, why: &str) -> bool {
         match self.detector.reload() {
             Ok((summary, _warnings)) => {
                 eprintln!(
@@ -394,6 +452,7 @@ impl Pipeline {
                     );
                     self.alerts.raise_health(alert);
                 }
+                true
             }
             Err(e) => {
                 eprintln!(
@@ -403,6 +462,7 @@ impl Pipeline {
                 self.counters.reloads.add("rejected", 1);
                 let alert = health::rules_rejected(why, &e, self.alerts.hostname());
                 self.alerts.raise_health(alert);
+                false
             }
         }
     }

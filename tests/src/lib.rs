@@ -204,6 +204,34 @@ pub struct Daemon {
     pub socket: PathBuf,
     /// Its own directory: control socket, config, alert log and socket.
     dir: Option<TempDir>,
+    /// Its own pin directory, removed (detaching what it left) after it exits;
+    /// `None` when the test shares one between daemons.
+    _pins: Option<PinDir>,
+}
+
+/// A pin directory in the BPF filesystem for a test's daemons, so that no
+/// test takes over another's kernel state. Removing it (on drop) detaches
+/// whatever the daemons left attached there, even after a SIGKILL.
+pub struct PinDir(PathBuf);
+
+impl PinDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PinDir(
+            Path::new("/sys/fs/bpf").join(format!("mcpmon-e2e-{tag}-{}-{n}", std::process::id())),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// How long the daemon may take to load and attach.
@@ -224,6 +252,23 @@ impl Daemon {
     /// Like [`Daemon::start`], with `config` as its config file; `{dir}` in it
     /// stands for the daemon's own directory.
     pub fn start_configured(config: &str, extra: &[&str]) -> Daemon {
+        let pins = PinDir::new("daemon");
+        let mut d = Daemon::start_in(config, extra, pins.path());
+        d._pins = Some(pins);
+        d
+    }
+
+    /// Like [`Daemon::start`], keeping the kernel state in `pins`, which the
+    /// caller may hand to a later daemon (a restart).
+    pub fn start_pinned(pins: &PinDir, extra: &[&str]) -> Daemon {
+        Daemon::start_in(
+            "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n",
+            extra,
+            pins.path(),
+        )
+    }
+
+    fn start_in(config: &str, extra: &[&str], pins: &Path) -> Daemon {
         let dir = TempDir::new("daemon");
         let socket = dir.path().join("control.sock");
         let config_file = dir.path().join("config.yaml");
@@ -236,6 +281,8 @@ impl Daemon {
             .arg(&config_file)
             .arg("--control-socket")
             .arg(&socket)
+            .arg("--pin-dir")
+            .arg(pins)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -274,6 +321,7 @@ impl Daemon {
             stderr,
             socket,
             dir: Some(dir),
+            _pins: None,
         };
         let started = Instant::now();
         loop {
@@ -414,10 +462,19 @@ impl Daemon {
         (self.terminate(), dir)
     }
 
+    /// Sends `sig` (SIGTERM, SIGKILL…) and waits for the daemon to end.
+    pub fn stop_with(mut self, sig: i32) -> ExitStatus {
+        self.end_with(sig)
+    }
+
     fn terminate(&mut self) -> ExitStatus {
+        self.end_with(libc::SIGTERM)
+    }
+
+    fn end_with(&mut self, sig: i32) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         // SAFETY: signalling the daemon this harness started.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as i32, sig) };
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -425,7 +482,7 @@ impl Daemon {
             }
             if started.elapsed() > Duration::from_secs(20) {
                 let _ = child.kill();
-                panic!("mcp-monitor did not stop within 20 s of SIGTERM");
+                panic!("mcp-monitor did not stop within 20 s of signal {sig}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }

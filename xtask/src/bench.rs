@@ -82,6 +82,9 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
         let daemon = Daemon::start(
             Command::new(&monitor)
                 .arg("run")
+                // Nothing may stay attached after it: the next round's
+                // baseline runs with no monitor at all.
+                .arg("--no-pin")
                 .arg("--control-socket")
                 .arg(&socket)
                 // The sinks are idle in the benchmark; keep them off the machine's paths.

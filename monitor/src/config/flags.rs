@@ -52,6 +52,23 @@ pub struct Flags {
     #[arg(long, value_name = "BYTES")]
     pub ring_buffer_size: Option<ByteSize>,
 
+    /// BPF filesystem directory where the tags, the ring buffer and the
+    /// attached programs are pinned, so that a restart (or a crash) loses
+    /// nothing [kernel.pin_dir, default /sys/fs/bpf/mcp-monitor].
+    #[arg(long, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
+
+    /// Pin nothing: the programs detach when the daemon exits, and a restart
+    /// starts from nothing [kernel.pin: false].
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// At a clean exit (SIGTERM, SIGINT), detach the programs and remove the
+    /// pinned state, as `mcp-monitor unload` does; a crash still leaves it
+    /// for the next start [kernel.unload_on_exit].
+    #[arg(long)]
+    pub unload_on_exit: bool,
+
     /// Control socket the launch wrapper talks to [control.socket, default
     /// /run/mcp-monitor/control.sock].
     #[arg(long, value_name = "PATH", env = crate::control::SOCKET_ENV)]
@@ -206,6 +223,13 @@ impl Flags {
 
         if self.ring_buffer_size.is_some() {
             c.kernel.ring_buffer_size = self.ring_buffer_size;
+        }
+        set(&mut c.kernel.pin_dir, &self.pin_dir);
+        if self.no_pin {
+            c.kernel.pin = false;
+        }
+        if self.unload_on_exit {
+            c.kernel.unload_on_exit = true;
         }
         set(&mut c.control.socket, &self.control_socket);
 

@@ -131,11 +131,38 @@ impl<'de> Deserialize<'de> for CgroupSpec {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KernelConfig {
     /// Size of the kernel ring buffer (a power of two, at least 4KiB; default 8MiB).
     pub ring_buffer_size: Option<ByteSize>,
+    /// Keep the kernel state pinned so that it outlives the daemon.
+    pub pin: bool,
+    /// Where it is pinned (on a BPF filesystem).
+    pub pin_dir: PathBuf,
+    /// Remove the pinned state at a clean exit.
+    pub unload_on_exit: bool,
+}
+
+/// Where the kernel state is pinned unless configured otherwise.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/mcp-monitor";
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            ring_buffer_size: None,
+            pin: true,
+            pin_dir: PathBuf::from(DEFAULT_PIN_DIR),
+            unload_on_exit: false,
+        }
+    }
+}
+
+impl KernelConfig {
+    /// The pin directory, when state is pinned at all.
+    pub fn pin_dir(&self) -> Option<PathBuf> {
+        self.pin.then(|| self.pin_dir.clone())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

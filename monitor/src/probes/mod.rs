@@ -1,5 +1,7 @@
 //! Loading and attaching the kernel programs, and the handles user space keeps:
 //! the event ring buffer, the tag map and the drop counters.
+mod links;
+pub mod pins;
 mod programs;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -8,11 +10,36 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{ProgramError, ProgramInfo, RawTracePoint, TracePoint},
 };
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
-use monitor_common::{DROP_SLOTS, EventKind, Handler, KernelOffsets, TAG_BITMAP_WORDS, Tag, names};
+use monitor_common::{
+    DROP_SLOTS, EventKind, Handler, KernelOffsets, SERVER_NAME_LEN, ServerRecord, TAG_BITMAP_WORDS,
+    Tag, names,
+};
 
-pub use programs::{Hook, ProgramSpec, is_optional, programs};
+/// A server's name or host cut to fit a [`ServerRecord`] field (at a
+/// character boundary), NUL-padded.
+pub fn record_text(text: &str) -> [u8; SERVER_NAME_LEN] {
+    let mut out = [0u8; SERVER_NAME_LEN];
+    let mut end = text.len().min(SERVER_NAME_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&text.as_bytes()[..end]);
+    out
+}
+
+/// The text of a [`ServerRecord`] field.
+pub fn text_of(field: &[u8; SERVER_NAME_LEN]) -> String {
+    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
@@ -20,30 +47,25 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mo
 static FLOOR_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf-floor"));
 
-/// The loaded programs. Dropping this detaches every program.
+/// The loaded object and the hooks attached. Dropping it detaches every
+/// program it owns; programs it pinned stay attached (see [`pins`]).
 pub struct Probes {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     /// The exit handlers the syscall programs tail-call. The kernel empties a
-    /// program array when user space lets go of it, so it is kept here.
+    /// program array when user space lets go of every reference to it, so it
+    /// is kept here (and pinned, when state is kept).
     _handlers: Option<ProgramArray<MapData>>,
-    /// Hooks that are attached, for reports.
-    pub attached: Vec<Hook>,
+    /// Where state is pinned, if it is.
+    pins: Option<pins::Pins>,
+    /// Attached hooks by program name.
+    links: BTreeMap<&'static str, (Hook, links::Held)>,
     /// Hooks that were optional and are missing on this kernel.
     pub skipped: Vec<Hook>,
-    /// Instructions the verifier processed, per loaded program (`None` on
-    /// kernels before 5.16, which do not say).
+    /// Instructions the verifier processed, per program loaded by this
+    /// process (`None` on kernels before 5.16, which do not say).
     pub verified: Vec<(String, Option<u32>)>,
-}
-
-impl Probes {
-    /// The verifier's processed instructions summed over every program, if
-    /// the kernel reports them.
-    pub fn verified_total(&self) -> Option<u64> {
-        self.verified
-            .iter()
-            .map(|(_, n)| n.map(u64::from))
-            .sum::<Option<u64>>()
-    }
+    /// Hooks taken over, still attached, from an earlier run.
+    pub adopted: usize,
 }
 
 /// Map handles taken out of the object, owned by the parts of the daemon that use them.
@@ -53,14 +75,103 @@ pub struct Maps {
     pub drops: DropCounters,
 }
 
-/// Loads the object with the kernel's offsets and attaches every program.
-/// `ring_buffer_bytes` overrides the ring buffer's size (a power of two, at
-/// least one page).
-pub fn load(
-    offsets: KernelOffsets,
-    ring_buffer_bytes: Option<u32>,
-) -> anyhow::Result<(Probes, Maps)> {
-    if let Some(bytes) = ring_buffer_bytes {
+/// How to load the programs.
+pub struct LoadOptions {
+    pub offsets: KernelOffsets,
+    /// The ring buffer's size (a power of two, at least a page).
+    pub ring_buffer_bytes: Option<u32>,
+    /// Where to pin the kernel state so that it outlives this process; `None`
+    /// keeps nothing.
+    pub pin_dir: Option<PathBuf>,
+}
+
+impl Probes {
+    /// The verifier's processed instructions summed over every program this
+    /// process loaded, if the kernel reports them.
+    pub fn verified_total(&self) -> Option<u64> {
+        self.verified
+            .iter()
+            .map(|(_, n)| n.map(u64::from))
+            .sum::<Option<u64>>()
+    }
+
+    /// The hooks attached now.
+    pub fn attached(&self) -> Vec<Hook> {
+        self.links.values().map(|(hook, _)| *hook).collect()
+    }
+
+    /// Whether the maps were taken over from an earlier run.
+    pub fn resumed(&self) -> bool {
+        self.pins.as_ref().is_some_and(|p| p.resumed)
+    }
+
+    /// Attaches `wanted` and detaches every other hook: what the rules need
+    /// changes with a reload. Programs are loaded (verified) when first
+    /// attached; a pinned link from an earlier run of the same object is
+    /// taken over instead, so nothing goes unwatched in between.
+    pub fn select(&mut self, wanted: &[ProgramSpec]) -> anyhow::Result<()> {
+        let keep: Vec<&str> = wanted.iter().map(|s| s.program).collect();
+        let drop: Vec<&'static str> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|p| !keep.contains(p))
+            .collect();
+        for program in drop {
+            if let Some((_, held)) = self.links.remove(program) {
+                held.detach();
+            }
+        }
+        for spec in wanted {
+            if self.links.contains_key(spec.program) || self.skipped.contains(&spec.hook) {
+                continue;
+            }
+            let adopted = self.pins.as_ref().and_then(|p| p.adopt_link(spec.program));
+            let held = match adopted {
+                Some(link) => {
+                    self.adopted += 1;
+                    link
+                }
+                None => match attach(&mut self.ebpf, spec, &mut self.verified) {
+                    Ok(link) => match &self.pins {
+                        Some(p) => p.pin_link(spec.program, link)?,
+                        None => link,
+                    },
+                    Err(e) if is_optional(spec) => {
+                        log::debug!("{}: {e:#}", spec.hook);
+                        self.skipped.push(spec.hook);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            self.links.insert(spec.program, (spec.hook, held));
+        }
+        if let Some(p) = &self.pins {
+            p.retire_other_objects();
+        }
+        Ok(())
+    }
+
+    /// Detaches everything and removes the pinned state: nothing of this
+    /// monitor is left in the kernel.
+    pub fn unload(mut self) -> anyhow::Result<()> {
+        for (_, (_, held)) in std::mem::take(&mut self.links) {
+            held.detach();
+        }
+        match self.pins.take() {
+            Some(p) => p.remove(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Loads the object with the kernel's offsets and the shared handlers; no
+/// hook is attached yet ([`Probes::select`] does that). With a pin
+/// directory, the maps of an earlier run of the same state layout are taken
+/// over: its tags, and the records its programs wrote since.
+pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
+    if let Some(bytes) = opts.ring_buffer_bytes {
         let page = 4096;
         if bytes < page || !bytes.is_power_of_two() {
             bail!(
@@ -68,23 +179,35 @@ pub fn load(
             );
         }
     }
-    let mut ebpf = load_object(OBJECT, Some(offsets), ring_buffer_bytes)?;
+    let pins = opts
+        .pin_dir
+        .as_deref()
+        .map(|dir| pins::Pins::prepare(dir, OBJECT))
+        .transpose()?;
+    let mut ebpf = load_object(
+        OBJECT,
+        Some(opts.offsets),
+        opts.ring_buffer_bytes,
+        pins.as_ref(),
+    )?;
     let mut verified = Vec::new();
-    let handlers = load_handlers(&mut ebpf, offsets.path_walk != 0, &mut verified)?;
-    let (attached, skipped) = attach_all(&mut ebpf, &mut verified)?;
+    let handlers = load_handlers(&mut ebpf, opts.offsets.path_walk != 0, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
     let tags = TagMap {
         tags: HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?,
         bitmap: TagBitmap::map(take(&mut ebpf, names::TAG_BITMAP)?)?,
+        servers: HashMap::try_from(take(&mut ebpf, names::SERVERS)?)?,
     };
     let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
     Ok((
         Probes {
-            _ebpf: ebpf,
+            ebpf,
             _handlers: Some(handlers),
-            attached,
-            skipped,
+            pins,
+            links: BTreeMap::new(),
+            skipped: Vec::new(),
             verified,
+            adopted: 0,
         },
         Maps {
             events,
@@ -96,22 +219,25 @@ pub fn load(
 
 /// Loads the no-op programs on every hook (the benchmark floor).
 pub fn load_floor() -> anyhow::Result<Probes> {
-    let mut ebpf = load_object(FLOOR_OBJECT, None, None)?;
-    let mut verified = Vec::new();
-    let (attached, skipped) = attach_all(&mut ebpf, &mut verified)?;
-    Ok(Probes {
-        _ebpf: ebpf,
+    let ebpf = load_object(FLOOR_OBJECT, None, None, None)?;
+    let mut probes = Probes {
+        ebpf,
         _handlers: None,
-        attached,
-        skipped,
-        verified,
-    })
+        pins: None,
+        links: BTreeMap::new(),
+        skipped: Vec::new(),
+        verified: Vec::new(),
+        adopted: 0,
+    };
+    probes.select(&programs().collect::<Vec<_>>())?;
+    Ok(probes)
 }
 
 fn load_object(
     object: &[u8],
     offsets: Option<KernelOffsets>,
     ring_buffer_bytes: Option<u32>,
+    pins: Option<&pins::Pins>,
 ) -> anyhow::Result<Ebpf> {
     if object.is_empty() {
         bail!(
@@ -125,6 +251,11 @@ fn load_object(
     }
     if let Some(bytes) = ring_buffer_bytes {
         loader.map_max_entries(names::EVENTS, bytes);
+    }
+    if let Some(pins) = pins {
+        for map in names::PINNED {
+            loader.map_pin_path(map, pins.map_path(map));
+        }
     }
     loader
         .load(object)
@@ -165,37 +296,17 @@ fn verified_insns(info: Result<ProgramInfo, ProgramError>) -> Option<u32> {
         .and_then(|i| i.verified_instruction_count())
 }
 
-/// Attaches every program of [`programs`]; returns the hooks attached and the
-/// optional ones this kernel lacks.
-fn attach_all(
-    ebpf: &mut Ebpf,
-    verified: &mut Vec<(String, Option<u32>)>,
-) -> anyhow::Result<(Vec<Hook>, Vec<Hook>)> {
-    let mut attached = Vec::new();
-    let mut skipped = Vec::new();
-    for spec in programs() {
-        match attach(ebpf, &spec, verified) {
-            Ok(()) => attached.push(spec.hook),
-            Err(e) if is_optional(&spec) => {
-                log::debug!("{}: {e:#}", spec.hook);
-                skipped.push(spec.hook);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((attached, skipped))
-}
-
 fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
     ebpf.take_map(name)
         .ok_or_else(|| anyhow!("map {name} is missing from the eBPF object"))
 }
 
+/// Loads (verifies) `spec`'s program and attaches it to its hook.
 fn attach(
     ebpf: &mut Ebpf,
     spec: &ProgramSpec,
     verified: &mut Vec<(String, Option<u32>)>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<links::Held> {
     let program = ebpf
         .program_mut(spec.program)
         .ok_or_else(|| anyhow!("program {} is missing from the eBPF object", spec.program))?;
@@ -205,23 +316,23 @@ fn attach(
             spec.program, spec.hook
         )
     };
+    let rejected = || format!("the verifier rejected {}", spec.program);
     match spec.hook {
         Hook::TracePoint(category, name) => {
             let tp: &mut TracePoint = program.try_into()?;
-            tp.load()
-                .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            tp.load().with_context(rejected)?;
             verified.push((spec.program.to_owned(), verified_insns(tp.info())));
-            tp.attach(category, name).with_context(what)?;
+            let id = tp.attach(category, name).with_context(what)?;
+            links::Held::from_tracepoint(tp.take_link(id)?)
         }
         Hook::RawTracePoint(name) => {
             let tp: &mut RawTracePoint = program.try_into()?;
-            tp.load()
-                .with_context(|| format!("the verifier rejected {}", spec.program))?;
+            tp.load().with_context(rejected)?;
             verified.push((spec.program.to_owned(), verified_insns(tp.info())));
-            tp.attach(name).with_context(what)?;
+            let id = tp.attach(name).with_context(what)?;
+            Ok(links::Held::Fd(tp.take_link(id)?.into()))
         }
     }
-    Ok(())
 }
 
 /// The kernel's tagged processes: the map tgid → tag, and the bitmap every
@@ -230,6 +341,8 @@ fn attach(
 pub struct TagMap {
     tags: HashMap<MapData, u32, Tag>,
     bitmap: TagBitmap,
+    /// server id → name, for a daemon that takes the tags over.
+    servers: HashMap<MapData, u32, ServerRecord>,
 }
 
 impl TagMap {
@@ -248,6 +361,27 @@ impl TagMap {
     pub fn remove(&mut self, tgid: u32) {
         self.bitmap.set(tgid, false);
         let _ = self.tags.remove(&tgid);
+    }
+
+    /// Every tagged process (walks the map: at start-up, not per event).
+    pub fn entries(&self) -> Vec<(u32, Tag)> {
+        self.tags.iter().filter_map(Result::ok).collect()
+    }
+
+    /// Keeps a server's name beside its tags.
+    pub fn remember_server(&mut self, id: u32, record: &ServerRecord) {
+        if let Err(e) = self.servers.insert(id, record, 0) {
+            log::warn!("keeping the name of server {id} in the kernel: {e}");
+        }
+    }
+
+    pub fn forget_server(&mut self, id: u32) {
+        let _ = self.servers.remove(&id);
+    }
+
+    /// The servers an earlier run left, by id.
+    pub fn servers(&self) -> Vec<(u32, ServerRecord)> {
+        self.servers.iter().filter_map(Result::ok).collect()
     }
 
     /// Number of entries (walks the map: for reports, not per event).

@@ -1,4 +1,6 @@
 //! Which kernel program goes on which hook.
+use std::collections::BTreeSet;
+
 use monitor_common::Syscall;
 
 /// Where a program attaches.
@@ -66,6 +68,53 @@ pub fn programs() -> impl Iterator<Item = ProgramSpec> {
     )
 }
 
+/// The evt.type each open-family and connect program pair reports.
+const BASE_PAIRS: &[(&str, &str, &str)] = &[
+    ("openat", "sys_enter_openat", "sys_exit_openat"),
+    ("openat2", "sys_enter_openat2", "sys_exit_openat2"),
+    ("open", "sys_enter_open", "sys_exit_open"),
+    ("creat", "sys_enter_creat", "sys_exit_creat"),
+    ("connect", "sys_enter_connect", "sys_exit_connect"),
+];
+
+/// Event types whose meaning depends on others: a `dup2` of a socket onto
+/// standard input carries the address the socket was connected, bound or
+/// accepted with, which only those calls tell.
+const NEEDS: &[(&[&str], &[&str])] = &[(
+    &["dup", "dup2", "dup3"],
+    &["connect", "bind", "accept", "accept4"],
+)];
+
+/// The programs that see the event types `types` (evt.type values), or every
+/// program for `None` (a rule that looks at any type, or `--events`). The
+/// process lifecycle is always watched: tagging follows it.
+pub fn programs_for(types: Option<&BTreeSet<&str>>) -> Vec<ProgramSpec> {
+    let Some(types) = types else {
+        return programs().collect();
+    };
+    let mut wanted: BTreeSet<&str> = types.iter().copied().collect();
+    for (when, also) in NEEDS {
+        if when.iter().any(|t| types.contains(t)) {
+            wanted.extend(also.iter().copied());
+        }
+    }
+    let pair = |enter, exit| [tp(enter, "syscalls"), tp(exit, "syscalls")];
+    let lifecycle = BASE_PROGRAMS.iter().copied().filter(|p| {
+        !BASE_PAIRS
+            .iter()
+            .any(|(_, e, x)| p.program == *e || p.program == *x)
+    });
+    let base = BASE_PAIRS
+        .iter()
+        .filter(|(t, _, _)| wanted.contains(t))
+        .flat_map(|(_, enter, exit)| pair(*enter, *exit));
+    let generic = Syscall::ALL
+        .iter()
+        .filter(|s| wanted.contains(s.name()))
+        .flat_map(|s| pair(s.enter_tracepoint(), s.exit_tracepoint()));
+    lifecycle.chain(base).chain(generic).collect()
+}
+
 /// Programs whose hook may legitimately be missing: syscalls some
 /// architectures lack (`open`, `creat`, `unlink`, `rename`, `link`, `symlink`,
 /// `chmod`, `dup2` do not exist on arm64), newer than some kernels
@@ -120,5 +169,46 @@ mod tests {
         assert!(!is_optional(&names("sys_enter_openat")));
         assert!(!is_optional(&names("sys_enter_mount")));
         assert!(!is_optional(&names("sys_exit_unlinkat")));
+    }
+
+    fn selected(types: &[&str]) -> Vec<&'static str> {
+        let set: BTreeSet<&str> = types.iter().copied().collect();
+        programs_for(Some(&set)).iter().map(|p| p.program).collect()
+    }
+
+    #[test]
+    fn only_the_hooks_the_rules_need() {
+        assert_eq!(programs_for(None).len(), programs().count());
+        assert_eq!(
+            selected(&[]),
+            [
+                "sched_process_fork",
+                "sched_process_exec",
+                "sched_process_exit"
+            ]
+        );
+        assert_eq!(
+            selected(&["openat", "mount", "execve"]),
+            [
+                "sched_process_fork",
+                "sched_process_exec",
+                "sched_process_exit",
+                "sys_enter_openat",
+                "sys_exit_openat",
+                "sys_enter_mount",
+                "sys_exit_mount"
+            ]
+        );
+        let dup = selected(&["dup2"]);
+        for p in [
+            "sys_exit_connect",
+            "sys_exit_bind",
+            "sys_exit_accept4",
+            "sys_exit_dup2",
+        ] {
+            assert!(dup.contains(&p), "{p} in {dup:?}");
+        }
+        assert!(!dup.contains(&"sys_exit_openat"));
+        assert!(selected(&["umount2"]).contains(&"sys_enter_umount"));
     }
 }

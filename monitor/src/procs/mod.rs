@@ -22,7 +22,7 @@ use crate::{
     paths,
 };
 use recognise::Recogniser;
-use servers::{Servers, roots_from_argv, source_name};
+use servers::{ServerInfo, Servers, roots_from_argv, source_name};
 use table::{ProcInfo, ProcessTable};
 
 /// Where tags live. The daemon's is the kernel map; tests use a plain map.
@@ -30,6 +30,8 @@ pub trait TagStore {
     fn get(&self, tgid: u32) -> Option<Tag>;
     fn insert(&mut self, tgid: u32, tag: Tag) -> anyhow::Result<()>;
     fn remove(&mut self, tgid: u32);
+    /// Keeps a server's name where a restarted daemon finds it with the tags.
+    fn remember_server(&mut self, _server: &ServerInfo) {}
 }
 
 impl TagStore for crate::probes::TagMap {
@@ -41,6 +43,15 @@ impl TagStore for crate::probes::TagMap {
     }
     fn remove(&mut self, tgid: u32) {
         crate::probes::TagMap::remove(self, tgid)
+    }
+    fn remember_server(&mut self, server: &ServerInfo) {
+        let record = monitor_common::ServerRecord {
+            root_tgid: server.root_pid,
+            source: server.source as u32,
+            name: crate::probes::record_text(&server.name),
+            host: crate::probes::record_text(server.host.as_deref().unwrap_or("")),
+        };
+        crate::probes::TagMap::remember_server(self, server.id, &record);
     }
 }
 
@@ -234,6 +245,7 @@ impl Tracker {
         }
         let host = self.host_process(req.pid, req.source);
         if let Some(server) = self.servers.get(id) {
+            store.remember_server(server);
             self.lifecycle
                 .started(server, self.root_process(req.pid), host);
         }
@@ -306,6 +318,52 @@ impl Tracker {
             }
             server.destinations = p.destinations.clone();
         }
+    }
+
+    /// Takes over what an earlier run left in the kernel: each tagged
+    /// process's server, named by the record kept beside the tags. Tags of
+    /// processes that are gone, and servers with no process left, are
+    /// dropped. Returns the servers resumed, as (root pid, name).
+    pub fn resume(&mut self, tags: &mut crate::probes::TagMap) -> Vec<(u32, String)> {
+        let mut entries = tags.entries();
+        entries.retain(|(pid, _)| {
+            let alive = self.table.get(*pid).is_some();
+            if !alive {
+                tags.remove(*pid);
+            }
+            alive
+        });
+        let mut resumed = Vec::new();
+        for (id, record) in tags.servers() {
+            let members: Vec<u32> = entries
+                .iter()
+                .filter(|(_, t)| t.server_id == id)
+                .map(|(pid, _)| *pid)
+                .collect();
+            if members.is_empty() {
+                tags.forget_server(id);
+                continue;
+            }
+            let name = crate::probes::text_of(&record.name);
+            let host = Some(crate::probes::text_of(&record.host)).filter(|h| !h.is_empty());
+            let source = TagSource::from_u32(record.source).unwrap_or(TagSource::Wrapper);
+            self.servers
+                .restore(id, &name, host, source, record.root_tgid);
+            if let (Some(server), Some(root)) = (
+                self.servers.get_mut(id),
+                scan::read_process(record.root_tgid),
+            ) {
+                server.roots = paths::real_dirs(roots_from_argv(&root.argv), &root.cwd);
+            }
+            self.apply_policy(id);
+            for pid in members {
+                if let Some(p) = self.table.get_mut(pid) {
+                    p.server_id = id;
+                }
+            }
+            resumed.push((record.root_tgid, name));
+        }
+        resumed
     }
 
     /// Tags every running process that `launch` started (it leaves the server's

@@ -33,8 +33,22 @@ impl Servers {
         source: TagSource,
         root_pid: u32,
     ) -> u32 {
-        self.last_id += 1;
-        let id = self.last_id;
+        let id = self.last_id + 1;
+        self.restore(id, name, host, source, root_pid);
+        id
+    }
+
+    /// Registers a server under the id an earlier run gave it (its tags in
+    /// the kernel carry that id); later ids are larger.
+    pub fn restore(
+        &mut self,
+        id: u32,
+        name: &str,
+        host: Option<String>,
+        source: TagSource,
+        root_pid: u32,
+    ) {
+        self.last_id = self.last_id.max(id);
         self.by_id.insert(
             id,
             ServerInfo {
@@ -47,7 +61,6 @@ impl Servers {
                 destinations: Vec::new(),
             },
         );
-        id
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {

@@ -1,0 +1,106 @@
+//! A restarted daemon loses nothing: the tags of running servers, their names,
+//! and what they did while no daemon was running (the programs stay attached
+//! and keep writing into the pinned ring buffer).
+use std::{process::Stdio, time::Duration};
+
+use e2e::{Daemon, PinDir, TempDir, privileged};
+use serde_json::Value;
+
+const SSH_RULE: &str = "MCP server read SSH keys or configuration";
+
+fn alert_for<'a>(alerts: &'a [Value], file: &str) -> Option<&'a Value> {
+    alerts
+        .iter()
+        .find(|a| a["rule"] == SSH_RULE && a["output_fields"]["fd.name"].as_str() == Some(file))
+}
+
+/// Tags a server, stops the daemon with `signal`, lets the server read one key
+/// while no daemon runs, starts a new daemon on the same pins and lets the
+/// server read another: both reads alert under the server's original name.
+fn survives(signal: i32, test: &str) {
+    if !privileged(test) {
+        return;
+    }
+    let pins = PinDir::new("restart");
+    let home = TempDir::home("restart");
+    let ssh = home.path().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let (down, after) = (ssh.join("id_rsa"), ssh.join("id_ed25519"));
+    for f in [&down, &after] {
+        std::fs::write(f, "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n").unwrap();
+    }
+    // The server reads each key when its go file appears.
+    let (go_down, go_after) = (home.path().join("go-down"), home.path().join("go-after"));
+    let script = format!(
+        "until [ -e {gd} ]; do sleep 0.05; done; cat {down} >/dev/null; \
+         until [ -e {ga} ]; do sleep 0.05; done; cat {after} >/dev/null",
+        gd = go_down.display(),
+        ga = go_after.display(),
+        down = down.display(),
+        after = after.display(),
+    );
+
+    let first = Daemon::start_pinned(&pins, &[]);
+    let mut server = first
+        .launch("keeper", &["sh", "-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        first
+            .wait_for(Duration::from_secs(10), |e| e["mcp.server"] == "keeper")
+            .is_some(),
+        "the server was never tagged:\n{}",
+        first.stderr_text()
+    );
+    first.stop_with(signal);
+
+    // Nobody is watching from user space now.
+    std::fs::write(&go_down, "").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let second = Daemon::start_pinned(&pins, &[]);
+    assert!(
+        second.stderr_text().contains("took over the pinned state"),
+        "{}",
+        second.stderr_text()
+    );
+    let down_text = down.display().to_string();
+    let alert = second
+        .wait_for_alert(Duration::from_secs(10), |a| {
+            alert_for(&[a.clone()], &down_text).is_some()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the read done while the daemon was down was not reported:\n{:#?}",
+                second.alerts()
+            )
+        });
+    assert_eq!(alert["output_fields"]["mcp.server"], "keeper", "{alert:#}");
+
+    std::fs::write(&go_after, "").unwrap();
+    let after_text = after.display().to_string();
+    let alert = second
+        .wait_for_alert(Duration::from_secs(10), |a| {
+            alert_for(&[a.clone()], &after_text).is_some()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no alert for the read after the restart:\n{:#?}",
+                second.alerts()
+            )
+        });
+    assert_eq!(alert["output_fields"]["mcp.server"], "keeper", "{alert:#}");
+    assert!(server.wait().unwrap().success());
+    assert!(second.stop().success());
+}
+
+#[test]
+fn a_server_keeps_its_name_and_its_reads_across_a_sigterm_restart() {
+    survives(libc::SIGTERM, "restart after SIGTERM");
+}
+
+#[test]
+fn a_server_keeps_its_name_and_its_reads_across_a_sigkill_restart() {
+    survives(libc::SIGKILL, "restart after SIGKILL");
+}
