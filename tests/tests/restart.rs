@@ -8,10 +8,9 @@ use serde_json::Value;
 
 const SSH_RULE: &str = "MCP server read SSH keys or configuration";
 
-fn alert_for<'a>(alerts: &'a [Value], file: &str) -> Option<&'a Value> {
-    alerts
-        .iter()
-        .find(|a| a["rule"] == SSH_RULE && a["output_fields"]["fd.name"].as_str() == Some(file))
+/// Whether `alert` is the SSH rule's for a read of `file`.
+fn reads(alert: &Value, file: &str) -> bool {
+    alert["rule"] == SSH_RULE && alert["output_fields"]["fd.name"].as_str() == Some(file)
 }
 
 /// Tags a server, stops the daemon with `signal`, lets the server read one key
@@ -67,9 +66,7 @@ fn survives(signal: i32, test: &str) {
     );
     let down_text = down.display().to_string();
     let alert = second
-        .wait_for_alert(Duration::from_secs(10), |a| {
-            alert_for(&[a.clone()], &down_text).is_some()
-        })
+        .wait_for_alert(Duration::from_secs(10), |a| reads(a, &down_text))
         .unwrap_or_else(|| {
             panic!(
                 "the read done while the daemon was down was not reported:\n{:#?}",
@@ -81,9 +78,7 @@ fn survives(signal: i32, test: &str) {
     std::fs::write(&go_after, "").unwrap();
     let after_text = after.display().to_string();
     let alert = second
-        .wait_for_alert(Duration::from_secs(10), |a| {
-            alert_for(&[a.clone()], &after_text).is_some()
-        })
+        .wait_for_alert(Duration::from_secs(10), |a| reads(a, &after_text))
         .unwrap_or_else(|| {
             panic!(
                 "no alert for the read after the restart:\n{:#?}",

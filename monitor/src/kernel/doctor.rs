@@ -547,9 +547,18 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
             message: e.clone(),
         })
     });
+    // What the verifier makes of every program on this kernel: the cost of
+    // start-up. Loading verifies; nothing is attached.
+    let verified = match (&blocking, &offsets) {
+        (None, Ok(o)) => Some(crate::probes::verify_all(*o).map_err(|e| format!("{e:#}"))),
+        _ => None,
+    };
     let mut stdout = std::io::stdout().lock();
     if json {
-        let v = report_json(&caps, &offsets, blocking.as_ref());
+        let mut v = report_json(&caps, &offsets, blocking.as_ref());
+        if let Some(verified) = &verified {
+            v["verifier"] = verifier_json(verified);
+        }
         writeln!(stdout, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         let uses = if blocking.is_some() {
@@ -559,8 +568,44 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
         };
         let text = report_text(&rows(&caps, &offsets), blocking.as_ref(), &uses);
         stdout.write_all(text.as_bytes())?;
+        if let Some(verified) = &verified {
+            stdout.write_all(verifier_text(verified).as_bytes())?;
+        }
     }
     Ok(if blocking.is_some() { 1 } else { 0 })
+}
+
+type Verified = Result<Vec<(String, Option<u32>)>, String>;
+
+/// Instructions the verifier processed, per program and in total.
+fn verifier_text(verified: &Verified) -> String {
+    let programs = match verified {
+        Ok(p) => p,
+        Err(e) => return format!("\nverifier: the programs did not load: {e}\n"),
+    };
+    let width = programs.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut out = String::from("\nverifier (instructions processed per program, at load):\n");
+    for (name, n) in programs {
+        let n = n.map_or("n/a".to_owned(), |n| n.to_string());
+        out.push_str(&format!("  {name:<width$}  {n:>8}\n"));
+    }
+    let total: Option<u64> = programs.iter().map(|(_, n)| n.map(u64::from)).sum();
+    out.push_str(&format!(
+        "  {:<width$}  {:>8}\n",
+        "total",
+        total.map_or("n/a (kernel < 5.16)".to_owned(), |t| t.to_string())
+    ));
+    out
+}
+
+fn verifier_json(verified: &Verified) -> serde_json::Value {
+    match verified {
+        Ok(programs) => serde_json::json!({
+            "programs": programs.iter().map(|(n, v)| serde_json::json!({"program": n, "verified_insns": v})).collect::<Vec<_>>(),
+            "total": programs.iter().map(|(_, n)| n.map(u64::from)).sum::<Option<u64>>(),
+        }),
+        Err(e) => serde_json::json!({ "error": e }),
+    }
 }
 
 #[cfg(test)]

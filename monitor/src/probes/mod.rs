@@ -217,6 +217,18 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
     ))
 }
 
+/// Loads (and so verifies) every program without attaching any, and says
+/// what the verifier processed for each: `mcp-monitor doctor`'s report.
+pub fn verify_all(offsets: KernelOffsets) -> anyhow::Result<Vec<(String, Option<u32>)>> {
+    let mut ebpf = load_object(OBJECT, Some(offsets), None, None)?;
+    let mut verified = Vec::new();
+    let _handlers = load_handlers(&mut ebpf, offsets.path_walk != 0, &mut verified)?;
+    for spec in programs() {
+        load_program(&mut ebpf, &spec, &mut verified)?;
+    }
+    Ok(verified)
+}
+
 /// Loads the no-op programs on every hook (the benchmark floor).
 pub fn load_floor() -> anyhow::Result<Probes> {
     let ebpf = load_object(FLOOR_OBJECT, None, None, None)?;
@@ -301,12 +313,43 @@ fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<aya::maps::Map> {
         .ok_or_else(|| anyhow!("map {name} is missing from the eBPF object"))
 }
 
-/// Loads (verifies) `spec`'s program and attaches it to its hook.
+/// Loads (verifies) `spec`'s program unless it is loaded already (attached
+/// before a reload detached it), noting what the verifier processed.
+fn load_program(
+    ebpf: &mut Ebpf,
+    spec: &ProgramSpec,
+    verified: &mut Vec<(String, Option<u32>)>,
+) -> anyhow::Result<()> {
+    let program = ebpf
+        .program_mut(spec.program)
+        .ok_or_else(|| anyhow!("program {} is missing from the eBPF object", spec.program))?;
+    if program.fd().is_ok() {
+        return Ok(());
+    }
+    let rejected = || format!("the verifier rejected {}", spec.program);
+    let info = match spec.hook {
+        Hook::TracePoint(..) => {
+            let tp: &mut TracePoint = program.try_into()?;
+            tp.load().with_context(rejected)?;
+            tp.info()
+        }
+        Hook::RawTracePoint(_) => {
+            let tp: &mut RawTracePoint = program.try_into()?;
+            tp.load().with_context(rejected)?;
+            tp.info()
+        }
+    };
+    verified.push((spec.program.to_owned(), verified_insns(info)));
+    Ok(())
+}
+
+/// Loads `spec`'s program if needed and attaches it to its hook.
 fn attach(
     ebpf: &mut Ebpf,
     spec: &ProgramSpec,
     verified: &mut Vec<(String, Option<u32>)>,
 ) -> anyhow::Result<links::Held> {
+    load_program(ebpf, spec, verified)?;
     let program = ebpf
         .program_mut(spec.program)
         .ok_or_else(|| anyhow!("program {} is missing from the eBPF object", spec.program))?;
@@ -316,19 +359,14 @@ fn attach(
             spec.program, spec.hook
         )
     };
-    let rejected = || format!("the verifier rejected {}", spec.program);
     match spec.hook {
         Hook::TracePoint(category, name) => {
             let tp: &mut TracePoint = program.try_into()?;
-            tp.load().with_context(rejected)?;
-            verified.push((spec.program.to_owned(), verified_insns(tp.info())));
             let id = tp.attach(category, name).with_context(what)?;
             links::Held::from_tracepoint(tp.take_link(id)?)
         }
         Hook::RawTracePoint(name) => {
             let tp: &mut RawTracePoint = program.try_into()?;
-            tp.load().with_context(rejected)?;
-            verified.push((spec.program.to_owned(), verified_insns(tp.info())));
             let id = tp.attach(name).with_context(what)?;
             Ok(links::Held::Fd(tp.take_link(id)?.into()))
         }
