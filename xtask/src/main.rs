@@ -2,6 +2,7 @@
 mod bench;
 mod setup;
 mod test;
+mod vm;
 
 use std::{
     path::{Path, PathBuf},
@@ -44,6 +45,15 @@ enum Task {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// Boot Debian's 6.1, 6.12 and 5.10 kernels under qemu and check the monitor on each.
+    VmTest {
+        /// Kernels to run, e.g. `6.1,6.12` (default: all).
+        #[arg(long, value_delimiter = ',')]
+        kernels: Vec<String>,
+        /// Reuse the release binary already built instead of building it.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() {
@@ -58,6 +68,7 @@ fn main() {
         Task::Bench { iterations, rounds } => {
             setup::ensure_toolchain().and_then(|()| bench::run(iterations, rounds))
         }
+        Task::VmTest { kernels, no_build } => vm::run(&kernels, !no_build),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
@@ -99,11 +110,18 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// Where the builds xtask starts put their output: a CARGO_TARGET_DIR that
+/// xtask was started with reaches them too (relative to the workspace root,
+/// where they run).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |d| root().join(d))
+}
+
 /// Builds the release binary and returns its path.
 fn build_release() -> anyhow::Result<PathBuf> {
     step("building mcp-monitor (release)");
     checked(cargo().args(["build", "--release", "--package", "monitor"]))?;
-    Ok(root().join("target/release/mcp-monitor"))
+    Ok(target_dir().join("release/mcp-monitor"))
 }
 
 fn run_monitor(bin: &Path, args: &[String]) -> anyhow::Result<()> {

@@ -5,7 +5,8 @@
 //!    old, vulnerable filesystem server beside them), and a Python virtualenv
 //!    with the `mcp` SDK as the client and `mcp-server-fetch`;
 //! 2. `cargo fmt --check` and `cargo clippy -D warnings`;
-//! 3. unit tests, then the end-to-end tests (root; in CI a missing privilege fails).
+//! 3. unit tests, then the end-to-end tests (root; in CI a missing privilege fails);
+//! 4. without a filter, the kernel matrix of `vm` for 6.1 and 6.12.
 use std::{path::PathBuf, process::Command};
 
 use anyhow::bail;
@@ -77,7 +78,13 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         // Show each test's reason for skipping (libtest hides a passing test's output).
         e2e.arg("--nocapture");
     }
-    checked(&mut e2e)
+    checked(&mut e2e)?;
+
+    if filter.is_none() {
+        step("the monitor on Debian's 6.1 and 6.12 kernels, under qemu");
+        crate::vm::check(&["6.1", "6.12"], &bin)?;
+    }
+    Ok(())
 }
 
 struct E2eDeps {
