@@ -10,7 +10,7 @@ use anyhow::{Context as _, anyhow};
 
 const EBPF_PACKAGE: &str = "monitor-ebpf";
 /// The binaries of `monitor-ebpf`, each an eBPF object.
-const OBJECT_NAMES: &[&str] = &["monitor-ebpf", "monitor-ebpf-floor"];
+const OBJECT_NAMES: &[&str] = &["monitor-ebpf", "monitor-ebpf-compat", "monitor-ebpf-floor"];
 
 fn main() -> anyhow::Result<()> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);

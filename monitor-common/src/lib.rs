@@ -539,11 +539,7 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_mnt_parent: u32,
     pub mount_mnt_mountpoint: u32,
-    /// 1 when the kernel has BPF atomic read-modify-write instructions beyond
-    /// add (5.12+): the tag bitmap and the open slots use them. Without them
-    /// bits are flipped with a checked atomic add and opens pair through the
-    /// hash map only.
-    pub atomics: u32,
+    pub _pad: u32,
 }
 
 impl KernelOffsets {
@@ -574,7 +570,7 @@ impl KernelOffsets {
             mount_mnt: 0,
             mount_mnt_parent: 0,
             mount_mnt_mountpoint: 0,
-            atomics: 0,
+            _pad: 0,
         }
     }
 }

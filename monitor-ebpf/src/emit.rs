@@ -42,9 +42,9 @@ pub fn current_is_tagged() -> bool {
 // adding or subtracting it after checking it is not already in the wanted
 // state; the check and the add are not one step, so two writers flipping
 // the *same* bit at once could carry into the next one. The kernel flips a
-// process's bit at its fork and at its exit, which cannot overlap; the
-// `offsets().atomics` branch is a load-time constant, so the verifier never
-// sees the instructions a kernel lacks.
+// process's bit at its fork and at its exit, which cannot overlap. The
+// object built for such kernels (`compat.rs`) has none of the instructions
+// they lack.
 
 /// Marks `tgid` tagged (after its `TAGGED` entry is written).
 #[inline(always)]
@@ -52,7 +52,7 @@ pub fn set_tagged(tgid: u32) {
     if let Some((w, bit)) = bitmap_word(tgid) {
         // SAFETY: a valid, aligned map value pointer.
         unsafe {
-            if offsets().atomics != 0 {
+            if crate::ATOMICS {
                 atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);
             } else if core::ptr::read_volatile(w) & bit == 0 {
                 atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);
@@ -67,7 +67,7 @@ pub fn clear_tagged(tgid: u32) {
     if let Some((w, bit)) = bitmap_word(tgid) {
         // SAFETY: as above.
         unsafe {
-            if offsets().atomics != 0 {
+            if crate::ATOMICS {
                 atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(w, !bit);
             } else if core::ptr::read_volatile(w) & bit != 0 {
                 atomic_xsub::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit);

@@ -17,7 +17,7 @@ use crate::{
     emit::{current_is_tagged, current_tag, emit_trimmed},
     handoff::{hand_over, slot},
     kpath::{base_path, fd_path, walk},
-    maps::{OPEN_SLOTS_MAP, PENDING_OPEN, offsets},
+    maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
 };
 
 /// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
@@ -62,7 +62,7 @@ fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u
 /// where every open pairs through the hash map.
 #[inline(always)]
 fn claim_slot(pid_tgid: u64) -> Option<*mut OpenSlot> {
-    if offsets().atomics == 0 {
+    if !crate::ATOMICS {
         return None;
     }
     let tid = pid_tgid as u32;
@@ -81,7 +81,7 @@ fn claim_slot(pid_tgid: u64) -> Option<*mut OpenSlot> {
 #[inline(always)]
 fn take_pending(pid_tgid: u64) -> Option<PendingOpen> {
     let tid = pid_tgid as u32;
-    if offsets().atomics != 0
+    if crate::ATOMICS
         && let Some(slot) = OPEN_SLOTS_MAP.get_ptr_mut(tid & (OPEN_SLOTS - 1))
     {
         // SAFETY: a live map value; only its owner writes `open`.

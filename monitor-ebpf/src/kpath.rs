@@ -190,15 +190,16 @@ pub fn walk(path: KPath, out: &mut [u8; RESOLVED_LEN]) -> (u32, u32) {
             0,
         );
         let pos = (*w).pos;
-        // Only the bytes the walk wrote (a bound the verifier can see).
         let used = if pos as usize > RESOLVED_LEN {
             RESOLVED_LEN
         } else {
             pos as usize
         };
+        // The whole buffer, a constant size: a length the compiler may spill
+        // and reload loses its bounds on older verifiers (6.1 refuses it),
+        // and user space reads only `used` bytes of it.
         if used > 0
-            && bpf_probe_read_kernel_buf((&raw const (*w).buf).cast::<u8>(), &mut out[..used])
-                .is_err()
+            && bpf_probe_read_kernel_buf((&raw const (*w).buf).cast::<u8>(), &mut out[..]).is_err()
         {
             return (0, flags::RESOLVED_INCOMPLETE);
         }

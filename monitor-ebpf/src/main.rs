@@ -10,6 +10,12 @@
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
+/// BPF atomics beyond add (or, and, exchange, compare-and-exchange, Linux
+/// 5.12) are used; `compat.rs` builds the same programs without them, since
+/// older verifiers refuse such an instruction anywhere in a program, even
+/// where it can never run.
+const ATOMICS: bool = true;
+
 mod emit;
 mod file;
 mod handoff;

@@ -118,7 +118,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Builds the release binary and returns its path.
-fn build_release() -> anyhow::Result<PathBuf> {
+pub fn build_release() -> anyhow::Result<PathBuf> {
     step("building mcp-monitor (release)");
     checked(cargo().args(["build", "--release", "--package", "monitor"]))?;
     Ok(target_dir().join("release/mcp-monitor"))

@@ -40,9 +40,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     step("cargo clippy -D warnings");
     checked(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
 
-    step("building mcp-monitor (release) for the end-to-end tests");
-    checked(cargo().args(["build", "--release", "--package", "monitor"]))?;
-    let bin = root().join("target/release/mcp-monitor");
+    let bin = crate::build_release()?;
 
     if filter.is_none() {
         step("unit tests");
@@ -81,8 +79,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     checked(&mut e2e)?;
 
     if filter.is_none() {
-        step("the monitor on Debian's 6.1 and 6.12 kernels, under qemu");
-        crate::vm::check(&["6.1", "6.12"], &bin)?;
+        step("the monitor on Debian's 5.10, 6.1 and 6.12 kernels, under qemu");
+        crate::vm::check(&["5.10", "6.1", "6.12"], &bin)?;
     }
     Ok(())
 }

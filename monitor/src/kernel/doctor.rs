@@ -54,6 +54,7 @@ fn problem(problem: Problem, message: impl Into<String>) -> PreflightError {
 /// `/sys/kernel/tracing` if it is mounted nowhere. Returns the first
 /// blocking problem.
 pub fn preflight() -> Result<(), PreflightError> {
+    raise_memlock_on_old_kernels();
     let mut caps = Capabilities::probe();
     if let Some(e) = privilege_problem(&caps).or_else(|| btf_problem(&caps)) {
         return Err(e);
@@ -86,6 +87,29 @@ pub fn preflight() -> Result<(), PreflightError> {
         );
     }
     Ok(())
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK, often 64 KiB:
+/// not even the ring buffer fits. Root may lift it, as loaders do; where it
+/// cannot, the warning after the probe says what to do.
+fn raise_memlock_on_old_kernels() {
+    let old = super::capabilities::kernel_release()
+        .1
+        .is_some_and(|v| v < (5, 11, 0));
+    if !old {
+        return;
+    }
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid rlimit value.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        log::debug!(
+            "raising RLIMIT_MEMLOCK: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 fn privilege_problem(c: &Capabilities) -> Option<PreflightError> {
@@ -368,7 +392,8 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
         _ => row(
             "kernel path walk",
             Avail::No,
-            "struct offsets missing from BTF: paths are resolved in user space (fd.name_source says so)",
+            "no bpf_loop (5.17+) or struct offsets missing from BTF: paths are resolved in user space \
+             (fd.name_source says so)",
         ),
     });
     rows.push(match &c.tracefs {

@@ -93,7 +93,6 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
             }
         }
     }
-    off.atomics = has_bpf_atomics(super::capabilities::kernel_release().1).into();
 
     let exit = tracefs
         .format("sched", "sched_process_exit")
@@ -117,9 +116,13 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
     Ok(off)
 }
 
-/// Whether the kernel's BPF has atomic instructions beyond add (and, or,
+/// Whether this kernel's BPF has atomic instructions beyond add (and, or,
 /// exchange, compare-and-exchange): Linux 5.12. Nothing in BTF names them, so
 /// the version decides; an unknown version is taken as a new kernel.
+pub fn bpf_atomics() -> bool {
+    has_bpf_atomics(super::capabilities::kernel_release().1)
+}
+
 fn has_bpf_atomics(version: Option<(u32, u32, u32)>) -> bool {
     version.is_none_or(|v| v >= (5, 12, 0))
 }
@@ -201,7 +204,6 @@ mod tests {
         }
         assert_eq!(off.mm_arg_end, off.mm_arg_start + 8);
         assert_eq!(off.path_walk, 1, "this kernel's BTF has every path offset");
-        assert_eq!(off.atomics, 1, "this kernel is newer than 5.12");
         assert_eq!(off.path_dentry, off.path_mnt + 8);
         assert_ne!(off.mount_mnt, 0, "struct mount starts with its hash node");
         assert!(off.exec_filename >= 8, "past the common fields");

@@ -43,6 +43,9 @@ pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
+/// The same programs for kernels without BPF atomics beyond add (before 5.12).
+static COMPAT_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf-compat"));
 /// No-op programs on the same hooks, for the overhead benchmark's floor.
 static FLOOR_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf-floor"));
@@ -179,13 +182,14 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             );
         }
     }
+    let object = object_for_this_kernel();
     let pins = opts
         .pin_dir
         .as_deref()
-        .map(|dir| pins::Pins::prepare(dir, OBJECT))
+        .map(|dir| pins::Pins::prepare(dir, object))
         .transpose()?;
     let mut ebpf = load_object(
-        OBJECT,
+        object,
         Some(opts.offsets),
         opts.ring_buffer_bytes,
         pins.as_ref(),
@@ -220,7 +224,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
 /// Loads (and so verifies) every program without attaching any, and says
 /// what the verifier processed for each: `mcp-monitor doctor`'s report.
 pub fn verify_all(offsets: KernelOffsets) -> anyhow::Result<Vec<(String, Option<u32>)>> {
-    let mut ebpf = load_object(OBJECT, Some(offsets), None, None)?;
+    let mut ebpf = load_object(object_for_this_kernel(), Some(offsets), None, None)?;
     let mut verified = Vec::new();
     let _handlers = load_handlers(&mut ebpf, offsets.path_walk != 0, &mut verified)?;
     for spec in programs() {
@@ -243,6 +247,15 @@ pub fn load_floor() -> anyhow::Result<Probes> {
     };
     probes.select(&programs().collect::<Vec<_>>())?;
     Ok(probes)
+}
+
+/// The programs as this kernel's verifier accepts them.
+fn object_for_this_kernel() -> &'static [u8] {
+    if crate::kernel::offsets::bpf_atomics() {
+        OBJECT
+    } else {
+        COMPAT_OBJECT
+    }
 }
 
 fn load_object(
