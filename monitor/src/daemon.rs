@@ -370,14 +370,12 @@ fn wanted_hooks(detector: &Detector, every_event: bool) -> Vec<probes::ProgramSp
 
 /// After a reload: attaches what the new rules need, detaches the rest.
 fn reselect_hooks(probes: &mut probes::Probes, detector: &Detector, config: &Config) {
-    let before = probes.attached().len();
     match probes.select(&wanted_hooks(detector, config.sinks.stdout.events)) {
-        Ok(()) => {
-            let after = probes.attached().len();
-            if after != before {
-                eprintln!("mcp-monitor: {after} hooks attached for the new rules (were {before})");
-            }
-        }
+        Ok((0, 0)) => {}
+        Ok((added, removed)) => eprintln!(
+            "mcp-monitor: hooks for the new rules: {} attached ({added} added, {removed} removed)",
+            probes.attached().len()
+        ),
         Err(e) => eprintln!("mcp-monitor: warning: attaching the hooks the new rules need: {e:#}"),
     }
 }

@@ -234,6 +234,10 @@ impl Drop for PinDir {
     }
 }
 
+/// The config of a test daemon: its alert log and socket in its own directory.
+const DEFAULT_CONFIG: &str =
+    "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
+
 /// How long the daemon may take to load and attach.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -243,17 +247,14 @@ impl Daemon {
     /// and keeps its alert log and alert socket in its own directory
     /// (`alerts.jsonl`, `alerts.sock`).
     pub fn start(extra: &[&str]) -> Daemon {
-        Daemon::start_configured(
-            "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n",
-            extra,
-        )
+        Daemon::start_configured(DEFAULT_CONFIG, extra)
     }
 
     /// Like [`Daemon::start`], with `config` as its config file; `{dir}` in it
     /// stands for the daemon's own directory.
     pub fn start_configured(config: &str, extra: &[&str]) -> Daemon {
         let pins = PinDir::new("daemon");
-        let mut d = Daemon::start_in(config, extra, pins.path());
+        let mut d = Daemon::start_in(config, &[&["--events"], extra].concat(), pins.path());
         d._pins = Some(pins);
         d
     }
@@ -262,10 +263,16 @@ impl Daemon {
     /// caller may hand to a later daemon (a restart).
     pub fn start_pinned(pins: &PinDir, extra: &[&str]) -> Daemon {
         Daemon::start_in(
-            "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n",
-            extra,
+            DEFAULT_CONFIG,
+            &[&["--events"], extra].concat(),
             pins.path(),
         )
+    }
+
+    /// Like [`Daemon::start_pinned`] without `--events`: the daemon attaches
+    /// only the hooks its rules need, and prints alerts only.
+    pub fn start_rules_only(pins: &PinDir, extra: &[&str]) -> Daemon {
+        Daemon::start_in(DEFAULT_CONFIG, extra, pins.path())
     }
 
     fn start_in(config: &str, extra: &[&str], pins: &Path) -> Daemon {
@@ -276,7 +283,6 @@ impl Daemon {
         std::fs::write(&config_file, config.replace("{dir}", dir_text)).expect("config file");
         let mut child = Command::new(monitor_bin())
             .arg("run")
-            .arg("--events")
             .arg("--config")
             .arg(&config_file)
             .arg("--control-socket")

@@ -51,6 +51,9 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
     // results[configuration][load]: open storm ns, mixed storm ns, workload s.
     let mut results: [[Vec<f64>; 3]; 4] = Default::default();
     let mut drop_warnings = 0;
+    // The monitor's time from start to its `watching` line, per round.
+    let mut ready_s = Vec::new();
+    let mut verifier: Option<String> = None;
     let loads = |via: &dyn Fn(&str) -> Option<Command>| -> anyhow::Result<[f64; 3]> {
         Ok([
             storm_run(&storm, &[&iterations.to_string()], via("storm"))?,
@@ -79,6 +82,7 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
         record(1, loads(&|_| None)?);
         floor.stop()?;
 
+        let starting = Instant::now();
         let daemon = Daemon::start(
             Command::new(&monitor)
                 .arg("run")
@@ -91,6 +95,15 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
                 .args(["--no-alert-log", "--no-alert-socket"]),
             "watching",
         )?;
+        ready_s.push(starting.elapsed().as_secs_f64());
+        verifier = daemon
+            .seen
+            .iter()
+            .find_map(|l| {
+                l.split_once("(verifier: ")
+                    .map(|(_, v)| v.trim_end_matches(')').to_owned())
+            })
+            .or(verifier);
         record(2, loads(&|_| None)?);
         let launch = |name: &str| {
             let mut c = Command::new(&monitor);
@@ -167,6 +180,16 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
         );
     }
     println!("ring-buffer overflow warnings during tagged runs: {drop_warnings}");
+    let (fastest, slowest) = (
+        ready_s.iter().copied().fold(f64::MAX, f64::min),
+        ready_s.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "start-up (run to `watching`, every hook): median {:.3} s over {rounds} starts \
+         ({fastest:.3}–{slowest:.3} s); verifier: {}",
+        median(&mut ready_s),
+        verifier.as_deref().unwrap_or("not reported")
+    );
     Ok(())
 }
 

@@ -111,8 +111,9 @@ impl Probes {
     /// Attaches `wanted` and detaches every other hook: what the rules need
     /// changes with a reload. Programs are loaded (verified) when first
     /// attached; a pinned link from an earlier run of the same object is
-    /// taken over instead, so nothing goes unwatched in between.
-    pub fn select(&mut self, wanted: &[ProgramSpec]) -> anyhow::Result<()> {
+    /// taken over instead, so nothing goes unwatched in between. Returns how
+    /// many hooks were attached and detached.
+    pub fn select(&mut self, wanted: &[ProgramSpec]) -> anyhow::Result<(usize, usize)> {
         let keep: Vec<&str> = wanted.iter().map(|s| s.program).collect();
         let drop: Vec<&'static str> = self
             .links
@@ -120,11 +121,13 @@ impl Probes {
             .copied()
             .filter(|p| !keep.contains(p))
             .collect();
+        let detached = drop.len();
         for program in drop {
             if let Some((_, held)) = self.links.remove(program) {
                 held.detach();
             }
         }
+        let before = self.links.len();
         for spec in wanted {
             if self.links.contains_key(spec.program) || self.skipped.contains(&spec.hook) {
                 continue;
@@ -153,7 +156,7 @@ impl Probes {
         if let Some(p) = &self.pins {
             p.retire_other_objects();
         }
-        Ok(())
+        Ok((self.links.len() - before, detached))
     }
 
     /// Detaches everything and removes the pinned state: nothing of this
