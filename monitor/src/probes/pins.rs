@@ -35,6 +35,9 @@ pub struct Pins {
     links: PathBuf,
     /// The maps were there already: an earlier run's state is taken over.
     pub resumed: bool,
+    /// An exclusive lock on the state directory: two daemons reading one
+    /// ring buffer would each see half of the records.
+    _lock: std::fs::File,
 }
 
 impl Pins {
@@ -44,11 +47,13 @@ impl Pins {
         let state = dir.join(format!("abi-{STATE_ABI}"));
         std::fs::create_dir_all(&state)
             .with_context(|| format!("creating the pin directory {}", state.display()))?;
+        let lock = lock(&state)?;
         let resumed = state.join(names::EVENTS).exists();
         let pins = Pins {
             links: state.join(format!("links-{:016x}", fnv1a(object))),
             state,
             resumed,
+            _lock: lock,
         };
         if !resumed {
             // Links without their maps belong to nothing we can read.
@@ -126,12 +131,39 @@ impl Pins {
     }
 }
 
+/// Takes the state directory for this process alone (until it exits, however
+/// it exits).
+fn lock(state: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let dir = std::fs::File::open(state).with_context(|| format!("opening {}", state.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            bail!(
+                "an mcp-monitor daemon is running with the pin directory {}: stop it first \
+                 (a second daemon needs a --pin-dir of its own)",
+                state.parent().unwrap_or(state).display()
+            );
+        }
+        return Err(e).with_context(|| format!("locking {}", state.display()));
+    }
+    Ok(dir)
+}
+
 /// `mcp-monitor unload`: removes everything pinned under `dir`. Returns
 /// whether there was anything.
 pub fn unload(dir: &Path) -> anyhow::Result<bool> {
     if !dir.exists() {
         return Ok(false);
     }
+    // Not from under a running daemon.
+    let _locks = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("abi-"))
+        .map(|e| lock(&e.path()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     remove_state(dir)?;
     Ok(true)
 }
