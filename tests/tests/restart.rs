@@ -16,7 +16,8 @@ fn reads(alert: &Value, file: &str) -> bool {
 /// Tags a server, stops the daemon with `signal`, lets the server read one key
 /// while no daemon runs, starts a new daemon on the same pins and lets the
 /// server read another: both reads alert under the server's original name.
-fn survives(signal: i32, test: &str) {
+/// `second`: arguments for the second daemon.
+fn survives(signal: i32, test: &str, second: &[&str]) {
     if !privileged(test) {
         return;
     }
@@ -58,7 +59,7 @@ fn survives(signal: i32, test: &str) {
     std::fs::write(&go_down, "").unwrap();
     std::thread::sleep(Duration::from_millis(500));
 
-    let second = Daemon::start_pinned(&pins, &[]);
+    let second = Daemon::start_pinned(&pins, second);
     assert!(
         second.stderr_text().contains("took over the pinned state"),
         "{}",
@@ -92,10 +93,21 @@ fn survives(signal: i32, test: &str) {
 
 #[test]
 fn a_server_keeps_its_name_and_its_reads_across_a_sigterm_restart() {
-    survives(libc::SIGTERM, "restart after SIGTERM");
+    survives(libc::SIGTERM, "restart after SIGTERM", &[]);
+}
+
+#[test]
+fn a_ring_buffer_taken_over_keeps_its_size_whatever_is_asked() {
+    // The first daemon made an 8 MiB ring buffer; the second maps it as it
+    // is (mapped at the size asked for, it would misread every record).
+    survives(
+        libc::SIGTERM,
+        "restart with another ring buffer size",
+        &["--ring-buffer-size", "1MiB"],
+    );
 }
 
 #[test]
 fn a_server_keeps_its_name_and_its_reads_across_a_sigkill_restart() {
-    survives(libc::SIGKILL, "restart after SIGKILL");
+    survives(libc::SIGKILL, "restart after SIGKILL", &[]);
 }

@@ -191,12 +191,8 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
         .as_deref()
         .map(|dir| pins::Pins::prepare(dir, object))
         .transpose()?;
-    let mut ebpf = load_object(
-        object,
-        Some(opts.offsets),
-        opts.ring_buffer_bytes,
-        pins.as_ref(),
-    )?;
+    let ring_buffer_bytes = ring_buffer_size(pins.as_ref(), opts.ring_buffer_bytes)?;
+    let mut ebpf = load_object(object, Some(opts.offsets), ring_buffer_bytes, pins.as_ref())?;
     let mut verified = Vec::new();
     let handlers = load_handlers(&mut ebpf, opts.offsets.path_walk != 0, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
@@ -250,6 +246,25 @@ pub fn load_floor() -> anyhow::Result<Probes> {
     };
     probes.select(&programs().collect::<Vec<_>>())?;
     Ok(probes)
+}
+
+/// The size of the ring buffer to load with: a ring buffer taken over keeps
+/// its size (user space must map it as it is), whatever was asked for now.
+fn ring_buffer_size(pins: Option<&pins::Pins>, asked: Option<u32>) -> anyhow::Result<Option<u32>> {
+    let Some(p) = pins.filter(|p| p.resumed) else {
+        return Ok(asked);
+    };
+    let path = p.map_path(names::EVENTS);
+    let pinned = aya::maps::MapInfo::from_pin(&path)
+        .with_context(|| format!("reading the pinned ring buffer {}", path.display()))?
+        .max_entries();
+    if let Some(asked) = asked.filter(|a| *a != pinned) {
+        log::warn!(
+            "the ring buffer taken over from the earlier run is {pinned} bytes, not the {asked} asked for; \
+             `mcp-monitor unload` before the start makes a new one"
+        );
+    }
+    Ok(Some(pinned))
 }
 
 /// The programs as this kernel's verifier accepts them.
