@@ -14,3 +14,24 @@ pub mod tracefs;
 
 pub use doctor::{PreflightError, preflight, run_doctor};
 pub use offsets::kernel_offsets;
+
+/// Mounts a pseudo filesystem (tracefs, bpffs) of type `fstype` at `target`.
+pub fn mount_pseudo_fs(fstype: &std::ffi::CStr, target: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let target =
+        std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: valid NUL-terminated strings that outlive the call; no mount data.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

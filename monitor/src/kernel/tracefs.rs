@@ -237,26 +237,7 @@ pub fn ensure_mounted() -> Result<(Tracefs, MountOutcome), TracefsError> {
 }
 
 fn mount_tracefs(target: &Path) -> Result<(), TracefsError> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let target = CString::new(target.as_os_str().as_bytes())
-        .map_err(|e| TracefsError::MountFailed(std::io::Error::other(e)))?;
-    let fstype = c"tracefs";
-    // SAFETY: all pointers are valid NUL-terminated strings that outlive the
-    // call; no mount data is passed.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(TracefsError::MountFailed(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    super::mount_pseudo_fs(c"tracefs", target).map_err(TracefsError::MountFailed)
 }
 
 /// Whether `category:name` exists, using the mounted tracefs (false if none).

@@ -212,25 +212,11 @@ fn fs_magic(path: &Path) -> Option<i64> {
 }
 
 fn mount_bpffs() -> anyhow::Result<()> {
-    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
-    let (src, target, fstype) = (c("bpf"), c(BPF_FS_ROOT), c("bpf"));
-    // SAFETY: valid NUL-terminated strings; no mount data.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
+    crate::kernel::mount_pseudo_fs(c"bpf", Path::new(BPF_FS_ROOT)).map_err(|e| {
+        anyhow::anyhow!(
+            "mounting a BPF filesystem at {BPF_FS_ROOT} failed: {e}; mount one or run with --no-pin"
         )
-    };
-    if rc != 0 {
-        bail!(
-            "mounting a BPF filesystem at {BPF_FS_ROOT} failed: {}; mount one or run with --no-pin",
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(())
+    })
 }
 
 /// FNV-1a: names an eBPF object's links so that a daemon tells its own
