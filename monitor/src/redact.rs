@@ -37,27 +37,27 @@ const MIN_TOKEN_TAIL: usize = 20;
 
 /// `s` with every secret replaced by [`REDACTED`]; borrowed when it has none.
 pub fn text(s: &str) -> Cow<'_, str> {
-    let (spans, _) = scan(s, Pending::None);
+    let (spans, _) = scan(s, State::START);
     splice(s, &spans)
 }
 
 /// Whether [`text`] would change `s`.
 pub fn has_secret(s: &str) -> bool {
-    !scan(s, Pending::None).0.is_empty()
+    !scan(s, State::START).0.is_empty()
 }
 
 /// An argument vector with secrets replaced. A flag like `--token` redacts
 /// the whole next argument; `None` when nothing needed redacting.
 pub fn argv(args: &[String]) -> Option<Vec<String>> {
-    let mut pending = Pending::None;
+    let mut state = State::START;
     let mut out: Option<Vec<String>> = None;
     for (i, arg) in args.iter().enumerate() {
-        let new: Option<String> = if pending == Pending::Value {
-            pending = Pending::None;
+        let new: Option<String> = if state.pending == Pending::Value {
+            state.pending = Pending::None;
             Some(REDACTED.to_owned())
         } else {
-            let (spans, next) = scan(arg, pending);
-            pending = next;
+            let (spans, next) = scan(arg, state);
+            state = next;
             (!spans.is_empty()).then(|| splice(arg, &spans).into_owned())
         };
         if let Some(new) = new {
@@ -186,9 +186,46 @@ enum Pending {
     Scheme,
 }
 
+/// What one word tells the scan of the words after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct State {
+    pending: Pending,
+    /// Whether the command (the first word) takes its password glued to
+    /// `-p` (`mysql -uroot -ps3cret`); `None` before the first word.
+    glued_password: Option<bool>,
+}
+
+impl State {
+    const START: State = State {
+        pending: Pending::None,
+        glued_password: None,
+    };
+}
+
+/// Clients whose `-pPASSWORD` is a password (elsewhere `-p8080` is a port,
+/// `mkdir -p` a flag).
+fn takes_glued_password(command: &str) -> bool {
+    const CLIENTS: &[&str] = &[
+        "mysql",
+        "mysqldump",
+        "mysqladmin",
+        "mysqlimport",
+        "mysqlshow",
+        "mariadb",
+        "mariadb-dump",
+        "mariadb-admin",
+    ];
+    let name = command.rsplit('/').next().unwrap_or(command);
+    CLIENTS.contains(&name)
+}
+
 /// Byte ranges of the secrets in `s`, in order and not overlapping, and what
-/// the last word leaves pending for the text that follows.
-fn scan(s: &str, mut pending: Pending) -> (Vec<Range<usize>>, Pending) {
+/// the last word leaves for the text that follows.
+fn scan(s: &str, state: State) -> (Vec<Range<usize>>, State) {
+    let State {
+        mut pending,
+        mut glued_password,
+    } = state;
     let b = s.as_bytes();
     let mut spans: Vec<Range<usize>> = Vec::new();
     let push = |r: Range<usize>, spans: &mut Vec<Range<usize>>| {
@@ -211,6 +248,12 @@ fn scan(s: &str, mut pending: Pending) -> (Vec<Range<usize>>, Pending) {
             .position(u8::is_ascii_whitespace)
             .map_or(b.len(), |n| i + n);
         let word = &s[i..end];
+        let glued = *glued_password.get_or_insert_with(|| takes_glued_password(word));
+        if glued && pending == Pending::None && word.len() > 2 && word.starts_with("-p") {
+            push(i + 2..end, &mut spans);
+            i = end;
+            continue;
+        }
         pending = match pending {
             Pending::Value => {
                 push(i..end, &mut spans);
@@ -228,7 +271,13 @@ fn scan(s: &str, mut pending: Pending) -> (Vec<Range<usize>>, Pending) {
         };
         i = end;
     }
-    (spans, pending)
+    (
+        spans,
+        State {
+            pending,
+            glued_password,
+        },
+    )
 }
 
 /// Whether a word asks for the next one to be redacted.
@@ -302,7 +351,7 @@ fn scan_word(b: &[u8], start: usize, end: usize, push: &mut impl FnMut(Range<usi
     while i < end {
         let c = b[i];
         let boundary = i == start || !is_word_byte(b[i - 1]);
-        if boundary && matches!(c, b'g' | b's' | b'A' | b'x') {
+        if boundary && matches!(c, b'g' | b's' | b'A' | b'x' | b'e' | b'n') {
             if let Some(len) = token_at(&b[i..end]) {
                 push(i..i + len);
                 i += len;
@@ -354,6 +403,9 @@ fn token_at(b: &[u8]) -> Option<usize> {
             if b.starts_with(b"github_pat_") {
                 return long(11, run(11, alnum_us));
             }
+            if b.starts_with(b"glpat-") {
+                return long(6, run(6, word));
+            }
             let gh = [b"ghp_", b"gho_", b"ghs_", b"ghu_", b"ghr_"];
             if gh.iter().any(|p| b.starts_with(*p)) {
                 return long(4, run(4, alnum));
@@ -364,6 +416,30 @@ fn token_at(b: &[u8]) -> Option<usize> {
         b'A' if b.starts_with(b"AKIA") || b.starts_with(b"ASIA") => {
             let end = run(4, upper_digit);
             (end == 20 && b.get(20).is_none_or(|&c| !alnum(c))).then_some(end)
+        }
+        // Google API keys: AIza and 35 more.
+        b'A' if b.starts_with(b"AIza") => {
+            let end = run(4, word);
+            (end == 39).then_some(end)
+        }
+        // npm access tokens: npm_ and 36 more.
+        b'n' if b.starts_with(b"npm_") => {
+            let end = run(4, alnum);
+            (end == 40).then_some(end)
+        }
+        // JSON Web Tokens: base64url of `{"…` (eyJ), a dot, the payload
+        // (a JSON object too), a dot, the signature.
+        b'e' if b.starts_with(b"eyJ") => {
+            let header = run(3, word);
+            if b.get(header) != Some(&b'.') || !b[header + 1..].starts_with(b"eyJ") {
+                return None;
+            }
+            let payload = run(header + 4, word);
+            if b.get(payload) != Some(&b'.') {
+                return None;
+            }
+            let end = run(payload + 1, word);
+            (end >= 36).then_some(end)
         }
         b'x' if b.len() > 5
             && b.starts_with(b"xox")
@@ -408,10 +484,14 @@ mod tests {
     const ANT: &str = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz-0123456789";
     const AKIA: &str = "AKIAIOSFODNN7EXAMPLE";
     const XOX: &str = "xoxb-123456789012-abcdefghijkl";
+    const GLPAT: &str = "glpat-aBcDeFgHiJkLmNoPqRsT";
+    const AIZA: &str = "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q";
+    const NPM: &str = "npm_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dGhpc19pc19ub3RfYV9zaWduYXR1cmU";
 
     #[test]
     fn token_shapes() {
-        for tok in [GHP, PAT, SK, ANT, AKIA, XOX] {
+        for tok in [GHP, PAT, SK, ANT, AKIA, XOX, GLPAT, AIZA, NPM, JWT] {
             assert_eq!(r(tok), REDACTED, "{tok}");
             let line = format!("node server.js {tok} --verbose");
             assert_eq!(r(&line), "node server.js <redacted> --verbose", "{tok}");
@@ -446,10 +526,36 @@ mod tests {
             "mcp-server-fetch --ignore-robots-txt",
             "https://example.com:8443/path",
             "git@github.com:o/r.git",
+            "glpat-short",
+            "AIzaShort",
+            "npm_config_cache=/tmp/npm",
+            "eyJustAWord.eyJ",
+            "mkdir -p /tmp/x",
+            "python -m http.server -p8080",
+            "ssh -p2222 host",
         ] {
             assert_eq!(r(s), s);
             assert!(!has_secret(s), "{s}");
         }
+    }
+
+    #[test]
+    fn passwords_glued_to_p_for_database_clients() {
+        assert_eq!(
+            r("mysql -uroot -ps3cr3t -h db"),
+            "mysql -uroot -p<redacted> -h db"
+        );
+        assert_eq!(
+            r("/usr/bin/mysqldump -pHunter2 app"),
+            "/usr/bin/mysqldump -p<redacted> app"
+        );
+        // -p alone asks for the password: nothing to hide.
+        assert_eq!(r("mysql -u root -p app"), "mysql -u root -p app");
+        let args: Vec<String> = ["mariadb", "-ps3cr3t", "app"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(argv(&args).unwrap(), ["mariadb", "-p<redacted>", "app"]);
     }
 
     #[test]
