@@ -10,7 +10,8 @@
 //! scn-action connect IP PORT       TCP connect (2 s timeout)
 //! scn-action connect-unix PATH     unix stream connect
 //! scn-action spawn CMD [ARG…]      fork, exec CMD, wait
-//! scn-action memfd-exec            copy /bin/true into a memfd and exec it
+//! scn-action memfd-exec [proc]     copy /bin/true into a memfd and exec it as
+//!                                  /dev/fd/N (or /proc/self/fd/N)
 //! scn-action listen IP PORT…       accept and close connections until killed
 //! scn-action rename FROM TO        rename(2)
 //! scn-action symlink TARGET LINK   symlink(2)
@@ -89,7 +90,7 @@ fn main() {
             let _ = arg(1);
             report("spawn", Command::new(&args[1]).args(&args[2..]).status());
         }
-        "memfd-exec" => memfd_exec(),
+        "memfd-exec" => memfd_exec(args.get(1).map(String::as_str) == Some("proc")),
         "listen" => listen(arg(1), &args[2..]),
         "rename" => report("rename", std::fs::rename(arg(1), arg(2))),
         "link" => report("link", std::fs::hard_link(arg(1), arg(2))),
@@ -368,7 +369,7 @@ fn capset(full: bool) {
 
 /// A fileless payload: /bin/true copied into an anonymous memory file and run
 /// from there (`/dev/fd/N`), never touching the disk under a name.
-fn memfd_exec() {
+fn memfd_exec(through_proc: bool) {
     let payload = std::fs::read("/bin/true").expect("reading /bin/true");
     let name = CString::new("payload").unwrap();
     // SAFETY: a valid name; the fd is inherited by the child on purpose.
@@ -386,7 +387,12 @@ fn memfd_exec() {
         eprintln!("scn-action: writing the memfd failed");
         return;
     }
-    report("exec memfd", Command::new(format!("/dev/fd/{fd}")).status());
+    let path = if through_proc {
+        format!("/proc/self/fd/{fd}")
+    } else {
+        format!("/dev/fd/{fd}")
+    };
+    report("exec memfd", Command::new(path).status());
 }
 
 /// Accepts and closes connections on every PORT of IP, until killed.
