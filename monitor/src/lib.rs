@@ -25,4 +25,5 @@ pub mod redact;
 pub mod rules;
 pub mod sinks;
 pub mod tail;
+pub mod textfile;
 pub mod watch;

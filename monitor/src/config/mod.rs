@@ -556,7 +556,7 @@ impl ConfigSource {
     /// Reads the file (a missing default file is an empty one), then applies the flags.
     pub fn load(&self) -> Result<Config, ConfigError> {
         let path = self.path();
-        let mut config = match std::fs::read_to_string(path) {
+        let mut config = match crate::textfile::read(path, crate::textfile::CONFIG_LIMIT) {
             Ok(text) => Config::parse(&path.display().to_string(), &text)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.flags.config.is_none() => {
                 Config::default()
@@ -567,9 +567,15 @@ impl ConfigSource {
                     path.display()
                 )));
             }
-            Err(e) => {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Err(ConfigError::Other(format!(
                     "{}: cannot read the config file ({e}); fix its permissions or pass another --config",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(ConfigError::Other(format!(
+                    "{}: cannot use it as the config file: {e}; pass a YAML file with --config",
                     path.display()
                 )));
             }

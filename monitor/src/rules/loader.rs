@@ -83,7 +83,7 @@ pub fn read_path(path: &Path) -> io::Result<Vec<RuleSource>> {
 fn read_file(path: &Path) -> io::Result<RuleSource> {
     Ok(RuleSource::new(
         path.display().to_string(),
-        std::fs::read_to_string(path)?,
+        crate::textfile::read(path, crate::textfile::RULES_LIMIT)?,
     ))
 }
 

@@ -188,7 +188,9 @@ fn open_append(path: &Path) -> anyhow::Result<File> {
         .append(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        // Non-blocking: a FIFO without a reader is refused at once (ENXIO)
+        // rather than hanging start-up; a regular file ignores the flag.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .with_context(|| {
             format!(
@@ -196,6 +198,13 @@ fn open_append(path: &Path) -> anyhow::Result<File> {
                 path.display()
             )
         })?;
+    if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+        anyhow::bail!(
+            "the alert log {} is not a regular file; choose another sinks.log.path (--alert-log) \
+             or turn the log off (--no-alert-log)",
+            path.display()
+        );
+    }
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("setting the mode of {} to 0600", path.display()))?;
     Ok(file)
