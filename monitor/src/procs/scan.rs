@@ -17,7 +17,7 @@ pub fn read_process(pid: u32) -> Option<ProcInfo> {
             .exe()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        argv: proc_.cmdline().unwrap_or_default(),
+        argv: read_argv(pid),
         cwd: proc_
             .cwd()
             .map(|p| p.to_string_lossy().into_owned())
@@ -28,6 +28,31 @@ pub fn read_process(pid: u32) -> Option<ProcInfo> {
         server_id: 0,
         container_id: super::cgroups::container_of(&super::cgroups::cgroup_paths(pid)),
     })
+}
+
+/// The argument vector of `pid`, at most as much of it as the kernel
+/// programs copy at an exec (`ARGS_LEN` bytes): a process's command line is
+/// its own to make huge, and every alert about it would carry it.
+pub fn read_argv(pid: u32) -> Vec<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(format!("/proc/{pid}/cmdline")).and_then(|f| {
+        f.take(monitor_common::ARGS_LEN as u64)
+            .read_to_end(&mut bytes)
+    });
+    if read.is_err() {
+        return Vec::new();
+    }
+    if bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The start time of `pid` now, to detect pid reuse.
@@ -81,5 +106,28 @@ mod tests {
         let table = scan_all();
         assert!(table.get(me).is_some());
         assert!(table.get(info.ppid).is_some() || info.ppid == 0);
+    }
+
+    #[test]
+    fn a_huge_command_line_is_cut_where_the_kernel_cuts_it() {
+        let long = "x".repeat(100_000);
+        let mut child = std::process::Command::new("sh")
+            // Two commands: the shell does not exec the last one in its place.
+            .args(["-c", "sleep 5; true", "sh", &long, "tail"])
+            .spawn()
+            .unwrap();
+        // The exec may still be setting up the new image's arguments.
+        let started = std::time::Instant::now();
+        let mut argv = read_argv(child.id());
+        while argv.is_empty() && started.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            argv = read_argv(child.id());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(argv[..4], ["sh", "-c", "sleep 5; true", "sh"]);
+        assert_eq!(argv.len(), 5, "the tail argument is beyond the cut");
+        let bytes = argv.iter().map(String::len).sum::<usize>() + argv.len() - 1;
+        assert_eq!(bytes, monitor_common::ARGS_LEN);
     }
 }
