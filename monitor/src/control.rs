@@ -22,6 +22,13 @@ pub const SOCKET_ENV: &str = "MCP_MONITOR_CONTROL_SOCKET";
 
 /// Longest accepted request line.
 const MAX_REQUEST: u64 = 4096;
+/// Connections one user may have open at once. A launch needs one for a
+/// moment; without a cap, one user holding a thousand idle connections used
+/// up the daemon's descriptors and every later `launch` went unwatched.
+const MAX_PER_UID: usize = 16;
+/// How long to wait before accepting again after accept failed (out of
+/// descriptors): failing again at once would spin a core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Unknown fields are refused, so that nobody mistakes a `pid` in the message
 /// for something the daemon would honour.
@@ -76,18 +83,67 @@ pub fn serve(
         .with_context(|| format!("binding the control socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
+    let open = PerUid::default();
     Ok(tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    log::debug!("control socket: accept: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+            let Some(slot) = open.admit(uid) else {
+                // Closed at once: that user has enough connections open.
                 continue;
             };
             let commands = commands.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let _ =
                     tokio::time::timeout(Duration::from_secs(5), handle(stream, commands)).await;
             });
         }
     }))
+}
+
+/// Open connections per user.
+#[derive(Clone, Default)]
+struct PerUid(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u32, usize>>>);
+
+/// One admitted connection; dropping it frees the user's slot.
+struct Slot {
+    open: PerUid,
+    uid: u32,
+}
+
+impl PerUid {
+    fn admit(&self, uid: u32) -> Option<Slot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(uid).or_default();
+        if *n >= MAX_PER_UID {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            open: self.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.uid);
+            }
+        }
+    }
 }
 
 async fn handle(stream: UnixStream, commands: mpsc::Sender<TagCommand>) {
@@ -149,6 +205,22 @@ async fn answer(pid: u32, line: &str, commands: &mpsc::Sender<TagCommand>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_gets_a_bounded_number_of_connections() {
+        let open = PerUid::default();
+        let held: Vec<Slot> = (0..MAX_PER_UID)
+            .map(|_| open.admit(1000).unwrap())
+            .collect();
+        assert!(open.admit(1000).is_none(), "one more than the cap");
+        assert!(open.admit(0).is_some(), "other users are not affected");
+        drop(held);
+        assert!(
+            open.admit(1000).is_some(),
+            "freed when the connections close"
+        );
+        assert!(open.0.lock().unwrap().get(&0).is_none());
+    }
 
     #[test]
     fn wire_format() {

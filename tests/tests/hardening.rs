@@ -1,0 +1,109 @@
+//! What a local user without privileges can do to the daemon, tried for real
+//! as such a user (uid 65534).
+use std::{
+    io::{BufRead as _, BufReader},
+    os::unix::process::CommandExt as _,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use e2e::{Daemon, monitor_bin, privileged};
+
+/// The unprivileged user the attacks run as.
+const NOBODY: u32 = 65534;
+
+/// Holds `n` idle connections to the control socket at `path` until killed.
+const HOLD_CONNECTIONS: &str = r#"
+import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+print("holding", len(held), flush=True)
+time.sleep(60)
+"#;
+
+fn as_nobody(cmd: &mut Command) -> &mut Command {
+    // SAFETY: setgid/setuid between fork and exec, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `f` with this process's (and so the daemon's) descriptor limit at
+/// systemd's default of 1 024, where the attack used to bite.
+fn with_fd_limit<T>(f: impl FnOnce() -> T) -> T {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid rlimit pointers.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut old);
+        let low = libc::rlimit {
+            rlim_cur: 1024.min(old.rlim_max),
+            rlim_max: old.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &low);
+    }
+    let out = f();
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    out
+}
+
+#[test]
+fn a_user_holding_thousands_of_control_connections_cannot_keep_a_server_unwatched() {
+    if !privileged("control socket flood") {
+        return;
+    }
+    let daemon = with_fd_limit(|| Daemon::start(&[]));
+    let mut attacker = as_nobody(
+        Command::new("/usr/bin/python3")
+            .args(["-c", HOLD_CONNECTIONS])
+            .arg(&daemon.socket)
+            .arg("3000"),
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("python3 as nobody");
+    let mut line = String::new();
+    BufReader::new(attacker.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "holding 3000", "the attack did not get going");
+
+    // A server started now must be tagged, and quickly: `--require-monitor`
+    // refuses to start it unwatched (launch waits 3 s for the daemon).
+    let started = Instant::now();
+    let status = Command::new(monitor_bin())
+        .args(["launch", "--require-monitor", "--name", "after-the-flood"])
+        .arg("--control-socket")
+        .arg(&daemon.socket)
+        .args(["--", "true"])
+        .status()
+        .unwrap();
+    let took = started.elapsed();
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+    eprintln!("launch tagged in {took:?} while another user held 3000 connections");
+    assert!(
+        status.success(),
+        "launch refused: the server would have run unwatched"
+    );
+    assert!(
+        daemon
+            .wait_for(Duration::from_secs(10), |e| e["mcp.server"]
+                == "after-the-flood")
+            .is_some()
+    );
+    assert!(daemon.stop().success());
+}
