@@ -5,8 +5,11 @@
 //! - **Suppression windows**, per (rule, server instance, key fields): the first
 //!   alert goes out at once; repeats inside the window are only counted; when the
 //!   window closes one summary reports how many were held back.
-//! - **A token bucket per server name**: alerts that pass suppression spend a
-//!   token; an empty bucket drops them. The start and the end of a server's
+//! - **A token bucket per server name and user**: alerts that pass
+//!   suppression spend a token; an empty bucket drops them. The user (the
+//!   uid of the process that raised the alert) is part of the key because
+//!   anyone may register any name: another user's noisy `github` must not
+//!   drain the bucket of yours. The start and the end of a server's
 //!   throttling are reported once each, the end with the number dropped.
 //!
 //! What the caller gets back are [`Notice`]s; `alerts::health` turns them into
@@ -192,11 +195,15 @@ struct Bucket {
     throttled: Option<(Instant, u64)>,
 }
 
+/// A throttle bucket's owner: the server name and the uid of the process
+/// that raised the alert (none for alerts without a process).
+type BucketKey = (String, Option<u32>);
+
 /// Suppression windows and server buckets.
 pub struct Suppressor {
     throttle: ThrottleConfig,
     windows: HashMap<String, Window>,
-    buckets: HashMap<String, Bucket>,
+    buckets: HashMap<BucketKey, Bucket>,
     notices: Vec<Notice>,
     /// Alerts held back by windows, and dropped by throttling, since start.
     pub suppressed: u64,
@@ -253,7 +260,7 @@ impl Suppressor {
         let urgent = Priority::parse(&alert.priority).is_some_and(|p| p <= Priority::Error);
         if let Some(server) = &alert.mcp.server
             && !urgent
-            && !self.take_token(server, now)
+            && !self.take_token(server, alert.process.as_ref().map(|p| p.uid), now)
         {
             self.throttled += 1;
             return Verdict::Throttled;
@@ -296,7 +303,7 @@ impl Suppressor {
         let burst = f64::from(self.throttle.burst);
         let rate = self.throttle.rate;
         let mut stopped = Vec::new();
-        self.buckets.retain(|server, b| {
+        self.buckets.retain(|(server, _), b| {
             refill(b, now, rate, burst);
             if b.tokens < burst {
                 return true;
@@ -332,7 +339,7 @@ impl Suppressor {
         let mut stopped: Vec<(String, u64, Duration)> = self
             .buckets
             .drain()
-            .filter_map(|(server, b)| {
+            .filter_map(|((server, _), b)| {
                 let (since, dropped) = b.throttled?;
                 Some((server, dropped, now.saturating_duration_since(since)))
             })
@@ -387,20 +394,20 @@ impl Suppressor {
         }
     }
 
-    fn take_token(&mut self, server: &str, now: Instant) -> bool {
+    fn take_token(&mut self, server: &str, uid: Option<u32>, now: Instant) -> bool {
         if !self.throttle.enabled {
             return true;
         }
         let burst = f64::from(self.throttle.burst);
         let rate = self.throttle.rate;
-        let b = match self.buckets.get_mut(server) {
-            Some(b) => b,
-            None => self.buckets.entry(server.to_owned()).or_insert(Bucket {
+        let b = self
+            .buckets
+            .entry((server.to_owned(), uid))
+            .or_insert(Bucket {
                 tokens: burst,
                 last: now,
                 throttled: None,
-            }),
-        };
+            });
         refill(b, now, rate, burst);
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -632,6 +639,39 @@ mod tests {
             }]
         );
         assert_eq!(s.throttled_servers(), 0);
+    }
+
+    #[test]
+    fn another_user_flooding_under_the_same_name_drains_only_its_own_bucket() {
+        let t0 = Instant::now();
+        let mut s = Suppressor::new(ThrottleConfig {
+            enabled: true,
+            rate: 2.0,
+            burst: 5,
+        });
+        let as_uid = |uid| {
+            let mut a = alert("R", "github");
+            a.process = Some(AlertProcess {
+                pid: 1,
+                ppid: 0,
+                name: "x".into(),
+                exepath: "/x".into(),
+                cmdline: "x".into(),
+                uid,
+                ancestors: Vec::new(),
+            });
+            a
+        };
+        let (impostor, real) = (as_uid(65534), as_uid(1000));
+        for _ in 0..50 {
+            s.admit(&impostor, None, t0);
+        }
+        assert_eq!(s.admit(&impostor, None, t0), Verdict::Throttled);
+        assert_eq!(
+            s.admit(&real, None, t0),
+            Verdict::Send,
+            "the real server's bucket is its own"
+        );
     }
 
     #[test]
