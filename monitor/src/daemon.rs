@@ -100,7 +100,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         }
     };
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (detector, warnings) = match Detector::load(config.rules.load_options()) {
+    let (detector, warnings) = match Detector::load(rule_options(&config, &source)) {
         Ok(loaded) => loaded,
         Err(e) => {
             detect::report_load_error(&e);
@@ -361,6 +361,19 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// What the rules are loaded from, with the monitor's own files (wherever the
+/// configuration put them) for the rule that guards them.
+fn rule_options(config: &Config, source: &ConfigSource) -> crate::rules::LoadOptions {
+    let mut opts = config.rules.load_options();
+    opts.protected = std::iter::once(source.path().to_path_buf())
+        .chain(opts.rules_dir.clone())
+        .chain(opts.extra.iter().cloned())
+        .chain([config.servers.policy_dir.clone()])
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
+    opts
+}
+
 /// The hooks the rules look at, or every hook when every event is printed.
 fn wanted_hooks(detector: &Detector, every_event: bool) -> Vec<probes::ProgramSpec> {
     let (types, catch_all) = detector.rules().event_types();
@@ -555,7 +568,7 @@ fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut Pipeline) 
         );
     }
     if new.rules != running.rules {
-        p.detector.set_options(new.rules.load_options());
+        p.detector.set_options(rule_options(&new, source));
     }
     if new.sinks.stdout.events != running.sinks.stdout.events {
         p.sink.flush();

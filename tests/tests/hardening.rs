@@ -107,3 +107,31 @@ fn a_user_holding_thousands_of_control_connections_cannot_keep_a_server_unwatche
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_server_that_edits_the_monitors_own_rules_elsewhere_is_caught() {
+    if !privileged("monitor's own files") {
+        return;
+    }
+    // Rules and config outside /etc/mcp-monitor, as `--rules` and `--config` allow.
+    let dir = e2e::TempDir::new("own-rules");
+    let rules = dir.path().join("local.yaml");
+    std::fs::write(&rules, "- list: local_things\n  items: [a]\n").unwrap();
+    let daemon = Daemon::start(&["--rules", rules.to_str().unwrap()]);
+    let status = daemon
+        .launch(
+            "rule-editor",
+            &["sh", "-c", &format!("echo '# off' >> {}", rules.display())],
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let alert = daemon
+        .wait_for_alert(Duration::from_secs(10), |a| {
+            a["rule"] == "MCP server changed the monitor's configuration"
+        })
+        .unwrap_or_else(|| panic!("no alert:\n{:#?}", daemon.alerts()));
+    assert_eq!(alert["output_fields"]["fd.name"], rules.to_str().unwrap());
+    assert_eq!(alert["priority"], "Critical");
+    assert!(daemon.stop().success());
+}

@@ -32,6 +32,10 @@ pub struct LoadOptions {
     pub rules_dir: Option<PathBuf>,
     /// `--rules PATH` files or directories, in order.
     pub extra: Vec<PathBuf>,
+    /// The monitor's own files wherever they are (its config file, rules,
+    /// server policies): added to the `mcp_monitor_config_dirs` list of the
+    /// default rules, so that a server changing them is caught there too.
+    pub protected: Vec<PathBuf>,
     pub compile: CompileOptions,
 }
 
@@ -41,6 +45,7 @@ impl Default for LoadOptions {
             default_rules: true,
             rules_dir: Some(PathBuf::from(SYSTEM_RULES_DIR)),
             extra: Vec::new(),
+            protected: Vec::new(),
             compile: CompileOptions::default(),
         }
     }
@@ -107,6 +112,7 @@ pub fn configured_sources(opts: &LoadOptions) -> Result<Vec<RuleSource>, LoadErr
     let mut sources = Vec::new();
     if opts.default_rules {
         sources.extend(default_sources());
+        sources.extend(protected_source(&opts.protected));
     }
     let mut errors = Vec::new();
     if let Some(dir) = &opts.rules_dir
@@ -132,6 +138,29 @@ pub fn configured_sources(opts: &LoadOptions) -> Result<Vec<RuleSource>, LoadErr
         })
     }
 }
+
+/// The list of the monitor's own files, appended to the defaults' list of
+/// its configuration directories.
+fn protected_source(paths: &[PathBuf]) -> Option<RuleSource> {
+    if paths.is_empty() {
+        return None;
+    }
+    // JSON strings are YAML strings, with every character escaped as needed.
+    let items: Vec<String> = paths
+        .iter()
+        .map(|p| serde_json::to_string(&p.to_string_lossy()).unwrap_or_default())
+        .collect();
+    Some(RuleSource::new(
+        "<the monitor's own files>",
+        format!(
+            "- list: {PROTECTED_LIST}\n  items: [{}]\n  append: true\n",
+            items.join(", ")
+        ),
+    ))
+}
+
+/// The default rules' list of the monitor's configuration directories.
+const PROTECTED_LIST: &str = "mcp_monitor_config_dirs";
 
 /// Reads and compiles the configured rules: what the daemon calls at start
 /// and on reload (keep the old set when this fails).
