@@ -56,6 +56,19 @@ pub struct TagCommand {
     pub reply: oneshot::Sender<Result<u32, String>>,
 }
 
+/// Characters that change how a name is shown without being seen: bidi
+/// embeddings, overrides and isolates, zero-width ones, the BOM. In an alert
+/// they could make one server's name read as another's.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{061C}'
+    )
+}
+
 /// Checks a server or host name: 1 to 64 printable characters.
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 64 {
@@ -63,6 +76,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     }
     if name.chars().any(char::is_control) {
         return Err("a server name must not contain control characters".into());
+    }
+    if name.chars().any(is_invisible) {
+        return Err("a server name must not contain invisible or text-direction characters".into());
     }
     Ok(())
 }
@@ -205,6 +221,21 @@ async fn answer(pid: u32, line: &str, commands: &mpsc::Sender<TagCommand>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_with_invisible_or_direction_characters_are_refused() {
+        for name in [
+            "git\u{202E}buh",
+            "git\u{200B}hub",
+            "\u{2066}fs\u{2069}",
+            "\u{FEFF}fs",
+        ] {
+            assert!(validate_name(name).is_err(), "{name:?}");
+        }
+        for name in ["github", "файлы", "fs-2", "数据"] {
+            assert!(validate_name(name).is_ok(), "{name:?}");
+        }
+    }
 
     #[test]
     fn a_user_gets_a_bounded_number_of_connections() {

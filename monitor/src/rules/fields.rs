@@ -131,7 +131,7 @@ catalogue! {
     FdNameSource, "fd.name_source", Str, false, "How fd.name was obtained: file (the file the kernel opened, symlinks followed), cwd or dirfd (the argument joined with the directory the kernel named at the call), absolute (the absolute argument), proc-cwd or proc-dirfd (joined with the directory procfs shows later), raw (could not be made absolute).";
     FdDirectory, "fd.directory", Str, false, "Directory part of fd.name (files only).";
     FdFilename, "fd.filename", Str, false, "Last component of fd.name (files only).";
-    FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/ or /root/), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";
+    FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/, /root/, or the home of an account in /etc/passwd that logs in), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";
     FdNum, "fd.num", Int, false, "The fd: result of an open, socket of a connect, result of an accept, oldfd of a dup.";
     FdTypechar, "fd.typechar", Str, false, "f file, 4 IPv4 socket, 6 IPv6 socket, u unix socket, p pipe.";
     FdType, "fd.type", Str, false, "file, ipv4, ipv6, unix or pipe.";
@@ -358,16 +358,61 @@ impl FieldRef {
 }
 
 /// The part of `path` after the home directory it lies in: `/home/u/.ssh/x`
-/// and `/root/.ssh/x` give `.ssh/x`.
+/// and `/root/.ssh/x` give `.ssh/x`, and so does a file in the home of an
+/// account from the password database (`/var/lib/postgresql/.pgpass`).
 pub fn home_relative(path: &str) -> Option<&str> {
+    home_relative_in(path, passwd_homes())
+}
+
+fn home_relative_in<'a>(path: &'a str, homes: &[String]) -> Option<&'a str> {
     let rest = match path.strip_prefix("/root/") {
         Some(r) => r,
-        None => {
-            let after = path.strip_prefix("/home/")?;
-            &after[after.find('/')? + 1..]
-        }
+        None => match path.strip_prefix("/home/") {
+            Some(after) => &after[after.find('/')? + 1..],
+            None => homes.iter().find_map(|h| {
+                path.strip_prefix(h.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+            })?,
+        },
     };
     (!rest.is_empty()).then_some(rest)
+}
+
+/// Homes outside /home and /root from /etc/passwd, read once: those of
+/// accounts a person or a service logs into (a login shell, or a uid from
+/// 1000), that exist and are not `/`.
+fn passwd_homes() -> &'static [String] {
+    static HOMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    HOMES.get_or_init(|| {
+        let text = crate::textfile::read(std::path::Path::new("/etc/passwd"), 16 << 20)
+            .unwrap_or_default();
+        homes_from_passwd(&text, |h| std::path::Path::new(h).is_dir())
+    })
+}
+
+fn homes_from_passwd(text: &str, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    const NO_LOGIN: &[&str] = &["nologin", "false", "sync", "halt", "shutdown"];
+    let mut homes: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let (uid, home, shell) = (f.get(2)?.parse::<u32>().ok()?, *f.get(5)?, *f.get(6)?);
+            let shell_name = shell.rsplit('/').next().unwrap_or(shell);
+            let logs_in = !shell.is_empty() && !NO_LOGIN.contains(&shell_name);
+            let home = home.trim_end_matches('/');
+            let usable = !home.is_empty()
+                && home.starts_with('/')
+                && !home.starts_with("/home/")
+                && home != "/root"
+                && (logs_in || (1000..65534).contains(&uid))
+                && exists(home);
+            usable.then(|| home.to_owned())
+        })
+        .collect();
+    // Longest first: a home inside another's is matched as itself.
+    homes.sort_by_key(|h| std::cmp::Reverse(h.len()));
+    homes.dedup();
+    homes
 }
 
 /// `path` is `dir` or lies below it (component-wise: `/a/bc` is not under `/a/b`).
@@ -597,6 +642,29 @@ mod tests {
         assert_eq!(r(Field::McpServer, None).get(&ev), Value::Absent);
         assert!(!path_under("/srv/database", "/srv/data"));
         assert_eq!(home_relative("/home/u/.ssh/id_rsa"), Some(".ssh/id_rsa"));
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                      sync:x:4:65534:sync:/bin:/bin/sync\n\
+                      www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+                      postgres:x:101:104:PostgreSQL:/var/lib/postgresql:/bin/bash\n\
+                      svc:x:1001:1001::/srv/svc/:/usr/sbin/nologin\n\
+                      gone:x:1002:1002::/srv/gone:/bin/bash\n\
+                      systemd-network:x:998:998::/:/usr/sbin/nologin\n\
+                      nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+                      broken line\n";
+        let homes = homes_from_passwd(passwd, |h| h != "/srv/gone");
+        assert_eq!(homes, ["/var/lib/postgresql", "/srv/svc"]);
+        assert_eq!(
+            home_relative_in("/var/lib/postgresql/.pgpass", &homes),
+            Some(".pgpass")
+        );
+        assert_eq!(
+            home_relative_in("/srv/svc/.aws/credentials", &homes),
+            Some(".aws/credentials")
+        );
+        assert_eq!(home_relative_in("/var/www/html/index.html", &homes), None);
+        assert_eq!(home_relative_in("/usr/sbin/sshd", &homes), None);
+        assert_eq!(home_relative_in("/srv/svcx/a", &homes), None);
         assert_eq!(home_relative("/root/.kube/config"), Some(".kube/config"));
         assert_eq!(home_relative("/home/u"), None);
         assert_eq!(home_relative("/etc/passwd"), None);

@@ -27,6 +27,8 @@
 //! scn-action vm-read-child         process_vm_readv from a child of its own
 //! scn-action init-module           init_module with an image that is not a module
 //! scn-action bpf-map               bpf(BPF_MAP_CREATE) of a one-slot array
+//! scn-action bpf-map-by-id         walk map ids and open the first by id (how a
+//!                                  root process reaches another's maps)
 //! scn-action regain-root           setuid(65534), then setuid(0) (refused)
 //! scn-action setuid UID            setuid(UID)
 //! scn-action capset full|none      capset to every capability, or to none
@@ -165,6 +167,7 @@ fn main() {
             });
         }
         "bpf-map" => bpf_map(),
+        "bpf-map-by-id" => bpf_map_by_id(),
         "regain-root" => {
             // SAFETY: setuid has no memory preconditions.
             check("setuid(65534)", unsafe { libc::setuid(65534) });
@@ -323,6 +326,29 @@ fn bpf_map() {
     };
     check("bpf(BPF_MAP_CREATE)", fd);
     // SAFETY: closing the map this process just made (or -1, harmless).
+    unsafe { libc::close(fd) };
+}
+
+fn bpf_map_by_id() {
+    // union bpf_attr for BPF_MAP_GET_NEXT_ID: start_id, next_id; for
+    // BPF_MAP_GET_FD_BY_ID: map_id.
+    let mut attr = [0u32; 32];
+    let bpf = |cmd: i64, attr: &mut [u32; 32]| {
+        // SAFETY: attr is a zero-padded bpf_attr of sufficient size.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                cmd,
+                attr.as_mut_ptr(),
+                std::mem::size_of_val(attr),
+            ) as i32
+        }
+    };
+    check("bpf(BPF_MAP_GET_NEXT_ID)", bpf(12, &mut attr));
+    attr[0] = attr[1];
+    let fd = bpf(14, &mut attr);
+    check("bpf(BPF_MAP_GET_FD_BY_ID)", fd);
+    // SAFETY: closing the fd this process just got (or -1, harmless).
     unsafe { libc::close(fd) };
 }
 
