@@ -61,6 +61,7 @@ pub mod names {
     pub const HANDLERS: &str = "HANDLERS";
     pub const SERVERS: &str = "SERVERS";
     pub const HANDOFF: &str = "HANDOFF";
+    pub const DAEMON: &str = "DAEMON";
 
     /// The maps pinned when the daemon keeps its state across restarts: the
     /// tags, the records written meanwhile, the drop counters, the server
@@ -72,6 +73,7 @@ pub mod names {
         TAG_BITMAP,
         DROPS,
         SERVERS,
+        DAEMON,
         HANDLERS,
         HANDOFF,
         "OPEN_SLOTS_MAP",

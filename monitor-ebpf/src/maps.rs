@@ -80,6 +80,12 @@ pub static HANDOFF: PerCpuArray<Handoff> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub static SERVERS: HashMap<u32, ServerRecord> = HashMap::with_max_entries(MAX_SERVERS, 0);
 
+/// The pid of the daemon that last ran on this state, written and read by
+/// user space only: a restarted daemon knows whom a signal recorded while it
+/// was down was aimed at.
+#[map]
+pub static DAEMON: Array<u32> = Array::with_max_entries(1, 0);
+
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]
 pub static OFFSETS: KernelOffsets = KernelOffsets::zeroed();

@@ -161,6 +161,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         events,
         mut tags,
         drops,
+        previous_daemon,
     } = maps;
 
     let servers = config.servers.clone();
@@ -178,6 +179,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let recogniser = Recogniser::new(patterns, host_configs).with_cgroups(cgroups);
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
     let resumed = tracker.resume(&mut tags);
+    tracker.set_previous_daemons(previous_daemon.into_iter().collect());
     tracker.lifecycle.set_config(config.lifecycle.clone());
     let mut policy_watch = crate::watch::FileWatch::new(vec![servers.policy_dir.clone()]);
     tracker.set_policies(read_policies(&servers.policy_dir));
@@ -425,6 +427,10 @@ impl Pipeline {
     /// Raises the servers' lifecycle alerts the tracker noted.
     fn lifecycle_alerts(&mut self) {
         for note in self.tracker.lifecycle.take_notes() {
+            if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
+                // No process carries its id any more: a restart need not name it.
+                self.tags.forget_server(note.server.id);
+            }
             let alert = health::from_note(&note, self.alerts.hostname());
             self.alerts.lifecycle(alert);
         }

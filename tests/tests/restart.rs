@@ -111,3 +111,33 @@ fn a_ring_buffer_taken_over_keeps_its_size_whatever_is_asked() {
 fn a_server_keeps_its_name_and_its_reads_across_a_sigkill_restart() {
     survives(libc::SIGKILL, "restart after SIGKILL", &[]);
 }
+
+#[test]
+fn a_server_that_kills_the_daemon_is_reported_by_the_next_one() {
+    if !privileged("daemon killed by a server") {
+        return;
+    }
+    let pins = PinDir::new("killed");
+    let first = Daemon::start_pinned(&pins, &[]);
+    let victim = first.pid();
+    let status = first
+        .launch("assassin", &["sh", "-c", &format!("kill -9 {victim}")])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    drop(first);
+
+    let second = Daemon::start_pinned(&pins, &[]);
+    let alert = second
+        .wait_for_alert(Duration::from_secs(10), |a| {
+            a["rule"] == "MCP server signalled or traced the monitor"
+        })
+        .unwrap_or_else(|| panic!("the kill was not reported:\n{:#?}", second.alerts()));
+    assert_eq!(
+        alert["output_fields"]["mcp.server"], "assassin",
+        "{alert:#}"
+    );
+    assert_eq!(alert["output_fields"]["target.pid"], victim, "{alert:#}");
+    assert!(second.stop().success());
+}

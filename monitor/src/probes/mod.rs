@@ -76,6 +76,8 @@ pub struct Maps {
     pub events: RingBuf<MapData>,
     pub tags: TagMap,
     pub drops: DropCounters,
+    /// The daemon that ran on the state taken over, if one did (its pid).
+    pub previous_daemon: Option<u32>,
 }
 
 /// How to load the programs.
@@ -202,6 +204,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
         servers: HashMap::try_from(take(&mut ebpf, names::SERVERS)?)?,
     };
     let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
+    let previous_daemon = record_daemon(take(&mut ebpf, names::DAEMON)?)?;
     Ok((
         Probes {
             ebpf,
@@ -216,8 +219,18 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             events,
             tags,
             drops,
+            previous_daemon,
         },
     ))
+}
+
+/// Notes this process as the daemon of the state, returning the one noted
+/// before (a restart over pinned state), if any.
+fn record_daemon(map: aya::maps::Map) -> anyhow::Result<Option<u32>> {
+    let mut daemon: aya::maps::Array<MapData, u32> = aya::maps::Array::try_from(map)?;
+    let previous = daemon.get(&0, 0).ok().filter(|pid| *pid != 0);
+    daemon.set(0, std::process::id(), 0)?;
+    Ok(previous.filter(|pid| *pid != std::process::id()))
 }
 
 /// Loads (and so verifies) every program without attaching any, and says

@@ -139,6 +139,9 @@ pub struct Tracker {
     clock: Clock,
     /// Servers' lives: started, exited, outlived their host.
     pub lifecycle: lifecycle::Lifecycle,
+    /// Daemons that ran before this one on the same kernel state (a signal
+    /// recorded while none ran may be aimed at them).
+    monitor_pids: Vec<u32>,
 }
 
 impl Tracker {
@@ -152,7 +155,13 @@ impl Tracker {
             sockets: sockets::SocketMemory::default(),
             clock: Clock::now(),
             lifecycle: lifecycle::Lifecycle::default(),
+            monitor_pids: Vec::new(),
         }
+    }
+
+    /// Says which gone processes were earlier daemons of this monitor.
+    pub fn set_previous_daemons(&mut self, pids: Vec<u32>) {
+        self.monitor_pids = pids;
     }
 
     /// Tags `req.pid` and every descendant it has now. The tag is checked against
@@ -322,8 +331,9 @@ impl Tracker {
 
     /// Takes over what an earlier run left in the kernel: each tagged
     /// process's server, named by the record kept beside the tags. Tags of
-    /// processes that are gone, and servers with no process left, are
-    /// dropped. Returns the servers resumed, as (root pid, name).
+    /// processes that are gone are dropped, and the records of servers with
+    /// no process left (their names stay known here, for the records they
+    /// left behind). Returns the servers resumed, as (root pid, name).
     pub fn resume(&mut self, tags: &mut crate::probes::TagMap) -> Vec<(u32, String)> {
         let mut entries = tags.entries();
         entries.retain(|(pid, _)| {
@@ -340,15 +350,17 @@ impl Tracker {
                 .filter(|(_, t)| t.server_id == id)
                 .map(|(pid, _)| *pid)
                 .collect();
+            let name = crate::probes::text_of(&record.name);
+            let host = Some(crate::probes::text_of(&record.host)).filter(|h| !h.is_empty());
+            let source = TagSource::from_u32(record.source).unwrap_or(TagSource::Wrapper);
+            // Known even when all its processes are gone: the records they
+            // left in the ring buffer still name it.
+            self.servers
+                .restore(id, &name, host, source, record.root_tgid);
             if members.is_empty() {
                 tags.forget_server(id);
                 continue;
             }
-            let name = crate::probes::text_of(&record.name);
-            let host = Some(crate::probes::text_of(&record.host)).filter(|h| !h.is_empty());
-            let source = TagSource::from_u32(record.source).unwrap_or(TagSource::Wrapper);
-            self.servers
-                .restore(id, &name, host, source, record.root_tgid);
             if let (Some(server), Some(root)) = (
                 self.servers.get_mut(id),
                 scan::read_process(record.root_tgid),

@@ -418,6 +418,12 @@ impl Tracker {
             .cloned()
             .or_else(|| super::scan::read_process(pid));
         let Some(info) = known else {
+            // A daemon that ran before this one (a signal recorded while no
+            // daemon was running): gone, but known for what it was.
+            if self.monitor_pids.contains(&pid) {
+                ev.target_name = Some(MONITOR_NAME.to_owned());
+                ev.target_in_tree = Some(false);
+            }
             return;
         };
         let server = store
@@ -435,6 +441,9 @@ impl Tracker {
         ev.target_in_tree = Some(server != 0 && server == header.server_id);
     }
 }
+
+/// The name of a process of this monitor, as the rules know it.
+const MONITOR_NAME: &str = "mcp-monitor";
 
 /// Which address of a socket goes to `fd.sip`/`fd.dip` when only one is known.
 #[derive(Clone, Copy, PartialEq, Eq)]
