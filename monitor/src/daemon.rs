@@ -223,6 +223,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         None => (None, None),
     };
 
+    let mut notifier = crate::sdnotify::Notifier::from_env();
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}; alerts to {}",
         probes.attached().len(),
@@ -250,6 +251,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         control_socket.display(),
         config.sinks.summary()
     );
+    notifier.ready(&format!(
+        "watching {} hooks, {} rules",
+        probes.attached().len(),
+        detector.rules().rules().len()
+    ));
 
     let mut pipeline = Pipeline {
         tracker,
@@ -294,6 +300,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 pipeline.lifecycle_alerts();
             }
             _ = tick.tick() => {
+                notifier.tick(Instant::now());
                 // Belt and braces: whatever a missed wake-up left behind.
                 if pipeline.drain(ring.get_mut()) > 0 {
                     repoll = true;
@@ -336,6 +343,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         }
     }
 
+    notifier.stopping();
     server.abort();
     if let Some(m) = metrics_server {
         m.abort();

@@ -23,6 +23,7 @@ pub mod probes;
 pub mod procs;
 pub mod redact;
 pub mod rules;
+pub mod sdnotify;
 pub mod sinks;
 pub mod tail;
 pub mod textfile;

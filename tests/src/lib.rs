@@ -250,11 +250,20 @@ impl Daemon {
         Daemon::start_configured(DEFAULT_CONFIG, extra)
     }
 
+    /// The config [`Daemon::start`] uses.
+    pub const DEFAULT_CONFIG: &str = DEFAULT_CONFIG;
+
     /// Like [`Daemon::start`], with `config` as its config file; `{dir}` in it
     /// stands for the daemon's own directory.
     pub fn start_configured(config: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(config, extra, &[])
+    }
+
+    /// Like [`Daemon::start_configured`], with variables added to the
+    /// daemon's environment.
+    pub fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let pins = PinDir::new("daemon");
-        let mut d = Daemon::start_in(config, &[&["--events"], extra].concat(), pins.path());
+        let mut d = Daemon::start_in(config, &[&["--events"], extra].concat(), pins.path(), env);
         d._pins = Some(pins);
         d
     }
@@ -266,16 +275,17 @@ impl Daemon {
             DEFAULT_CONFIG,
             &[&["--events"], extra].concat(),
             pins.path(),
+            &[],
         )
     }
 
     /// Like [`Daemon::start_pinned`] without `--events`: the daemon attaches
     /// only the hooks its rules need, and prints alerts only.
     pub fn start_rules_only(pins: &PinDir, extra: &[&str]) -> Daemon {
-        Daemon::start_in(DEFAULT_CONFIG, extra, pins.path())
+        Daemon::start_in(DEFAULT_CONFIG, extra, pins.path(), &[])
     }
 
-    fn start_in(config: &str, extra: &[&str], pins: &Path) -> Daemon {
+    fn start_in(config: &str, extra: &[&str], pins: &Path, env: &[(&str, &str)]) -> Daemon {
         let dir = TempDir::new("daemon");
         let socket = dir.path().join("control.sock");
         let config_file = dir.path().join("config.yaml");
@@ -290,6 +300,7 @@ impl Daemon {
             .arg("--pin-dir")
             .arg(pins)
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -135,3 +135,55 @@ fn a_server_that_edits_the_monitors_own_rules_elsewhere_is_caught() {
     assert_eq!(alert["priority"], "Critical");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_stopped_daemon_stops_feeding_the_watchdog() {
+    if !privileged("watchdog") {
+        return;
+    }
+    // What systemd does with Type=notify and WatchdogSec=: a datagram socket
+    // in NOTIFY_SOCKET, the interval in WATCHDOG_USEC.
+    let dir = e2e::TempDir::new("notify");
+    let path = dir.path().join("notify.sock");
+    let manager = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = Daemon::start_with_env(
+        Daemon::DEFAULT_CONFIG,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let heard = |within: Duration| {
+        let until = Instant::now() + within;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while Instant::now() < until {
+            if let Ok(n) = manager.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        got
+    };
+    let running = heard(Duration::from_secs(3));
+    assert!(running[0].starts_with("READY=1\n"), "{running:?}");
+    assert!(
+        running.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        "{running:?}"
+    );
+    daemon.signal(libc::SIGSTOP);
+    let stopped = heard(Duration::from_secs(3));
+    daemon.signal(libc::SIGCONT);
+    assert!(
+        stopped.is_empty(),
+        "a stopped daemon pinged the watchdog: {stopped:?}"
+    );
+    assert!(
+        heard(Duration::from_secs(3)).contains(&"WATCHDOG=1".to_owned()),
+        "pings again once continued"
+    );
+    assert!(daemon.stop().success());
+}
