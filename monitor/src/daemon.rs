@@ -372,13 +372,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
 }
 
 /// What the rules are loaded from, with the monitor's own files (wherever the
-/// configuration put them) for the rule that guards them.
+/// configuration put them, its pinned kernel state included) for the rule
+/// that guards them.
 fn rule_options(config: &Config, source: &ConfigSource) -> crate::rules::LoadOptions {
     let mut opts = config.rules.load_options();
     opts.protected = std::iter::once(source.path().to_path_buf())
         .chain(opts.rules_dir.clone())
         .chain(opts.extra.iter().cloned())
         .chain([config.servers.policy_dir.clone()])
+        .chain(config.kernel.pin_dir())
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
     opts
