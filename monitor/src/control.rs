@@ -26,6 +26,11 @@ const MAX_REQUEST: u64 = 4096;
 /// moment; without a cap, one user holding a thousand idle connections used
 /// up the daemon's descriptors and every later `launch` went unwatched.
 const MAX_PER_UID: usize = 16;
+/// Servers one user may register: bursts of this many…
+const REGISTRATION_BURST: f64 = 50.0;
+/// …then this many per second. An AI host starts a handful of servers at a
+/// time; thousands of registrations are a flood of lifecycle alerts.
+const REGISTRATIONS_PER_SECOND: f64 = 5.0;
 /// How long to wait before accepting again after accept failed (out of
 /// descriptors): failing again at once would spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -100,6 +105,7 @@ pub fn serve(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
     let open = PerUid::default();
+    let registrations = Registrations::default();
     Ok(tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
@@ -116,10 +122,11 @@ pub fn serve(
                 continue;
             };
             let commands = commands.clone();
+            let registrations = registrations.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(5), handle(stream, commands)).await;
+                let handled = handle(stream, uid, commands, registrations);
+                let _ = tokio::time::timeout(Duration::from_secs(5), handled).await;
             });
         }
     }))
@@ -150,6 +157,39 @@ impl PerUid {
     }
 }
 
+/// Registrations per user: a token bucket each.
+#[derive(Clone, Default)]
+struct Registrations(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u32, (f64, std::time::Instant)>>>,
+);
+
+impl Registrations {
+    /// Root is not limited: it can blind the monitor in other ways anyway,
+    /// and system services start many servers.
+    fn admit(&self, uid: u32) -> bool {
+        uid == 0 || self.admit_at(uid, std::time::Instant::now())
+    }
+
+    fn admit_at(&self, uid: u32, now: std::time::Instant) -> bool {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget users whose bucket is full again.
+        all.retain(|_, (tokens, last)| {
+            *tokens + now.saturating_duration_since(*last).as_secs_f64() * REGISTRATIONS_PER_SECOND
+                < REGISTRATION_BURST
+        });
+        let (tokens, last) = all.entry(uid).or_insert((REGISTRATION_BURST, now));
+        *tokens = (*tokens
+            + now.saturating_duration_since(*last).as_secs_f64() * REGISTRATIONS_PER_SECOND)
+            .min(REGISTRATION_BURST);
+        *last = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.open.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -162,7 +202,12 @@ impl Drop for Slot {
     }
 }
 
-async fn handle(stream: UnixStream, commands: mpsc::Sender<TagCommand>) {
+async fn handle(
+    stream: UnixStream,
+    uid: u32,
+    commands: mpsc::Sender<TagCommand>,
+    registrations: Registrations,
+) {
     let pid = stream
         .peer_cred()
         .ok()
@@ -177,7 +222,7 @@ async fn handle(stream: UnixStream, commands: mpsc::Sender<TagCommand>) {
     let result = match (pid, read_ok) {
         (None, _) => Err("the peer's pid is not available".to_owned()),
         (_, false) => Err("could not read the request".to_owned()),
-        (Some(pid), true) => answer(pid, &line, &commands).await,
+        (Some(pid), true) => answer(pid, &line, &commands, || registrations.admit(uid)).await,
     };
     let response = match result {
         Ok(id) => Response {
@@ -196,13 +241,26 @@ async fn handle(stream: UnixStream, commands: mpsc::Sender<TagCommand>) {
     let _ = write.write_all(out.as_bytes()).await;
 }
 
-async fn answer(pid: u32, line: &str, commands: &mpsc::Sender<TagCommand>) -> Result<u32, String> {
+/// Answers one request; `admit` says whether its user may register another
+/// server now.
+async fn answer(
+    pid: u32,
+    line: &str,
+    commands: &mpsc::Sender<TagCommand>,
+    admit: impl FnOnce() -> bool,
+) -> Result<u32, String> {
     let request: Request =
         serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))?;
     let Request::Tag { name, host } = request;
     validate_name(&name)?;
     if let Some(h) = &host {
         validate_name(h)?;
+    }
+    if !admit() {
+        return Err(format!(
+            "too many servers registered by this user: at most {REGISTRATION_BURST} at once, \
+             then {REGISTRATIONS_PER_SECOND} per second"
+        ));
     }
     let (reply, rx) = oneshot::channel();
     commands
@@ -235,6 +293,23 @@ mod tests {
         for name in ["github", "файлы", "fs-2", "数据"] {
             assert!(validate_name(name).is_ok(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn registrations_are_rate_limited_per_user() {
+        let r = Registrations::default();
+        let t0 = std::time::Instant::now();
+        let burst = REGISTRATION_BURST as usize;
+        assert_eq!((0..100).filter(|_| r.admit_at(7, t0)).count(), burst);
+        assert!(r.admit_at(8, t0), "another user is not affected");
+        assert!(!r.admit_at(7, t0 + Duration::from_millis(100)));
+        assert!(
+            r.admit_at(7, t0 + Duration::from_millis(250)),
+            "one more after 1/5 s"
+        );
+        // A full bucket again is forgotten: the map does not grow with users.
+        assert!(r.admit_at(9, t0 + Duration::from_secs(60)));
+        assert_eq!(r.0.lock().unwrap().len(), 1);
     }
 
     #[test]

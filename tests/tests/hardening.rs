@@ -187,3 +187,47 @@ fn a_stopped_daemon_stops_feeding_the_watchdog() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_user_registering_servers_in_a_loop_is_held_to_a_rate() {
+    if !privileged("registration flood") {
+        return;
+    }
+    let daemon = Daemon::start(&[]);
+    let refused = (0..80)
+        .filter(|i| {
+            let out = as_nobody(
+                Command::new(monitor_bin())
+                    .args([
+                        "launch",
+                        "--require-monitor",
+                        "--name",
+                        &format!("flood-{i}"),
+                    ])
+                    .arg("--control-socket")
+                    .arg(&daemon.socket)
+                    .args(["--", "true"]),
+            )
+            .output()
+            .unwrap();
+            !out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("too many servers registered")
+        })
+        .count();
+    // A burst of 50 passes, then 5 a second: 80 launches in a second or two
+    // see about 25 refused (none at all before the limit, and every one of
+    // them only if the loop took 15 s, which no machine of ours needs).
+    eprintln!("{refused} of 80 registrations refused");
+    assert!(
+        (5..=30).contains(&refused),
+        "{refused} of 80 registrations refused"
+    );
+    // Root (an AI host run as a service, the tests) is not held to it.
+    let status = daemon
+        .launch("root-server", &["true"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(daemon.stop().success());
+}
