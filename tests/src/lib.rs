@@ -10,6 +10,26 @@ use std::{
 
 use serde_json::Value;
 
+/// The unprivileged user the tests' attackers and outsiders run as.
+pub const NOBODY: u32 = 65534;
+
+/// Makes `cmd` run as uid and gid 65534 (nobody), without root's groups.
+pub fn as_nobody(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(NOBODY) != 0
+                || libc::setuid(NOBODY) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Whether the tests run in CI, where a missing privilege is a failure.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -6,7 +6,7 @@
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::TcpListener,
-    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
+    os::unix::fs::PermissionsExt as _,
     path::Path,
     process::{Child, Command, Stdio},
     sync::{
@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{Daemon, TempDir, monitor_bin, privileged, s, workspace_root};
+use e2e::{Daemon, TempDir, as_nobody, monitor_bin, privileged, s, workspace_root};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -240,19 +240,7 @@ fn log_lines(path: &Path) -> Vec<Value> {
 /// Runs `mcp-monitor tail` as uid/gid 65534 (nobody).
 fn tail_as_nobody(socket: &Path) -> Tail {
     let mut cmd = Command::new(monitor_bin());
-    cmd.arg("tail").arg("--socket").arg(socket);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(65534) != 0
-                || libc::setuid(65534) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    as_nobody(cmd.arg("tail").arg("--socket").arg(socket));
     Tail::spawn(&mut cmd)
 }
 

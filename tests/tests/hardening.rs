@@ -2,15 +2,11 @@
 //! as such a user (uid 65534).
 use std::{
     io::{BufRead as _, BufReader},
-    os::unix::process::CommandExt as _,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use e2e::{Daemon, monitor_bin, privileged};
-
-/// The unprivileged user the attacks run as.
-const NOBODY: u32 = 65534;
+use e2e::{Daemon, as_nobody, monitor_bin, privileged};
 
 /// Holds `n` idle connections to the control socket at `path` until killed.
 const HOLD_CONNECTIONS: &str = r#"
@@ -25,18 +21,6 @@ for _ in range(int(sys.argv[2])):
 print("holding", len(held), flush=True)
 time.sleep(60)
 "#;
-
-fn as_nobody(cmd: &mut Command) -> &mut Command {
-    // SAFETY: setgid/setuid between fork and exec, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
-}
 
 /// Runs `f` with this process's (and so the daemon's) descriptor limit at
 /// systemd's default of 1 024, where the attack used to bite.
