@@ -107,15 +107,17 @@ impl Diagnostic {
         let paint = if color { paint } else { "" };
         let mut out = format!(
             "{bold}{}{reset}: {paint}{label}{reset}: {bold}{}{reset}\n",
-            self.location, self.message
+            self.location,
+            shorten(&self.message, MESSAGE_SHOWN)
         );
         if let Some(line) = &self.line_text {
             let num = self.location.line.to_string();
             let pad = " ".repeat(num.len());
+            let (line, col) = excerpt(line, self.location.col);
             // Keep tabs under tabs so the caret lines up in any terminal.
             let lead: String = line
                 .chars()
-                .take(self.location.col.saturating_sub(1))
+                .take(col.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             out.push_str(&format!("{blue}{num} |{reset} {line}\n"));
@@ -126,6 +128,40 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Characters of a message shown: one from a 200 KB line must not be 200 KB.
+const MESSAGE_SHOWN: usize = 300;
+/// Characters of the offending line shown on each side of the column.
+const LINE_CONTEXT: usize = 60;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+        None => text.into(),
+    }
+}
+
+/// The part of `line` around column `col` (1-based, in characters) that is
+/// shown, with ellipses where it was cut, and the column within it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= 2 * LINE_CONTEXT {
+        return (line.to_owned(), col);
+    }
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(LINE_CONTEXT);
+    let end = (at + LINE_CONTEXT).min(chars.len());
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, at - start + 1 + usize::from(start > 0))
 }
 
 impl fmt::Display for Diagnostic {
@@ -330,6 +366,31 @@ mod tests {
         assert_eq!(
             r,
             "f.yaml:2:5: error: unknown field\n2 | \tc: proc.nmae\n  | \t   ^\n  = expected: a field\n"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column_and_a_long_message_cut() {
+        let line = format!("{}BAD{}", "a".repeat(100_000), "b".repeat(100_000));
+        let src = SourceFile::new(&RuleSource::new("f.yaml", format!("{line}\n")));
+        let loc = Location {
+            file: "f.yaml".into(),
+            line: 1,
+            col: 100_001,
+        };
+        let message = format!("unknown key `{line}`");
+        let d = src.diag(Severity::Error, Kind::UnknownField, loc, &message, None);
+        let r = d.render(false);
+        assert!(r.len() < 1000, "{} bytes", r.len());
+        let lines: Vec<&str> = r.lines().collect();
+        assert!(lines[0].ends_with('…'), "{}", lines[0]);
+        let shown = lines[1].strip_prefix("1 | ").unwrap();
+        let caret = lines[2].strip_prefix("  | ").unwrap();
+        let at = caret.chars().count() - 1;
+        assert_eq!(
+            shown.chars().skip(at).take(3).collect::<String>(),
+            "BAD",
+            "the caret is under the column:\n{shown}\n{caret}"
         );
     }
 }
