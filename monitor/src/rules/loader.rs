@@ -74,12 +74,19 @@ pub fn default_sources() -> Vec<RuleSource> {
 /// A rule file, or every `*.yaml`/`*.yml` file of a directory (sorted by name).
 pub fn read_path(path: &Path) -> io::Result<Vec<RuleSource>> {
     if path.is_dir() {
+        // Every *.yaml entry is read: one that cannot be (a dangling link, a
+        // symlink loop) is an error naming it, not a file silently left out.
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_rules_file(p))
+            .filter(|p| is_rules_file(p) && !p.is_dir())
             .collect();
         files.sort();
-        files.iter().map(|f| read_file(f)).collect()
+        files
+            .iter()
+            .map(|f| {
+                read_file(f).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.display())))
+            })
+            .collect()
     } else {
         Ok(vec![read_file(path)?])
     }

@@ -833,3 +833,18 @@ fn falco_corpus_parses_without_panic() {
     assert_eq!(compiled + unsupported + incompatible, total);
     assert!(total > 0);
 }
+
+#[test]
+fn a_rules_file_that_cannot_be_read_in_a_directory_is_an_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("mcpmon-rulesdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), "- list: a\n  items: [x]\n").unwrap();
+    // loop.yaml -> loop.yaml: a symlink loop.
+    std::os::unix::fs::symlink(dir.join("loop.yaml"), dir.join("loop.yaml")).unwrap();
+    let err = read_path(&dir).unwrap_err();
+    assert!(err.to_string().contains("loop.yaml"), "{err}");
+    std::fs::remove_file(dir.join("loop.yaml")).unwrap();
+    assert_eq!(read_path(&dir).unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -53,6 +53,7 @@ impl LogSink {
                         dir.display()
                     )
                 })?;
+            check_dir(dir)?;
         }
         let file = open_append(&path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -183,6 +184,28 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
 }
 
 /// Opens for appending, creating the file 0600; an existing file is set to 0600.
+/// The log's directory (as it resolves, through symlinks) must be writable
+/// by its owner only, and owned by root or this process's user: otherwise
+/// another user could remove or replace the log and its rotated copies.
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("reading the alert log directory {}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 || (meta.uid() != me && meta.uid() != 0) {
+        anyhow::bail!(
+            "the alert log directory {} (mode {mode:o}, owner uid {}) can be written by other users, \
+             who could remove or replace the log; choose a directory only root can write \
+             (sinks.log.path, --alert-log) or turn the log off (--no-alert-log)",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    Ok(())
+}
+
 fn open_append(path: &Path) -> anyhow::Result<File> {
     let file = OpenOptions::new()
         .append(true)
@@ -306,6 +329,34 @@ mod tests {
         drop(LogSink::open(&cfg).unwrap());
         assert_eq!(mode(&path), 0o600);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused_even_behind_a_symlink() {
+        let base = std::env::temp_dir().join(format!("mcpmon-logdir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let open_dir = base.join("open");
+        std::fs::create_dir_all(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&open_dir, &link).unwrap();
+        for dir in [&open_dir, &link] {
+            let err = LogSink::open(&LogConfig {
+                path: dir.join("alerts.jsonl"),
+                ..LogConfig::default()
+            })
+            .err()
+            .unwrap_or_else(|| panic!("{} accepted", dir.display()));
+            assert!(
+                err.to_string().contains("mode 1777") && err.to_string().contains("other users"),
+                "{err}"
+            );
+        }
+        assert!(
+            !open_dir.join("alerts.jsonl").exists(),
+            "nothing written there"
+        );
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
