@@ -254,8 +254,9 @@ impl Drop for PinDir {
     }
 }
 
-/// The config of a test daemon: its alert log and socket in its own directory.
-const DEFAULT_CONFIG: &str =
+/// The config of a test daemon: its alert log and socket in its own
+/// directory (`{dir}`). Tests that need more append their keys to it.
+pub const DEFAULT_CONFIG: &str =
     "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
 
 /// How long the daemon may take to load and attach.
@@ -269,9 +270,6 @@ impl Daemon {
     pub fn start(extra: &[&str]) -> Daemon {
         Daemon::start_configured(DEFAULT_CONFIG, extra)
     }
-
-    /// The config [`Daemon::start`] uses.
-    pub const DEFAULT_CONFIG: &str = DEFAULT_CONFIG;
 
     /// Like [`Daemon::start`], with `config` as its config file; `{dir}` in it
     /// stands for the daemon's own directory.

@@ -25,8 +25,7 @@ const RULES: &str = r#"- rule: Marker file read
 "#;
 
 /// The harness's sinks: the alert log and socket in the daemon's directory.
-const SINKS: &str =
-    "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
+const SINKS: &str = e2e::DEFAULT_CONFIG;
 
 fn alerts_of<'a>(alerts: &'a [Value], rule: &str, server: &str) -> Vec<&'a Value> {
     alerts

@@ -134,7 +134,7 @@ fn a_stopped_daemon_stops_feeding_the_watchdog() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let daemon = Daemon::start_with_env(
-        Daemon::DEFAULT_CONFIG,
+        e2e::DEFAULT_CONFIG,
         &[],
         &[
             ("NOTIFY_SOCKET", path.to_str().unwrap()),

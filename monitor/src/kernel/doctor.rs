@@ -614,7 +614,7 @@ fn verifier_text(verified: &Verified) -> String {
         let n = n.map_or("n/a".to_owned(), |n| n.to_string());
         out.push_str(&format!("  {name:<width$}  {n:>8}\n"));
     }
-    let total: Option<u64> = programs.iter().map(|(_, n)| n.map(u64::from)).sum();
+    let total = crate::probes::verified_total(programs);
     out.push_str(&format!(
         "  {:<width$}  {:>8}\n",
         "total",
@@ -627,7 +627,7 @@ fn verifier_json(verified: &Verified) -> serde_json::Value {
     match verified {
         Ok(programs) => serde_json::json!({
             "programs": programs.iter().map(|(n, v)| serde_json::json!({"program": n, "verified_insns": v})).collect::<Vec<_>>(),
-            "total": programs.iter().map(|(_, n)| n.map(u64::from)).sum::<Option<u64>>(),
+            "total": crate::probes::verified_total(programs),
         }),
         Err(e) => serde_json::json!({ "error": e }),
     }

@@ -21,24 +21,6 @@ use monitor_common::{
     Tag, names,
 };
 
-/// A server's name or host cut to fit a [`ServerRecord`] field (at a
-/// character boundary), NUL-padded.
-pub fn record_text(text: &str) -> [u8; SERVER_NAME_LEN] {
-    let mut out = [0u8; SERVER_NAME_LEN];
-    let mut end = text.len().min(SERVER_NAME_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    out[..end].copy_from_slice(&text.as_bytes()[..end]);
-    out
-}
-
-/// The text of a [`ServerRecord`] field.
-pub fn text_of(field: &[u8; SERVER_NAME_LEN]) -> String {
-    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
-}
-
 pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
@@ -94,10 +76,7 @@ impl Probes {
     /// The verifier's processed instructions summed over every program this
     /// process loaded, if the kernel reports them.
     pub fn verified_total(&self) -> Option<u64> {
-        self.verified
-            .iter()
-            .map(|(_, n)| n.map(u64::from))
-            .sum::<Option<u64>>()
+        verified_total(&self.verified)
     }
 
     /// The hooks attached now.
@@ -345,6 +324,12 @@ fn load_handlers(
     Ok(array)
 }
 
+/// The instructions the verifier processed, summed over `programs`; `None`
+/// when the kernel does not report them (before 5.16).
+pub fn verified_total(programs: &[(String, Option<u32>)]) -> Option<u64> {
+    programs.iter().map(|(_, n)| n.map(u64::from)).sum()
+}
+
 /// Instructions the verifier processed for a loaded program (5.16+).
 fn verified_insns(info: Result<ProgramInfo, ProgramError>) -> Option<u32> {
     info.map_err(|e| log::debug!("program info: {e}"))
@@ -474,6 +459,24 @@ impl TagMap {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A server's name or host cut to fit a [`ServerRecord`] field (at a
+/// character boundary), NUL-padded.
+pub fn record_text(text: &str) -> [u8; SERVER_NAME_LEN] {
+    let mut out = [0u8; SERVER_NAME_LEN];
+    let mut end = text.len().min(SERVER_NAME_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out[..end].copy_from_slice(&text.as_bytes()[..end]);
+    out
+}
+
+/// The text of a [`ServerRecord`] field.
+pub fn text_of(field: &[u8; SERVER_NAME_LEN]) -> String {
+    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
 /// The kernel's tag bitmap, mapped into this process so bits can be flipped
