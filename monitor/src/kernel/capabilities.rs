@@ -217,7 +217,13 @@ fn parse_cap_eff(status: &str) -> Option<u64> {
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
-pub fn kernel_release() -> (String, Option<(u32, u32, u32)>) {
+/// This kernel's version, read once: the loader asks for it per program.
+pub fn kernel_version() -> Option<(u32, u32, u32)> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| kernel_release().1)
+}
+
+fn kernel_release() -> (String, Option<(u32, u32, u32)>) {
     // SAFETY: utsname is plain data; uname fills it with NUL-terminated strings.
     let release = unsafe {
         let mut u: libc::utsname = std::mem::zeroed();

@@ -93,9 +93,7 @@ pub fn preflight() -> Result<(), PreflightError> {
 /// not even the ring buffer fits. Root may lift it, as loaders do; where it
 /// cannot, the warning after the probe says what to do.
 fn raise_memlock_on_old_kernels() {
-    let old = super::capabilities::kernel_release()
-        .1
-        .is_some_and(|v| v < (5, 11, 0));
+    let old = super::capabilities::kernel_version().is_some_and(|v| v < (5, 11, 0));
     if !old {
         return;
     }

@@ -120,7 +120,7 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
 /// exchange, compare-and-exchange): Linux 5.12. Nothing in BTF names them, so
 /// the version decides; an unknown version is taken as a new kernel.
 pub fn bpf_atomics() -> bool {
-    has_bpf_atomics(super::capabilities::kernel_release().1)
+    has_bpf_atomics(super::capabilities::kernel_version())
 }
 
 fn has_bpf_atomics(version: Option<(u32, u32, u32)>) -> bool {

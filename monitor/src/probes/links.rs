@@ -46,7 +46,5 @@ impl Held {
 /// Whether tracepoint attachments are BPF links (`BPF_LINK_TYPE_PERF_EVENT`,
 /// Linux 5.15), which can be pinned.
 fn perf_links() -> bool {
-    crate::kernel::capabilities::kernel_release()
-        .1
-        .is_none_or(|v| v >= (5, 15, 0))
+    crate::kernel::capabilities::kernel_version().is_none_or(|v| v >= (5, 15, 0))
 }
