@@ -45,6 +45,23 @@ pub const OPEN_SLOTS: u32 = 32_768;
 pub const MAX_PENDING: u32 = 16_384;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const RING_BUF_BYTES: u32 = 8 * 1024 * 1024;
+/// Ordinary records leave the last 1/2^RESERVE_SHIFT of the ring buffer (1
+/// MiB of the default 8) to priority ones: reads of sensitive files and
+/// privileged syscalls, which a storm of ordinary records must not crowd out.
+pub const RESERVE_SHIFT: u32 = 3;
+/// Capacity of the sensitive-inode set (`SENSITIVE`).
+pub const MAX_SENSITIVE: u32 = 8192;
+/// A file is sensitive when it, or one of this many directories above it, is
+/// in the sensitive-inode set (`~/.config/gcloud/legacy_credentials/x/adc.json`
+/// is three levels below `.config/gcloud`).
+pub const SENSITIVE_DEPTH: u64 = 4;
+/// Offsets of `req` (a pointer) and `res` (an int) in the
+/// `io_uring:io_uring_complete` record since Linux 5.19; user space checks
+/// them against tracefs before it lets the kernel read them.
+pub const URING_COMPLETE_REQ: usize = 16;
+pub const URING_COMPLETE_RES: usize = 32;
+/// Capacity of the map that reports each file an io_uring request used once.
+pub const MAX_URING_FILES: u32 = 4096;
 
 /// At most one ring-buffer wake-up of user space per CPU per this many
 /// nanoseconds; user space polls again shortly after every batch it drains,
@@ -62,6 +79,7 @@ pub mod names {
     pub const SERVERS: &str = "SERVERS";
     pub const HANDOFF: &str = "HANDOFF";
     pub const DAEMON: &str = "DAEMON";
+    pub const SENSITIVE: &str = "SENSITIVE";
 
     /// The maps pinned when the daemon keeps its state across restarts: the
     /// tags, the records written meanwhile, the drop counters, the server
@@ -69,6 +87,7 @@ pub mod names {
     /// handler (old and new programs share them while both are attached).
     pub const PINNED: &[&str] = &[
         EVENTS,
+        SENSITIVE,
         TAGGED,
         TAG_BITMAP,
         DROPS,
@@ -86,7 +105,7 @@ pub mod names {
 /// The layout of the pinned state: bump it when a pinned map's type, size or
 /// value, or a record, changes, so that a new daemon does not take over maps
 /// (or read records) it would misread. Pins live under `abi-N/`.
-pub const STATE_ABI: u32 = 1;
+pub const STATE_ABI: u32 = 2;
 
 /// Capacity of the server-name map (`SERVERS`).
 pub const MAX_SERVERS: u32 = 4096;
@@ -200,8 +219,19 @@ impl EventKind {
     }
 }
 
-/// Number of slots in the per-CPU drop counter array (indexed by `EventKind`).
+/// Number of slots in the per-CPU drop counter array: [`drop_slot`].
 pub const DROP_SLOTS: u32 = 16;
+
+/// The drop counter of a record of `kind` that did not fit in the ring
+/// buffer: ordinary records' counters are indexed by kind, priority ones'
+/// (which may use the reserve) follow them.
+#[inline(always)]
+pub const fn drop_slot(kind: EventKind, priority: bool) -> u32 {
+    kind as u32 + if priority { PRIORITY_DROP_BASE } else { 0 }
+}
+
+/// Where the priority records' drop counters start.
+pub const PRIORITY_DROP_BASE: u32 = 8;
 
 /// Bits of [`EventHeader::flags`].
 pub mod flags {
@@ -235,6 +265,9 @@ pub mod flags {
     /// A path record's `base` is the directory of its second path (else of
     /// its first); see [`crate::Syscall::dirfds`].
     pub const BASE_OF_PATH2: u32 = 1 << 12;
+    /// The file, or a directory just above it, is in the sensitive-inode set:
+    /// the record could use the ring buffer's reserve.
+    pub const SENSITIVE: u32 = 1 << 13;
 }
 
 /// Start of every record.
@@ -348,13 +381,22 @@ pub enum OpenSyscall {
     OpenAt = 1,
     OpenAt2 = 2,
     Creat = 3,
+    /// Not a syscall: a completed io_uring request that opened or used a file
+    /// (`monitor-ebpf`'s `uring` module). The record's `mode` is its opcode.
+    IoUring = 4,
 }
 
 impl OpenSyscall {
     pub fn from_u32(v: u32) -> Option<Self> {
-        [Self::Open, Self::OpenAt, Self::OpenAt2, Self::Creat]
-            .into_iter()
-            .find(|s| *s as u32 == v)
+        [
+            Self::Open,
+            Self::OpenAt,
+            Self::OpenAt2,
+            Self::Creat,
+            Self::IoUring,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
     }
 
     pub fn name(self) -> &'static str {
@@ -363,6 +405,7 @@ impl OpenSyscall {
             OpenSyscall::OpenAt => "openat",
             OpenSyscall::OpenAt2 => "openat2",
             OpenSyscall::Creat => "creat",
+            OpenSyscall::IoUring => "io_uring",
         }
     }
 }
@@ -395,9 +438,12 @@ pub struct OpenEvent {
     /// An [`OpenSyscall`] as `u32`.
     pub syscall: u32,
     pub dirfd: i32,
+    /// The flags asked for; for io_uring, the file's `f_flags`.
     pub flags: u64,
+    /// The mode asked for; for io_uring, the request's opcode (`IORING_OP_*`).
     pub mode: u64,
-    /// Return value: the new fd, or a negative errno.
+    /// Return value: the new fd, or a negative errno (io_uring: the
+    /// request's result).
     pub ret: i64,
     pub path_len: u32,
     /// Bytes of `resolved` used.
@@ -541,6 +587,26 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_mnt_parent: u32,
     pub mount_mnt_mountpoint: u32,
+    /// `dentry.d_inode`, `inode.i_ino` and `inode.i_mode` (0 on current
+    /// kernels): the sensitive-file check and file types (part of the path
+    /// walk's set).
+    pub dentry_d_inode: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_mode: u32,
+    /// `file.f_flags` (part of the path walk's set).
+    pub file_f_flags: u32,
+    /// 1 when paths can be walked, the `io_uring:io_uring_complete` record
+    /// has `req` at [`URING_COMPLETE_REQ`] and `res` at
+    /// [`URING_COMPLETE_RES`] (Linux 5.19+), and every io_uring offset below
+    /// was found: the `io_uring_complete` program can name the files
+    /// requests used.
+    pub uring: u32,
+    /// `io_kiocb.file` (0 on current kernels), `io_kiocb.opcode`, and
+    /// `io_open.file_slot` as seen from the request (non-zero for an open
+    /// into a fixed-file slot, whose result is no fd).
+    pub io_kiocb_file: u32,
+    pub io_kiocb_opcode: u32,
+    pub io_open_file_slot: u32,
     pub _pad: u32,
 }
 
@@ -572,6 +638,14 @@ impl KernelOffsets {
             mount_mnt: 0,
             mount_mnt_parent: 0,
             mount_mnt_mountpoint: 0,
+            dentry_d_inode: 0,
+            inode_i_ino: 0,
+            inode_i_mode: 0,
+            file_f_flags: 0,
+            uring: 0,
+            io_kiocb_file: 0,
+            io_kiocb_opcode: 0,
+            io_open_file_slot: 0,
             _pad: 0,
         }
     }

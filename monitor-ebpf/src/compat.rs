@@ -26,3 +26,5 @@ mod process;
 mod runtime;
 #[path = "syscalls.rs"]
 mod syscalls;
+#[path = "uring.rs"]
+mod uring;

@@ -4,7 +4,10 @@ use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
-use monitor_common::{EventHeader, EventKind, Record, TRIMMED_RECORD_LEN, Tag, WAKEUP_INTERVAL_NS};
+use monitor_common::{
+    EventHeader, EventKind, RESERVE_SHIFT, Record, TRIMMED_RECORD_LEN, Tag, WAKEUP_INTERVAL_NS,
+    drop_slot, flags,
+};
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or, atomic_xadd, atomic_xsub};
 
@@ -98,6 +101,29 @@ fn unconsumed() -> u64 {
     EVENTS.query(BPF_RB_AVAIL_DATA)
 }
 
+/// Whether a record is a priority one: privileged syscalls (rare, and each
+/// one matters) and opens of sensitive files. Everything else (the bulk:
+/// ordinary opens, process lifecycle, sockets) is ordinary.
+#[inline(always)]
+fn is_priority(kind: EventKind, header_flags: u32) -> bool {
+    matches!(kind, EventKind::Call) || header_flags & flags::SENSITIVE != 0
+}
+
+/// Whether an ordinary record must stay out of the ring buffer's last
+/// 1/2^[`RESERVE_SHIFT`], kept for priority records: a storm of ordinary
+/// records then cannot crowd out the read of a key. (One ring buffer with a
+/// reserve rather than two: the records stay in the order they happened, and
+/// the verifier checks one path to one map.)
+#[inline(always)]
+fn in_reserve(priority: bool, unconsumed: u64) -> bool {
+    const BPF_RB_RING_SIZE: u64 = 1;
+    if priority {
+        return false;
+    }
+    let size = EVENTS.query(BPF_RB_RING_SIZE);
+    unconsumed > size - (size >> RESERVE_SHIFT)
+}
+
 /// Flags for `bpf_ringbuf_submit`. A wake-up per record would make a busy
 /// tagged process pay a cross-CPU wake-up for nearly every syscall, so a
 /// record is submitted without one when user space still had records to read
@@ -130,9 +156,14 @@ fn submit_flags(unconsumed_before: u64) -> u64 {
 /// drop of `T`'s kind.
 #[inline(always)]
 pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
+    let priority = is_priority(T::KIND, 0);
     let before = unconsumed();
+    if in_reserve(priority, before) {
+        count_lane_drop(T::KIND, priority);
+        return;
+    }
     let Some(mut entry) = EVENTS.reserve::<T>(0) else {
-        count_drop(T::KIND);
+        count_lane_drop(T::KIND, priority);
         return;
     };
     let ev = entry.as_mut_ptr();
@@ -162,20 +193,43 @@ pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mu
     if len > core::mem::size_of::<T>() {
         len = core::mem::size_of::<T>();
     }
+    // SAFETY: the header was filled above. A volatile load: the compiler
+    // would otherwise carry what it knows of the flags from `body`'s branches
+    // and copy the code below once per combination, each copy verified.
+    let header_flags =
+        unsafe { core::ptr::read_volatile(&raw const (*ev.cast::<EventHeader>()).flags) };
+    let priority = is_priority(T::KIND, header_flags);
     let before = unconsumed();
+    if in_reserve(priority, before) {
+        count_lane_drop(T::KIND, priority);
+        return;
+    }
     // SAFETY: `len` bytes of the per-CPU buffer, all written by fill_header/body
     // or left from an earlier record (user space ignores bytes past the lengths).
     let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
     if EVENTS.output::<[u8]>(bytes, submit_flags(before)).is_err() {
-        count_drop(T::KIND);
+        count_lane_drop(T::KIND, priority);
     }
 }
 
-/// Counts a record that did not fit in the ring buffer (or whose handler
-/// could not be reached).
+/// Counts a record whose handler could not be reached.
 #[inline(always)]
 pub fn count_drop(kind: EventKind) {
-    if let Some(slot) = DROPS.get_ptr_mut(kind as u32) {
+    count_lane_drop(kind, false);
+}
+
+/// Counts a record that did not fit in the ring buffer (an ordinary one: in
+/// what the reserve leaves). Each branch looks up a constant slot: an index
+/// computed from `priority` would make the verifier keep the two cases
+/// apart through everything before (several times the instructions).
+#[inline(always)]
+fn count_lane_drop(kind: EventKind, priority: bool) {
+    let slot = if priority {
+        DROPS.get_ptr_mut(drop_slot(kind, true))
+    } else {
+        DROPS.get_ptr_mut(drop_slot(kind, false))
+    };
+    if let Some(slot) = slot {
         unsafe { *slot += 1 };
     }
 }

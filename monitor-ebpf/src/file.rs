@@ -16,8 +16,8 @@ use monitor_common::{
 use crate::{
     emit::{current_is_tagged, current_tag, emit_trimmed},
     handoff::{hand_over, slot},
-    kpath::{base_path, fd_path, walk},
-    maps::{OPEN_SLOTS_MAP, PENDING_OPEN},
+    kpath::{base_path, fd_path, file_path, walk},
+    maps::{OPEN_SLOTS_MAP, PENDING_OPEN, offsets},
 };
 
 /// Offset of syscall argument `n` in a `syscalls:sys_enter_*` record. The layout
@@ -40,7 +40,7 @@ pub fn arg(ctx: &TracePointContext, n: usize) -> u64 {
 /// Callers check `current_is_tagged()` first, before reading any argument, so
 /// that untagged processes pay for that check alone.
 #[inline(always)]
-fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u64) {
+pub fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mode: u64) {
     let pending = PendingOpen {
         syscall: syscall as u32,
         dirfd,
@@ -178,7 +178,10 @@ fn exit(ctx: &TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: this CPU's hand-off slot.
-    unsafe { (*h).ret = arg(ctx, 0) as i64 };
+    unsafe {
+        (*h).ret = arg(ctx, 0) as i64;
+        (*h).file = 0;
+    }
     hand_over(ctx, Handler::Open, EventKind::Open);
     0
 }
@@ -222,8 +225,11 @@ fn complete<const WALK: bool>() -> u32 {
         // What the kernel opened (symlinks followed), or for a failed call
         // with a relative path, the directory it was relative to.
         let relative = fl & flags::PATH_UNREADABLE == 0 && (*ev).path[0] != b'/';
+        let file = (*h).file as *const u8;
         let resolved = if !WALK {
             None
+        } else if !file.is_null() {
+            file_path(&offsets(), file).map(|p| (p, flags::RESOLVED_FILE))
         } else if ret >= 0 {
             fd_path(ret).map(|p| (p, flags::RESOLVED_FILE))
         } else if relative {

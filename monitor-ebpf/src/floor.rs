@@ -40,6 +40,7 @@ empty_tracepoints!(
     sys_exit_creat,
     sys_enter_connect,
     sys_exit_connect,
+    io_uring_complete,
 );
 
 macro_rules! empty_syscall_pairs {

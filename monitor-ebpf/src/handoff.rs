@@ -24,6 +24,9 @@ use crate::{
 pub struct Handoff {
     /// The syscall's return value.
     pub ret: i64,
+    /// For `handle_open`: the `struct file` to name instead of the file
+    /// behind the fd `ret` (an io_uring request's), or 0.
+    pub file: u64,
     /// For generic syscalls: the [`Syscall`] as `u32`.
     pub syscall: u32,
     /// [`Syscall::strings`], [`Syscall::dirfds`] and [`Syscall::user_data`]

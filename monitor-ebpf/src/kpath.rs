@@ -11,12 +11,13 @@ use aya_ebpf::helpers::{
 };
 use core::ffi::c_void;
 use monitor_common::{
-    AT_FDCWD, KernelOffsets, NAME_READ, RESOLVE_DEPTH, RESOLVED_COMPONENTS, RESOLVED_LEN, flags,
+    AT_FDCWD, KernelOffsets, NAME_READ, RESOLVE_DEPTH, RESOLVED_COMPONENTS, RESOLVED_LEN,
+    SENSITIVE_DEPTH, flags,
 };
 
 use crate::{
     emit::current_task,
-    maps::{WALK, offsets},
+    maps::{SENSITIVE, WALK, offsets},
 };
 
 /// A `struct path`: a mount and a dentry on it.
@@ -63,7 +64,7 @@ unsafe fn read_u32(base: *const u8, off: u32) -> u32 {
 
 /// The `struct file` behind `fd` in the current process, null if none.
 #[inline(always)]
-unsafe fn fd_file(off: &KernelOffsets, fd: i64) -> *const u8 {
+pub unsafe fn fd_file(off: &KernelOffsets, fd: i64) -> *const u8 {
     if fd < 0 {
         return core::ptr::null();
     }
@@ -89,13 +90,45 @@ pub fn fd_path(fd: i64) -> Option<KPath> {
     if off.path_walk == 0 {
         return None;
     }
-    unsafe {
-        let file = fd_file(&off, fd);
-        if file.is_null() {
-            return None;
-        }
-        Some(read_path(&off, file.add(off.file_f_path as usize))).filter(KPath::is_valid)
+    unsafe { file_path(&off, fd_file(&off, fd)) }
+}
+
+/// The path of `file` (a `struct file`), for callers that checked `path_walk`.
+#[inline(always)]
+pub unsafe fn file_path(off: &KernelOffsets, file: *const u8) -> Option<KPath> {
+    if file.is_null() {
+        return None;
     }
+    unsafe { Some(read_path(off, file.add(off.file_f_path as usize))).filter(KPath::is_valid) }
+}
+
+/// Whether `file` is a regular file (not a socket, pipe or device).
+#[inline(always)]
+pub unsafe fn file_is_regular(off: &KernelOffsets, file: *const u8) -> bool {
+    const S_IFMT: u16 = 0o170000;
+    const S_IFREG: u16 = 0o100000;
+    unsafe {
+        let Some(path) = file_path(off, file) else {
+            return false;
+        };
+        let inode = read_ptr(path.dentry as *const u8, off.dentry_d_inode) as *const u8;
+        if inode.is_null() {
+            return false;
+        }
+        let mode =
+            bpf_probe_read_kernel(inode.wrapping_add(off.inode_i_mode as usize) as *const u16)
+                .unwrap_or(0);
+        mode & S_IFMT == S_IFREG
+    }
+}
+
+/// `file.f_flags`, 0 when unknown.
+#[inline(always)]
+pub unsafe fn file_flags(off: &KernelOffsets, file: *const u8) -> u32 {
+    if off.path_walk == 0 {
+        return 0;
+    }
+    unsafe { read_u32(file, off.file_f_flags) }
 }
 
 /// The current process's working directory.
@@ -156,6 +189,10 @@ pub struct WalkState {
     pos: u64,
     /// 0 while walking, [`REACHED_ROOT`] or [`STOPPED`] when done.
     end: u64,
+    /// Components visited so far.
+    steps: u64,
+    /// `flags::SENSITIVE` once a component near the leaf is in `SENSITIVE`.
+    sensitive: u64,
     /// The components found so far, leaf first, each NUL-terminated.
     buf: [u8; RESOLVED_LEN],
 }
@@ -165,7 +202,9 @@ const STOPPED: u64 = 2;
 
 /// Writes the components of `path` into `out` leaf first, each NUL-terminated,
 /// stopping at the process's root. Returns the bytes used and `flags` bits
-/// (`RESOLVED_INCOMPLETE` when the root was not reached).
+/// (`RESOLVED_INCOMPLETE` when the root was not reached, `SENSITIVE` when
+/// the file or one of the [`SENSITIVE_DEPTH`] directories above it is in the
+/// sensitive-inode set).
 ///
 /// The steps run under `bpf_loop` (kernel 5.17+), so the verifier checks one
 /// step rather than every path through a long unrolled walk, which it refuses.
@@ -183,6 +222,8 @@ pub fn walk(path: KPath, out: &mut [u8; RESOLVED_LEN]) -> (u32, u32) {
         (*w).mount = path.vfsmount.wrapping_sub(off.mount_mnt as u64);
         (*w).pos = 0;
         (*w).end = 0;
+        (*w).steps = 0;
+        (*w).sensitive = 0;
         bpf_loop(
             RESOLVE_DEPTH,
             walk_step as *mut c_void,
@@ -215,7 +256,7 @@ pub fn walk(path: KPath, out: &mut [u8; RESOLVED_LEN]) -> (u32, u32) {
         } else {
             flags::RESOLVED_INCOMPLETE
         };
-        (used as u32, fl)
+        (used as u32, fl | (*w).sensitive as u32)
     }
 }
 
@@ -252,6 +293,14 @@ extern "C" fn walk_step(_index: u64, _ctx: *mut c_void) -> i64 {
         if parent == w.dentry || parent == 0 || w.pos >= RESOLVED_COMPONENTS as u64 {
             w.end = STOPPED;
             return 1;
+        }
+        if w.steps < SENSITIVE_DEPTH {
+            w.steps += 1;
+            let inode = read_ptr(w.dentry as *const u8, off.dentry_d_inode) as *const u8;
+            let ino = read_ptr(inode, off.inode_i_ino);
+            if ino != 0 && SENSITIVE.get(&ino).is_some() {
+                w.sensitive = flags::SENSITIVE as u64;
+            }
         }
         let name = read_ptr(w.dentry as *const u8, off.dentry_d_name_name) as *const u8;
         let at = (w.pos as usize) & (RESOLVED_COMPONENTS - 1);

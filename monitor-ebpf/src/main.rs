@@ -25,3 +25,4 @@ mod net;
 mod process;
 mod runtime;
 mod syscalls;
+mod uring;

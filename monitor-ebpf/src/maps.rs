@@ -4,9 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use monitor_common::{
-    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_SERVERS, MAX_TAGGED,
-    OPEN_SLOTS, OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES, ServerRecord, SyscallArgs,
-    TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
+    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_SENSITIVE, MAX_SERVERS,
+    MAX_TAGGED, MAX_URING_FILES, OPEN_SLOTS, OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES,
+    ServerRecord, SyscallArgs, TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
 };
 
 use crate::{handoff::Handoff, kpath::WalkState};
@@ -14,6 +14,19 @@ use crate::{handoff::Handoff, kpath::WalkState};
 /// Records for user space.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUF_BYTES, 0);
+
+/// Inode numbers of sensitive files and directories (`i_ino` → 1), written
+/// by user space from the rules' secret lists: their records may use the
+/// ring buffer's reserve (see `emit`). Keyed by inode number alone: a number
+/// shared with an unrelated file on another filesystem only gives that
+/// file's records the reserve too.
+#[map]
+pub static SENSITIVE: HashMap<u64, u8> = HashMap::with_max_entries(MAX_SENSITIVE, 0);
+
+/// (tgid, struct file) pairs whose use by an io_uring request was reported:
+/// each file once per process, not once per read.
+#[map]
+pub static URING_FILES: LruHashMap<[u64; 2], u8> = LruHashMap::with_max_entries(MAX_URING_FILES, 0);
 
 /// tgid → tag of every process that belongs to an MCP server.
 #[map]

@@ -11,7 +11,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use monitor_common::{EventKind, TagSource};
+use aya::maps::{MapData, RingBuf};
+use monitor_common::TagSource;
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -31,7 +32,7 @@ use crate::{
     event::Event,
     kernel,
     metrics::{self, Snapshot, Tally},
-    probes,
+    probes::{self, LostKind},
     procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
 };
 
@@ -78,6 +79,10 @@ pub fn run_floor() -> anyhow::Result<i32> {
     drop(probes);
     Ok(0)
 }
+
+/// How often the sensitive-inode set is rebuilt (files replaced by rename
+/// have new inodes).
+const SENSITIVE_REFRESH: Duration = Duration::from_secs(30);
 
 /// Records taken from the ring buffer per wake-up before other work gets a turn.
 const BATCH: usize = 4096;
@@ -159,10 +164,13 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     );
     let probes::Maps {
         events,
+        mut sensitive,
         mut tags,
         drops,
         previous_daemon,
     } = maps;
+    let held = sensitive.refresh(detector.rules());
+    log::info!("{held} sensitive files and directories may use the ring buffer's reserve");
 
     let servers = config.servers.clone();
     let patterns = PatternSet::new(
@@ -211,6 +219,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     // as long as the AsyncFd holds it.
     let mut ring = unsafe { AsyncFd::register(events) }
         .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    let mut sensitive_refreshed = Instant::now();
     let mut tick = tokio::time::interval(TICK);
     let drops_watch = DropWatch::default();
     let sink = EventSink::new(config.sinks.stdout.events);
@@ -305,6 +314,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.drain(ring.get_mut()) > 0 {
                     repoll = true;
                 }
+                // Files replaced by rename have new inodes.
+                if sensitive_refreshed.elapsed() >= SENSITIVE_REFRESH {
+                    sensitive.refresh(pipeline.detector.rules());
+                    sensitive_refreshed = Instant::now();
+                }
                 if let Some(lost) = pipeline.drops_watch.check(&drops.totals()) {
                     pipeline.alerts.health(
                         rule::EVENTS_LOST,
@@ -319,6 +333,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 pipeline.alerts.tick();
                 if pipeline.detector.files_changed() && pipeline.reload("a rule file changed") {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
+                    sensitive.refresh(pipeline.detector.rules());
                 }
                 pipeline.publish_metrics(metrics_tx.as_ref(), &drops.totals());
                 if policy_watch.changed() {
@@ -336,6 +351,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 reload_config(&source, &mut config, &mut pipeline);
                 if pipeline.reload("SIGHUP") {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
+                    sensitive.refresh(pipeline.detector.rules());
                 }
             }
             _ = sigint.recv() => break,
@@ -495,17 +511,17 @@ impl Pipeline {
     }
 
     /// Renders the metrics for the endpoint, if there is one.
-    fn publish_metrics(&self, tx: Option<&watch::Sender<Arc<String>>>, lost: &[(EventKind, u64)]) {
+    fn publish_metrics(&self, tx: Option<&watch::Sender<Arc<String>>>, lost: &[(LostKind, u64)]) {
         if let Some(tx) = tx {
             tx.send_replace(Arc::new(self.snapshot(lost).render()));
         }
     }
 
     /// The figures the metrics endpoint shows.
-    fn snapshot(&self, lost: &[(EventKind, u64)]) -> Snapshot {
+    fn snapshot(&self, lost: &[(LostKind, u64)]) -> Snapshot {
         let mut kernel_lost = Tally::default();
         for (kind, n) in lost {
-            kernel_lost.add(kind.name(), *n);
+            kernel_lost.add(&kind.key(), *n);
         }
         let table = &self.tracker.table;
         Snapshot {
@@ -540,7 +556,7 @@ impl Pipeline {
     }
 
     /// Handles up to [`BATCH`] records; returns how many there were.
-    fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> usize {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> usize {
         let mut n = 0;
         while n < BATCH {
             let Some(item) = ring.next() else { break };
@@ -692,7 +708,7 @@ impl EventSink {
 /// Turns kernel drop counters and undecodable records into rate-limited warnings.
 #[derive(Default)]
 struct DropWatch {
-    reported: Vec<(EventKind, u64)>,
+    reported: Vec<(LostKind, u64)>,
     bad_records: u64,
     /// Undecodable records over the whole run.
     bad_total: u64,
@@ -707,7 +723,7 @@ impl DropWatch {
     }
 
     /// At shutdown: what was lost over the whole run, whatever was said before.
-    fn final_report(&self, totals: &[(EventKind, u64)]) {
+    fn final_report(&self, totals: &[(LostKind, u64)]) {
         let lost = Lost {
             total: totals.iter().map(|(_, n)| n).sum(),
             by_kind: totals.iter().copied().filter(|(_, n)| *n > 0).collect(),
@@ -724,8 +740,8 @@ impl DropWatch {
 
     /// Reports new losses (at most every [`DROP_WARN_INTERVAL`]); returns them
     /// so the caller can raise an alert.
-    fn check(&mut self, totals: &[(EventKind, u64)]) -> Option<Lost> {
-        let new: Vec<(EventKind, u64)> = totals
+    fn check(&mut self, totals: &[(LostKind, u64)]) -> Option<Lost> {
+        let new: Vec<(LostKind, u64)> = totals
             .iter()
             .map(|(kind, total)| {
                 let before = self
@@ -774,14 +790,14 @@ impl DropWatch {
 /// Events lost since the last report.
 struct Lost {
     total: u64,
-    by_kind: Vec<(EventKind, u64)>,
+    by_kind: Vec<(LostKind, u64)>,
 }
 
 impl Lost {
     fn by_kind_text(&self) -> String {
         self.by_kind
             .iter()
-            .map(|(k, n)| format!("{} {n}", k.name()))
+            .map(|(k, n)| format!("{k} {n}"))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -790,7 +806,7 @@ impl Lost {
         let mut f = std::collections::BTreeMap::new();
         f.insert("monitor.lost".into(), self.total.into());
         for (k, n) in &self.by_kind {
-            f.insert(format!("monitor.lost.{}", k.name()), (*n).into());
+            f.insert(format!("monitor.lost.{}", k.key()), (*n).into());
         }
         f
     }

@@ -177,6 +177,72 @@ pub const IORING_SETUP_FLAGS: Table = &[
 ];
 
 /// ptrace(2) requests.
+/// io_uring request opcodes (`IORING_OP_*`, a stable ABI numbered in order).
+pub const IORING_OPS: Table = &[
+    (0, "IORING_OP_NOP"),
+    (1, "IORING_OP_READV"),
+    (2, "IORING_OP_WRITEV"),
+    (3, "IORING_OP_FSYNC"),
+    (4, "IORING_OP_READ_FIXED"),
+    (5, "IORING_OP_WRITE_FIXED"),
+    (6, "IORING_OP_POLL_ADD"),
+    (7, "IORING_OP_POLL_REMOVE"),
+    (8, "IORING_OP_SYNC_FILE_RANGE"),
+    (9, "IORING_OP_SENDMSG"),
+    (10, "IORING_OP_RECVMSG"),
+    (11, "IORING_OP_TIMEOUT"),
+    (12, "IORING_OP_TIMEOUT_REMOVE"),
+    (13, "IORING_OP_ACCEPT"),
+    (14, "IORING_OP_ASYNC_CANCEL"),
+    (15, "IORING_OP_LINK_TIMEOUT"),
+    (16, "IORING_OP_CONNECT"),
+    (17, "IORING_OP_FALLOCATE"),
+    (18, "IORING_OP_OPENAT"),
+    (19, "IORING_OP_CLOSE"),
+    (20, "IORING_OP_FILES_UPDATE"),
+    (21, "IORING_OP_STATX"),
+    (22, "IORING_OP_READ"),
+    (23, "IORING_OP_WRITE"),
+    (24, "IORING_OP_FADVISE"),
+    (25, "IORING_OP_MADVISE"),
+    (26, "IORING_OP_SEND"),
+    (27, "IORING_OP_RECV"),
+    (28, "IORING_OP_OPENAT2"),
+    (29, "IORING_OP_EPOLL_CTL"),
+    (30, "IORING_OP_SPLICE"),
+    (31, "IORING_OP_PROVIDE_BUFFERS"),
+    (32, "IORING_OP_REMOVE_BUFFERS"),
+    (33, "IORING_OP_TEE"),
+    (34, "IORING_OP_SHUTDOWN"),
+    (35, "IORING_OP_RENAMEAT"),
+    (36, "IORING_OP_UNLINKAT"),
+    (37, "IORING_OP_MKDIRAT"),
+    (38, "IORING_OP_SYMLINKAT"),
+    (39, "IORING_OP_LINKAT"),
+    (40, "IORING_OP_MSG_RING"),
+    (41, "IORING_OP_FSETXATTR"),
+    (42, "IORING_OP_SETXATTR"),
+    (43, "IORING_OP_FGETXATTR"),
+    (44, "IORING_OP_GETXATTR"),
+    (45, "IORING_OP_SOCKET"),
+    (46, "IORING_OP_URING_CMD"),
+    (47, "IORING_OP_SEND_ZC"),
+    (48, "IORING_OP_SENDMSG_ZC"),
+    (49, "IORING_OP_READ_MULTISHOT"),
+    (50, "IORING_OP_WAITID"),
+    (51, "IORING_OP_FUTEX_WAIT"),
+    (52, "IORING_OP_FUTEX_WAKE"),
+    (53, "IORING_OP_FUTEX_WAITV"),
+    (54, "IORING_OP_FIXED_FD_INSTALL"),
+    (55, "IORING_OP_FTRUNCATE"),
+    (56, "IORING_OP_BIND"),
+    (57, "IORING_OP_LISTEN"),
+    (58, "IORING_OP_RECV_ZC"),
+    (59, "IORING_OP_EPOLL_WAIT"),
+    (60, "IORING_OP_READV_FIXED"),
+    (61, "IORING_OP_WRITEV_FIXED"),
+];
+
 pub const PTRACE_REQUESTS: Table = &[
     (0, "PTRACE_TRACEME"),
     (1, "PTRACE_PEEKTEXT"),
@@ -385,6 +451,10 @@ mod tests {
         assert_eq!(value(0x4206, PTRACE_REQUESTS), "PTRACE_SEIZE");
         assert_eq!(value(0, PTRACE_REQUESTS), "PTRACE_TRACEME");
         assert_eq!(value(999, PTRACE_REQUESTS), "999");
+        assert_eq!(value(18, IORING_OPS), "IORING_OP_OPENAT");
+        assert_eq!(value(22, IORING_OPS), "IORING_OP_READ");
+        assert_eq!(value(28, IORING_OPS), "IORING_OP_OPENAT2");
+        assert_eq!(value(30, IORING_OPS), "IORING_OP_SPLICE");
         assert_eq!(value(5, BPF_COMMANDS), "BPF_PROG_LOAD");
         assert_eq!(signal(9), "SIGKILL");
         assert_eq!(signal(15), "SIGTERM");

@@ -113,7 +113,55 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         );
     }
     off.exec_filename = filename.offset;
+    if off.path_walk == 1 {
+        match with_uring(btf, tracefs, off) {
+            Ok(with) => off = with,
+            Err(e) => log::info!("files used through io_uring will not be named: {e:#}"),
+        }
+    }
     Ok(off)
+}
+
+/// Adds what the `io_uring_complete` program needs to name the files
+/// requests used: the record's layout (Linux 5.19+) and `io_kiocb`'s.
+fn with_uring(btf: &Btf, tracefs: &Tracefs, base: KernelOffsets) -> Result<KernelOffsets> {
+    use monitor_common::{URING_COMPLETE_REQ, URING_COMPLETE_RES};
+    let format = tracefs
+        .format("io_uring", "io_uring_complete")
+        .map_err(|e| anyhow!("{e}"))?;
+    let at = |name: &str, offset: usize, size: u32| -> Result<()> {
+        match format.field(name) {
+            Some(f) if f.offset as usize == offset && f.size == size => Ok(()),
+            Some(f) => bail!(
+                "io_uring:io_uring_complete has `{}` at offset {} ({} bytes), not {offset} ({size} bytes)",
+                f.name,
+                f.offset,
+                f.size
+            ),
+            None => bail!("io_uring:io_uring_complete has no `{name}` field (kernels before 5.19)"),
+        }
+    };
+    at("req", URING_COMPLETE_REQ, 8)?;
+    at("res", URING_COMPLETE_RES, 4)?;
+    let member = |strukt: &str, member: &str, size: u32| -> Result<u32> {
+        let info = btf.member(strukt, member).map_err(|e| anyhow!("{e}"))?;
+        if info.size != Some(size) {
+            bail!("{strukt}.{member} is not {size} bytes in this kernel's BTF");
+        }
+        Ok(info.offset)
+    };
+    let ptr = std::mem::size_of::<usize>() as u32;
+    let file = member("io_kiocb", "file", ptr)?;
+    // An open request's `struct io_open` overlays the request's first bytes
+    // (`io_kiocb_to_cmd`), the union `file` is part of.
+    let file_slot = member("io_open", "file_slot", 4)?;
+    Ok(KernelOffsets {
+        uring: 1,
+        io_kiocb_file: file,
+        io_kiocb_opcode: member("io_kiocb", "opcode", 1)?,
+        io_open_file_slot: file + file_slot,
+        ..base
+    })
 }
 
 /// Whether this kernel's BPF has atomic instructions beyond add (and, or,
@@ -164,6 +212,10 @@ fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
         )?,
         mount_mnt_parent: at("mount", "mnt_parent", ptr)?,
         mount_mnt_mountpoint: at("mount", "mnt_mountpoint", ptr)?,
+        dentry_d_inode: at("dentry", "d_inode", ptr)?,
+        inode_i_ino: at("inode", "i_ino", 8)?,
+        inode_i_mode: at("inode", "i_mode", 2)?,
+        file_f_flags: at("file", "f_flags", 4)?,
         ..base
     })
 }
@@ -207,6 +259,14 @@ mod tests {
         assert_eq!(off.path_dentry, off.path_mnt + 8);
         assert_ne!(off.mount_mnt, 0, "struct mount starts with its hash node");
         assert!(off.exec_filename >= 8, "past the common fields");
+        assert_ne!(off.dentry_d_inode, 0);
+        assert_ne!(off.inode_i_ino, 0);
+        assert_ne!(off.file_f_flags, 0);
+        if std::path::Path::new("/sys/kernel/tracing/events/io_uring").exists() {
+            assert_eq!(off.uring, 1, "io_uring offsets on a 5.19+ kernel: {off:?}");
+            assert_ne!(off.io_kiocb_opcode, 0);
+            assert_ne!(off.io_open_file_slot, 0);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod links;
 pub mod pins;
 mod programs;
+pub mod sensitive;
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
@@ -18,7 +19,7 @@ use std::{
 
 use monitor_common::{
     DROP_SLOTS, EventKind, Handler, KernelOffsets, SERVER_NAME_LEN, ServerRecord, TAG_BITMAP_WORDS,
-    Tag, names,
+    Tag, drop_slot, names,
 };
 
 pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
@@ -51,11 +52,15 @@ pub struct Probes {
     pub verified: Vec<(String, Option<u32>)>,
     /// Hooks taken over, still attached, from an earlier run.
     pub adopted: usize,
+    /// Whether io_uring requests can be followed on this kernel
+    /// (`KernelOffsets::uring`).
+    uring: bool,
 }
 
 /// Map handles taken out of the object, owned by the parts of the daemon that use them.
 pub struct Maps {
     pub events: RingBuf<MapData>,
+    pub sensitive: sensitive::SensitiveMap,
     pub tags: TagMap,
     pub drops: DropCounters,
     /// The daemon that ran on the state taken over, if one did (its pid).
@@ -111,6 +116,11 @@ impl Probes {
         let before = self.links.len();
         for spec in wanted {
             if self.links.contains_key(spec.program) || self.skipped.contains(&spec.hook) {
+                continue;
+            }
+            if spec.program == programs::URING_PROGRAM && !self.uring {
+                log::debug!("{}: this kernel's io_uring cannot be followed", spec.hook);
+                self.skipped.push(spec.hook);
                 continue;
             }
             let adopted = self.pins.as_ref().and_then(|p| p.adopt_link(spec.program));
@@ -177,6 +187,8 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
     let mut verified = Vec::new();
     let handlers = load_handlers(&mut ebpf, opts.offsets.path_walk != 0, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
+    let sensitive =
+        sensitive::SensitiveMap::new(HashMap::try_from(take(&mut ebpf, names::SENSITIVE)?)?);
     let tags = TagMap {
         tags: HashMap::try_from(take(&mut ebpf, names::TAGGED)?)?,
         bitmap: TagBitmap::map(take(&mut ebpf, names::TAG_BITMAP)?)?,
@@ -193,9 +205,11 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             skipped: Vec::new(),
             verified,
             adopted: 0,
+            uring: opts.offsets.uring != 0,
         },
         Maps {
             events,
+            sensitive,
             tags,
             drops,
             previous_daemon,
@@ -235,6 +249,7 @@ pub fn load_floor() -> anyhow::Result<Probes> {
         skipped: Vec::new(),
         verified: Vec::new(),
         adopted: 0,
+        uring: true,
     };
     probes.select(&programs().collect::<Vec<_>>())?;
     Ok(probes)
@@ -544,22 +559,54 @@ impl Drop for TagBitmap {
     }
 }
 
-/// Ring-buffer reserve failures counted by the kernel, per event kind.
+/// Ring-buffer reserve failures counted by the kernel, per event kind and lane.
 pub struct DropCounters(PerCpuArray<MapData, u64>);
 
+/// What was lost: records of one kind, in one lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LostKind {
+    pub kind: EventKind,
+    /// Priority records' (sensitive opens, privileged syscalls), which may
+    /// use the ring buffer's reserve.
+    pub priority: bool,
+}
+
+impl LostKind {
+    /// A key for metrics and alert fields: `open`, `open_priority`.
+    pub fn key(&self) -> String {
+        if self.priority {
+            format!("{}_priority", self.kind.name())
+        } else {
+            self.kind.name().to_owned()
+        }
+    }
+}
+
+impl std::fmt::Display for LostKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match (self.kind, self.priority) {
+            (EventKind::Open, true) => "sensitive open",
+            (EventKind::Call, _) => "privileged call",
+            (kind, _) => kind.name(),
+        };
+        f.write_str(what)
+    }
+}
+
 impl DropCounters {
-    /// Totals over all CPUs, per event kind.
-    pub fn totals(&self) -> Vec<(EventKind, u64)> {
+    /// Totals over all CPUs, per event kind and lane.
+    pub fn totals(&self) -> Vec<(LostKind, u64)> {
         EventKind::ALL
             .into_iter()
-            .filter(|k| (*k as u32) < DROP_SLOTS)
-            .map(|k| {
+            .flat_map(|kind| [false, true].map(|priority| LostKind { kind, priority }))
+            .filter(|l| drop_slot(l.kind, l.priority) < DROP_SLOTS)
+            .map(|l| {
                 let total = self
                     .0
-                    .get(&(k as u32), 0)
+                    .get(&drop_slot(l.kind, l.priority), 0)
                     .map(|per_cpu| per_cpu.iter().sum())
                     .unwrap_or(0);
-                (k, total)
+                (l, total)
             })
             .collect()
     }

@@ -57,15 +57,31 @@ const BASE_PROGRAMS: &[ProgramSpec] = &[
     tp("sys_exit_connect", "syscalls"),
 ];
 
-/// Every program mcp-monitor attaches: the base ones, then an enter and an
-/// exit program for each generically paired syscall.
+/// Programs on a hook of their own that report one evt.type: not syscalls.
+const SINGLES: &[(&str, ProgramSpec)] = &[(
+    "io_uring",
+    ProgramSpec {
+        program: URING_PROGRAM,
+        hook: Hook::TracePoint("io_uring", "io_uring_complete"),
+    },
+)];
+
+/// The program that names the files io_uring requests used.
+pub const URING_PROGRAM: &str = "io_uring_complete";
+
+/// Every program mcp-monitor attaches: the base ones, the single ones, then
+/// an enter and an exit program for each generically paired syscall.
 pub fn programs() -> impl Iterator<Item = ProgramSpec> {
-    BASE_PROGRAMS.iter().copied().chain(
-        Syscall::ALL
-            .iter()
-            .flat_map(|s| [s.enter_tracepoint(), s.exit_tracepoint()])
-            .map(|name| tp(name, "syscalls")),
-    )
+    BASE_PROGRAMS
+        .iter()
+        .copied()
+        .chain(SINGLES.iter().map(|(_, spec)| *spec))
+        .chain(
+            Syscall::ALL
+                .iter()
+                .flat_map(|s| [s.enter_tracepoint(), s.exit_tracepoint()])
+                .map(|name| tp(name, "syscalls")),
+        )
 }
 
 /// The evt.type each open-family and connect program pair reports.
@@ -108,11 +124,19 @@ pub fn programs_for(types: Option<&BTreeSet<&str>>) -> Vec<ProgramSpec> {
         .iter()
         .filter(|(t, _, _)| wanted.contains(t))
         .flat_map(|(_, enter, exit)| pair(*enter, *exit));
+    let singles = SINGLES
+        .iter()
+        .filter(|(t, _)| wanted.contains(t))
+        .map(|(_, spec)| *spec);
     let generic = Syscall::ALL
         .iter()
         .filter(|s| wanted.contains(s.name()))
         .flat_map(|s| pair(s.enter_tracepoint(), s.exit_tracepoint()));
-    lifecycle.chain(base).chain(generic).collect()
+    lifecycle
+        .chain(base)
+        .chain(singles)
+        .chain(generic)
+        .collect()
 }
 
 /// Programs whose hook may legitimately be missing: syscalls some
@@ -120,8 +144,12 @@ pub fn programs_for(types: Option<&BTreeSet<&str>>) -> Vec<ProgramSpec> {
 /// `chmod`, `dup2` do not exist on arm64), newer than some kernels
 /// (`fchmodat2`, Linux 6.6), or behind a kernel option (`init_module` and
 /// `finit_module` need CONFIG_MODULES, `io_uring_setup` CONFIG_IO_URING,
-/// `process_vm_*` CONFIG_CROSS_MEMORY_ATTACH).
+/// `process_vm_*` CONFIG_CROSS_MEMORY_ATTACH), and io_uring's completion
+/// tracepoint (CONFIG_IO_URING).
 pub fn is_optional(spec: &ProgramSpec) -> bool {
+    if spec.program == URING_PROGRAM {
+        return true;
+    }
     const OPTIONAL: &[&str] = &[
         "open",
         "creat",
@@ -152,7 +180,10 @@ mod tests {
     #[test]
     fn every_syscall_has_both_hooks_and_names_are_unique() {
         let all: Vec<ProgramSpec> = programs().collect();
-        assert_eq!(all.len(), BASE_PROGRAMS.len() + 2 * Syscall::ALL.len());
+        assert_eq!(
+            all.len(),
+            BASE_PROGRAMS.len() + SINGLES.len() + 2 * Syscall::ALL.len()
+        );
         for (i, p) in all.iter().enumerate() {
             assert!(
                 all[i + 1..].iter().all(|q| q.program != p.program),
@@ -210,5 +241,7 @@ mod tests {
         }
         assert!(!dup.contains(&"sys_exit_openat"));
         assert!(selected(&["umount2"]).contains(&"sys_enter_umount"));
+        assert!(selected(&["io_uring"]).contains(&URING_PROGRAM));
+        assert!(!selected(&["io_uring_setup"]).contains(&URING_PROGRAM));
     }
 }

@@ -19,7 +19,7 @@ use monitor_common::{OpenSyscall, Tag, TagSource, flags};
 use crate::{
     decode::{Endpoint, Header, Record},
     event::{Event, open_flags_to_string, result_name},
-    paths,
+    names, paths,
 };
 use recognise::Recogniser;
 use servers::{ServerInfo, Servers, roots_from_argv, source_name};
@@ -499,16 +499,25 @@ impl Tracker {
                 ev.fd_name = Some(name);
                 ev.fd_name_source = Some(source.into());
                 ev.fd_typechar = Some("f".into());
-                ev.arg_path = Some(path);
                 ev.arg_flags = Some(open_flags_to_string(open_flags));
                 ev.rawarg_flags = Some(open_flags);
-                if syscall == OpenSyscall::Creat || open_flags & libc::O_CREAT as u64 != 0 {
-                    ev.arg_mode = Some(mode);
-                }
                 let access = open_flags & libc::O_ACCMODE as u64;
                 ev.is_open_read = Some(access == 0 || access == 2);
                 ev.is_open_write = Some(access == 1 || access == 2);
                 set_result(&mut ev, ret);
+                if syscall == OpenSyscall::IoUring {
+                    // A request's result is an fd only for an open.
+                    let op = names::value(mode, names::IORING_OPS);
+                    if ret >= 0 && (op == "IORING_OP_OPENAT" || op == "IORING_OP_OPENAT2") {
+                        ev.fd_num = Some(ret);
+                    }
+                    ev.arg_request = Some(op);
+                    return Some(ev);
+                }
+                ev.arg_path = Some(path);
+                if syscall == OpenSyscall::Creat || open_flags & libc::O_CREAT as u64 != 0 {
+                    ev.arg_mode = Some(mode);
+                }
                 if ret >= 0 {
                     ev.fd_num = Some(ret);
                     self.sockets.forget(header.tgid, ret as i32);

@@ -60,7 +60,7 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill.";
+    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill; io_uring (a file an io_uring request opened or used: fd.name, evt.arg.request, evt.is_open_read/write from the file's access mode).";
     EvtCategory, "evt.category", Str, false, "process, file, net, or security (mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_*, init_module, finit_module, bpf, setuid family, capset).";
     EvtTime, "evt.time", Int, false, "Nanoseconds since the Unix epoch.";
     EvtRes, "evt.res", Str, false, "SUCCESS or the errno name (ENOENT, EACCES, EINPROGRESS...).";
@@ -78,7 +78,7 @@ catalogue! {
     EvtArgType, "evt.arg.type", Str, false, "mount: the filesystem type (tmpfs, proc, overlay...).";
     EvtArgFd, "evt.arg.fd", Int, false, "The fd argument of setns, finit_module, bind, listen, accept, accept4.";
     EvtArgNstype, "evt.arg.nstype", Str, false, "setns: the namespace type asked for (CLONE_NEWNET, CLONE_NEWNS...), or ANY for 0.";
-    EvtArgRequest, "evt.arg.request", Str, false, "ptrace: the request (PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_POKEDATA, PTRACE_TRACEME...).";
+    EvtArgRequest, "evt.arg.request", Str, false, "ptrace: the request (PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_POKEDATA, PTRACE_TRACEME...). io_uring: the request's operation (IORING_OP_OPENAT, IORING_OP_READ...).";
     EvtArgPid, "evt.arg.pid", Int, false, "The pid argument of ptrace, process_vm_readv/writev, kill, tkill (a thread id), tgkill (the thread group).";
     EvtArgSig, "evt.arg.sig", Str, false, "kill, tkill, tgkill: the signal by name (SIGKILL, SIGTERM...), 0 for a probe.";
     EvtRawargSig, "evt.rawarg.sig", Int, false, "The signal as a number.";
@@ -362,6 +362,22 @@ impl FieldRef {
 /// account from the password database (`/var/lib/postgresql/.pgpass`).
 pub fn home_relative(path: &str) -> Option<&str> {
     home_relative_in(path, passwd_homes())
+}
+
+/// The home directories `fd.homerel` knows: `/root`, every directory in
+/// `/home`, and the homes of the password database's login accounts.
+pub fn home_dirs() -> Vec<String> {
+    let mut homes = vec!["/root".to_owned()];
+    if let Ok(entries) = std::fs::read_dir("/home") {
+        homes.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.path().to_str().map(str::to_owned)),
+        );
+    }
+    homes.extend(passwd_homes().iter().cloned());
+    homes
 }
 
 fn home_relative_in<'a>(path: &'a str, homes: &[String]) -> Option<&'a str> {

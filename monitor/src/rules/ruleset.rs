@@ -160,6 +160,8 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     dispatch: Dispatch,
     skipped: Vec<SkippedRule>,
+    /// Every list's items after overrides, by list name.
+    lists: BTreeMap<String, Vec<String>>,
 }
 
 impl RuleSet {
@@ -182,6 +184,12 @@ impl RuleSet {
 
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// The items of list `name` after overrides and appends (items naming
+    /// another list stay as written).
+    pub fn list(&self, name: &str) -> Option<&[String]> {
+        self.lists.get(name).map(Vec::as_slice)
     }
 
     /// Rules left out by [`CompileOptions::skip_unsupported`].
@@ -503,7 +511,16 @@ impl Loader {
                 );
             }
         }
-        dispatch(rules, skipped)
+        let mut set = dispatch(rules, skipped);
+        set.lists = defs
+            .lists
+            .iter()
+            .map(|l| {
+                let items = l.items.iter().map(|t| t.value.clone()).collect();
+                (l.name.value.clone(), items)
+            })
+            .collect();
+        set
     }
 
     fn parse(&mut self, text: u32) -> Option<Expr> {
@@ -758,6 +775,7 @@ fn dispatch(rules: Vec<Rule>, skipped: Vec<SkippedRule>) -> RuleSet {
         rules,
         dispatch,
         skipped,
+        lists: BTreeMap::new(),
     }
 }
 

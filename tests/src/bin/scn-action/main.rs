@@ -35,9 +35,12 @@
 //! scn-action listen-once IP PORT   bind and listen on IP:PORT, then exit
 //! scn-action memfd-create          memfd_create, then close
 //! scn-action io-uring              io_uring_setup, then close
+//! scn-action io-uring-read PATH    open PATH and read it through io_uring
 //! scn-action dup-socket IP PORT FD connect to IP:PORT and dup2 the socket onto FD
 //! scn-action kill PID SIG          kill(PID, SIG)
 //! ```
+mod uring;
+
 use std::{
     ffi::CString,
     io::Write as _,
@@ -49,7 +52,7 @@ use std::{
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scn-action ACTION [ARG…] (the actions are listed in tests/src/bin/scn-action.rs)"
+        "usage: scn-action ACTION [ARG…] (the actions are listed in tests/src/bin/scn-action/main.rs)"
     );
     std::process::exit(2)
 }
@@ -197,6 +200,11 @@ fn main() {
             // SAFETY: closing the ring this process just made (or -1, harmless).
             unsafe { libc::close(fd) };
         }
+        "io-uring-read" => match uring::open_and_read(arg(1)) {
+            Ok(n) if n >= 0 => {}
+            Ok(n) => eprintln!("scn-action: io_uring read: errno {}", -n),
+            Err(e) => eprintln!("scn-action: io_uring: {e}"),
+        },
         "dup-socket" => {
             let addr: SocketAddr = format!("{}:{}", arg(1), arg(2))
                 .parse()
