@@ -1,9 +1,10 @@
 //! Detection in the daemon: the compiled rule set, its hot reload (SIGHUP or a
 //! rule file changed on disk), and the alerts it raises, handed to the sinks.
 //!
-//! The set is owned by the event loop; a reload compiles the new set aside and
-//! replaces the old one between two events, or keeps the old one if the new
-//! files do not compile.
+//! The set is owned by the event loop; a reload reads and compiles the new
+//! set aside, off the loop (a large set takes seconds), and the loop replaces
+//! the old one between two events, or keeps the old one if the new files do
+//! not compile.
 use std::{
     collections::{BTreeMap, HashMap},
     io::IsTerminal as _,
@@ -20,6 +21,9 @@ use crate::{
     sinks::{Delivery, SinkKind, SinkStats, Sinks},
     watch::FileWatch,
 };
+
+/// What reading and compiling the rule files gave.
+pub type Compiled = Result<(RuleSet, Vec<Warning>), LoadError>;
 
 /// The rule set and where it came from.
 pub struct Detector {
@@ -39,14 +43,22 @@ impl Detector {
         &self.set
     }
 
-    /// Compiles the configured files again; on success swaps the set in, on
-    /// failure keeps the running one and returns the errors.
-    pub fn reload(&mut self) -> Result<(ReloadSummary, Vec<Warning>), LoadError> {
+    /// Starts a reload: takes note of the files as they are now, so a change
+    /// from here on is seen by the next [`Detector::files_changed`], and
+    /// returns the reading and compiling of the configured files. That owns
+    /// all it needs, to run on another thread while the running set stays in
+    /// use; hand a set it compiles to [`Detector::install`].
+    pub fn reload_job(&mut self) -> impl FnOnce() -> Compiled + Send + 'static {
         self.files.changed();
-        let (set, warnings) = rules::load_configured(&self.opts)?;
+        let opts = self.opts.clone();
+        move || rules::load_configured(&opts)
+    }
+
+    /// Swaps a newly compiled set in; returns what changed.
+    pub fn install(&mut self, set: RuleSet) -> ReloadSummary {
         let summary = rules::diff(&self.set, &set);
         self.set = set;
-        Ok((summary, warnings))
+        summary
     }
 
     /// Loads from other places from now on (takes effect at the next reload).
@@ -247,5 +259,46 @@ pub fn report_load_error(e: &LoadError) {
     let colour = std::io::stderr().is_terminal();
     for d in &e.errors {
         eprint!("{}", d.render(colour));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn rule(name: &str) -> String {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: evt.type = openat\n  output: o\n  priority: warning\n"
+        )
+    }
+
+    #[test]
+    fn a_reload_compiles_on_another_thread() {
+        fn off_thread<T: Send + 'static>() {}
+        off_thread::<Compiled>();
+
+        let dir = std::env::temp_dir().join(format!("mcpmon-detect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file: PathBuf = dir.join("r.yaml");
+        std::fs::write(&file, rule("one")).unwrap();
+        let opts = LoadOptions {
+            default_rules: false,
+            rules_dir: None,
+            extra: vec![file.clone()],
+            ..LoadOptions::default()
+        };
+        let (mut detector, _) = Detector::load(opts).unwrap();
+        std::fs::write(&file, rule("one") + &rule("two")).unwrap();
+
+        let job = detector.reload_job();
+        let (set, _) = std::thread::spawn(job).join().unwrap().unwrap();
+        // The running set served until the new one is installed.
+        assert_eq!(detector.rules().rules().len(), 1);
+        let summary = detector.install(set);
+        assert_eq!(summary.added, ["two"]);
+        assert_eq!(detector.rules().rules().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //! away, waits for it and asks for what happened since the last alert it saw.
 use std::{
     collections::HashSet,
-    io::{BufRead as _, BufReader, IsTerminal as _, Write as _},
+    io::{BufRead, BufReader, IsTerminal as _, Write},
     os::unix::{fs::MetadataExt as _, net::UnixStream},
     path::{Path, PathBuf},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -15,7 +15,7 @@ use std::{
 use crate::{
     alerts::{Alert, AlertFilter, render_text, rfc3339_nanos},
     config::{self, AlertFormat, HumanDuration},
-    sinks::socket::{self, Refusal, Request},
+    sinks::socket::{self, Dropped, Refusal, Request},
 };
 
 #[derive(Debug, clap::Args)]
@@ -102,7 +102,29 @@ pub fn run(args: TailArgs) -> anyhow::Result<i32> {
                 eprintln!("mcp-monitor tail: {why}");
                 return Ok(1);
             }
+            Ended::Dropped(why) => {
+                eprintln!(
+                    "mcp-monitor tail: the daemon dropped this reader ({why}): read faster \
+                     (a paused terminal or a slow command after `tail` holds it up) or ask for \
+                     fewer alerts with --min-priority, --server or --rule"
+                );
+                return Ok(1);
+            }
             Ended::ReaderGone => return Ok(0),
+            Ended::Truncated(n) if request.no_follow => {
+                eprintln!(
+                    "mcp-monitor tail: the connection ended in the middle of an alert \
+                     ({n} bytes of it, left out); the replay is incomplete"
+                );
+                return Ok(1);
+            }
+            Ended::Truncated(n) => {
+                eprintln!(
+                    "mcp-monitor tail: the connection to {} ended in the middle of an alert \
+                     ({n} bytes of it, left out); reconnecting…",
+                    path.display()
+                );
+            }
             Ended::Closed if request.no_follow => return Ok(0),
             Ended::Closed => {
                 eprintln!(
@@ -123,10 +145,14 @@ pub fn run(args: TailArgs) -> anyhow::Result<i32> {
 enum Ended {
     /// The daemon said no (access, a bad request).
     Refused(String),
+    /// The daemon dropped us for reading too slowly, and said why.
+    Dropped(String),
     /// Our stdout was closed (`tail | head`).
     ReaderGone,
     /// The daemon closed the connection (replay done, or it stopped).
     Closed,
+    /// The connection ended after this many bytes of a line, without its end.
+    Truncated(usize),
 }
 
 /// Sends the request and prints alerts until the connection ends.
@@ -142,14 +168,48 @@ fn follow(
     if stream.write_all(line.as_bytes()).is_err() {
         return Ok(Ended::Closed);
     }
-    let mut out = std::io::stdout().lock();
-    for line in BufReader::new(stream).lines() {
-        let Ok(line) = line else { break };
+    Ok(print_alerts(
+        BufReader::new(stream),
+        &mut std::io::stdout().lock(),
+        seen,
+        json,
+        colour,
+    ))
+}
+
+/// Prints the alerts the daemon sends until the stream ends or says why not.
+/// Only whole lines count: the daemon ends each with a newline, so a last line
+/// without one was cut off, and is reported rather than parsed.
+fn print_alerts(
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    seen: &mut Seen,
+    json: bool,
+    colour: bool,
+) -> Ended {
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        // An error ends the stream like its end does; what was read before
+        // it stays in `bytes`.
+        let _ = input.read_until(b'\n', &mut bytes);
+        if bytes.last() != Some(&b'\n') {
+            return if bytes.is_empty() {
+                Ended::Closed
+            } else {
+                Ended::Truncated(bytes.len())
+            };
+        }
+        bytes.pop();
+        let line = String::from_utf8_lossy(&bytes).into_owned();
         let alert = match serde_json::from_str::<Alert>(&line) {
             Ok(a) => a,
             Err(_) => {
                 if let Ok(r) = serde_json::from_str::<Refusal>(&line) {
-                    return Ok(Ended::Refused(r.error));
+                    return Ended::Refused(r.error);
+                }
+                if let Ok(d) = serde_json::from_str::<Dropped>(&line) {
+                    return Ended::Dropped(d.dropped);
                 }
                 log::warn!("skipping a line that is not an alert: {line}");
                 continue;
@@ -164,10 +224,9 @@ fn follow(
             render_text(&alert, colour)
         };
         if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-            return Ok(Ended::ReaderGone);
+            return Ended::ReaderGone;
         }
     }
-    Ok(Ended::Closed)
 }
 
 /// What was printed, to leave out repeats after a reconnect. Alerts do not
@@ -307,6 +366,46 @@ mod tests {
             seen.replay_from().as_deref(),
             Some("2026-11-25T05:59:50.000000002Z")
         );
+    }
+
+    /// What `print_alerts` makes of `stream`, and what it printed (JSON).
+    fn printed(stream: &str) -> (Ended, Vec<String>) {
+        let mut out = Vec::new();
+        let ended = print_alerts(
+            std::io::Cursor::new(stream.as_bytes()),
+            &mut out,
+            &mut Seen::default(),
+            true,
+            false,
+        );
+        let out = String::from_utf8(out).unwrap();
+        (ended, out.lines().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn a_drop_notice_ends_the_stream_with_its_reason() {
+        let (_, l1) = alert("2026-11-25T06:00:00.000000001Z", "a");
+        let (_, l2) = alert("2026-11-25T06:00:00.000000002Z", "b");
+        let stream =
+            format!("{l1}\n{l2}\n{{\"dropped\":\"too slow: 1048600 bytes of alerts unread\"}}\n");
+        let (ended, out) = printed(&stream);
+        assert!(
+            matches!(&ended, Ended::Dropped(why) if why == "too slow: 1048600 bytes of alerts unread")
+        );
+        assert_eq!(out, [l1, l2]);
+    }
+
+    #[test]
+    fn a_cut_last_line_is_reported_not_parsed() {
+        let (_, l1) = alert("2026-11-25T06:00:00.000000001Z", "a");
+        let (_, l2) = alert("2026-11-25T06:00:00.000000002Z", "b");
+        // Cut right before its newline: it would parse, but it is not whole.
+        let (ended, out) = printed(&format!("{l1}\n{l2}"));
+        assert!(matches!(ended, Ended::Truncated(n) if n == l2.len()));
+        assert_eq!(out, std::slice::from_ref(&l1));
+        let (ended, out) = printed(&format!("{l1}\n"));
+        assert!(matches!(ended, Ended::Closed));
+        assert_eq!(out, [l1]);
     }
 
     #[test]

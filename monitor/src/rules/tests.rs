@@ -848,3 +848,31 @@ fn a_rules_file_that_cannot_be_read_in_a_directory_is_an_error_naming_it() {
     assert_eq!(read_path(&dir).unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_rules_file_too_large_is_refused_unread() {
+    let dir = std::env::temp_dir().join(format!("mcpmon-rulesbig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.yaml");
+    // Sparse: 50 MB by its size, nothing written.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(50_000_000)
+        .unwrap();
+    let opts = LoadOptions {
+        default_rules: false,
+        rules_dir: None,
+        extra: vec![big.clone()],
+        ..LoadOptions::default()
+    };
+    let Err(err) = load_configured(&opts) else {
+        panic!("a 50 MB rules file loaded");
+    };
+    let text: String = err.errors.iter().map(|d| d.render(false)).collect();
+    assert!(
+        text.contains("big.yaml")
+            && text.contains("50000000 bytes, more than the 16777216 allowed"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

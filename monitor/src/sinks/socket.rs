@@ -14,7 +14,11 @@
 //! [`HISTORY`] alerts behind. Then every alert is one JSON line.
 //!
 //! Sending never blocks the sink: each client has a bounded buffer, and a
-//! client that lets it fill up is dropped, not waited for.
+//! client that lets it fill up is dropped, not waited for. A dropped client
+//! still gets whole lines: the line it was in the middle of is finished, then
+//! one JSON line `{"dropped": …}` ([`Dropped`]) says why, then the connection
+//! is closed. That ending gets [`DROP_GRACE`] to be read; a client that reads
+//! nothing in that time is closed where it stands.
 use std::{
     collections::{HashSet, VecDeque},
     io::{BufRead as _, BufReader, Read as _, Write as _},
@@ -31,7 +35,7 @@ use std::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         mpsc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
@@ -57,6 +61,10 @@ const MAX_REQUEST: u64 = 4096;
 const MAX_PENDING: usize = 1 << 20;
 /// Most alerts one replay sends.
 pub const MAX_REPLAY: usize = 100_000;
+/// How long a dropped client has to read the end of its line and the notice
+/// saying why, before it is closed anyway. The sink never waits on it: the
+/// ending is written as the client takes it, between alerts.
+const DROP_GRACE: Duration = Duration::from_secs(2);
 
 /// What a client asks for, in one JSON line after connecting. Every field is
 /// optional: no request (or an empty line) is "live alerts, all of them".
@@ -120,6 +128,12 @@ fn is_rfc3339_utc(s: &str) -> bool {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Refusal {
     pub error: String,
+}
+
+/// The last line a dropped client gets, after its last whole alert.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Dropped {
+    pub dropped: String,
 }
 
 /// Who may read alerts.
@@ -244,16 +258,39 @@ struct Client {
     /// `buf` may not grow past this unread.
     limit: usize,
     close_when_sent: bool,
+    /// The last byte written was not the end of a line: the socket took part
+    /// of one, and the reader has that part.
+    mid_line: bool,
+    /// Set once the client was dropped: when to close it even if it has not
+    /// read the end of its stream.
+    dropped_at: Option<Instant>,
     who: String,
 }
 
 impl Client {
+    fn new(stream: UnixStream, filter: AlertFilter, close_when_sent: bool, who: String) -> Client {
+        Client {
+            stream,
+            filter,
+            buf: Vec::new(),
+            sent: 0,
+            limit: MAX_PENDING,
+            close_when_sent,
+            mid_line: false,
+            dropped_at: None,
+            who,
+        }
+    }
+
     /// Writes what the socket takes now; false when the client is gone or done.
     fn flush(&mut self) -> bool {
         while self.sent < self.buf.len() {
             match self.stream.write(&self.buf[self.sent..]) {
                 Ok(0) => return false,
-                Ok(n) => self.sent += n,
+                Ok(n) => {
+                    self.sent += n;
+                    self.mid_line = self.buf[self.sent - 1] != b'\n';
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
@@ -280,6 +317,33 @@ impl Client {
         self.buf.extend_from_slice(line.as_bytes());
         self.buf.push(b'\n');
         true
+    }
+
+    /// Turns the client away without cutting a line in two: what is queued
+    /// goes, except the rest of the line the reader already has part of, and
+    /// the notice `why` follows it. Then the client is closed once that is
+    /// sent, or after [`DROP_GRACE`].
+    fn drop_with(&mut self, why: String) {
+        let end = if self.mid_line {
+            // Every queued line ends with a newline, so there is one ahead.
+            self.buf[self.sent..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(self.buf.len(), |i| self.sent + i + 1)
+        } else {
+            self.sent
+        };
+        self.buf.truncate(end);
+        let notice = serde_json::to_string(&Dropped { dropped: why }).unwrap_or_default();
+        self.buf.extend_from_slice(notice.as_bytes());
+        self.buf.push(b'\n');
+        self.close_when_sent = true;
+        self.dropped_at = Some(Instant::now());
+    }
+
+    /// A dropped client that did not take the end of its stream in time.
+    fn grace_over(&self) -> bool {
+        self.dropped_at.is_some_and(|t| t.elapsed() >= DROP_GRACE)
     }
 
     /// False once the peer has closed its end. What it sends is read and
@@ -388,15 +452,7 @@ impl SocketSink {
             }
         }
         let _ = stream.set_nonblocking(true);
-        let mut client = Client {
-            stream,
-            filter: request.filter,
-            buf: Vec::new(),
-            sent: 0,
-            limit: MAX_PENDING,
-            close_when_sent: request.no_follow,
-            who,
-        };
+        let mut client = Client::new(stream, request.filter, request.no_follow, who);
         for (_, line) in &replay {
             client.buf.extend_from_slice(line.as_bytes());
             client.buf.push(b'\n');
@@ -413,9 +469,12 @@ impl SocketSink {
     fn flush_clients(&mut self) {
         let connected = &self.connected;
         self.clients.retain_mut(|c| {
-            let keep = c.flush() && (!c.buf.is_empty() || c.alive());
+            let keep = c.flush() && (!c.buf.is_empty() || c.alive()) && !c.grace_over();
             if !keep {
-                ::log::info!("alert socket: {} left", c.who);
+                // A dropped client was logged when it was dropped.
+                if c.dropped_at.is_none() {
+                    ::log::info!("alert socket: {} left", c.who);
+                }
                 connected.fetch_sub(1, Ordering::SeqCst);
             }
             keep
@@ -429,27 +488,24 @@ impl Sink for SocketSink {
             self.history.pop_front();
         }
         self.history.push_back(d.clone());
-        let mut slow = Vec::new();
-        for (i, c) in self.clients.iter_mut().enumerate() {
-            if c.filter.matches(&d.alert) && !c.push(&d.json) {
-                slow.push(i);
+        let mut slow = 0;
+        for c in &mut self.clients {
+            if c.dropped_at.is_none() && c.filter.matches(&d.alert) && !c.push(&d.json) {
+                let unread = c.buf.len() - c.sent;
+                c.drop_with(format!("too slow: {unread} bytes of alerts unread"));
+                // What the socket takes now; the rest in the idle turns.
+                c.flush();
+                slow += 1;
+                ::log::warn!(
+                    "alert socket: {} does not read its alerts; dropped it",
+                    c.who
+                );
             }
         }
-        for i in slow.iter().rev() {
-            let c = self.clients.remove(*i);
-            self.connected.fetch_sub(1, Ordering::SeqCst);
-            ::log::warn!(
-                "alert socket: {} does not read its alerts; dropped it",
-                c.who
-            );
-        }
-        if slow.is_empty() {
+        if slow == 0 {
             Ok(())
         } else {
-            Err(format!(
-                "{} slow alert socket client(s) dropped",
-                slow.len()
-            ))
+            Err(format!("{slow} slow alert socket client(s) dropped"))
         }
     }
 

@@ -1,6 +1,6 @@
 //! The alert socket, for real: a socket in a temp dir, clients in this process.
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     os::unix::{fs::PermissionsExt as _, net::UnixStream},
     path::PathBuf,
     sync::Arc,
@@ -273,4 +273,87 @@ fn a_bad_request_gets_a_reason() {
     let mut c = f.connect(r#"{"filter":{"min_priority":"loud"}}"#);
     let r: Refusal = serde_json::from_str(&read_line(&mut c)).unwrap();
     assert!(r.error.contains("not a priority"), "{}", r.error);
+}
+
+/// Bigger than a Unix socket's buffer (wmem_default, 208 KiB), so the socket
+/// takes part of such a line and no more while nobody reads.
+const HUGE: usize = 400 << 10;
+
+#[test]
+fn a_dropped_client_gets_whole_lines_then_why() {
+    let f = fixture("dropped", false);
+    f.send(&alert("warm-up", 0, 0));
+    f.settle(1);
+    let mut sleeper = f.connect(r#"{"last":1}"#);
+    assert_eq!(outputs(&[read_line(&mut sleeper)]), ["#0 "]);
+    // The sleeper reads nothing more until it has been dropped: the socket
+    // holds part of alert #1, and the sink the rest and what follows, until
+    // that is more than it keeps for a client.
+    for i in 1..=3 {
+        f.send(&alert("r", i, HUGE));
+    }
+    f.settle(3);
+    f.send(&alert("r", 4, HUGE));
+    let counters = f.sinks.stats();
+    let failed = &counters.of(SinkKind::Socket).failed;
+    assert!(wait_until(|| failed.load(Ordering::Relaxed) == 1));
+    let mut rest = Vec::new();
+    sleeper.read_to_end(&mut rest).unwrap();
+    assert_eq!(
+        rest.last(),
+        Some(&b'\n'),
+        "the stream ends with a whole line"
+    );
+    let text = String::from_utf8(rest).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (notice, alerts) = lines.split_last().unwrap();
+    let outs = outputs(&alerts.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>());
+    assert!(outs[0].starts_with("#1 "), "alert #1, finished");
+    let d: Dropped = serde_json::from_str(notice).unwrap();
+    assert!(
+        d.dropped.starts_with("too slow: ") && d.dropped.ends_with(" bytes of alerts unread"),
+        "{notice}"
+    );
+}
+
+/// A client whose socket took part of a line and no more, and its reader.
+fn client_stuck_mid_line() -> (Client, UnixStream) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let mut c = Client::new(ours, AlertFilter::default(), false, "test".into());
+    let line = |n: usize| format!("{{\"n\":\"{}\"}}", "x".repeat(n));
+    assert!(c.push(&line(HUGE)));
+    assert!(c.flush());
+    assert!(c.mid_line, "the socket took all of {HUGE} bytes");
+    while c.push(&line(1000)) {}
+    (c, theirs)
+}
+
+#[test]
+fn a_dropped_client_gets_the_rest_of_its_line() {
+    let (mut c, theirs) = client_stuck_mid_line();
+    c.drop_with("too slow: test".into());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        BufReader::new(theirs).read_to_string(&mut all).unwrap();
+        all
+    });
+    assert!(wait_until(|| !c.flush()), "the ending was not taken");
+    drop(c);
+    let all = reader.join().unwrap();
+    assert!(all.ends_with('\n'));
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 2, "the line in progress, then the notice");
+    assert!(serde_json::from_str::<serde_json::Value>(lines[0]).is_ok());
+    let d: Dropped = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(d.dropped, "too slow: test");
+}
+
+#[test]
+fn a_dropped_client_that_reads_nothing_is_closed_after_the_grace() {
+    let (mut c, _theirs) = client_stuck_mid_line();
+    c.drop_with("too slow: test".into());
+    assert!(c.flush() && !c.grace_over(), "still waiting for it");
+    c.dropped_at = Some(Instant::now() - DROP_GRACE);
+    assert!(c.grace_over());
 }
