@@ -215,3 +215,139 @@ fn a_user_registering_servers_in_a_loop_is_held_to_a_rate() {
     assert!(status.success());
     assert!(daemon.stop().success());
 }
+
+/// A planted home under /home with a private key in `.ssh`.
+fn home_with_key(tag: &str) -> (e2e::TempDir, std::path::PathBuf) {
+    let home = e2e::TempDir::home(tag);
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    let key = home.path().join(".ssh/id_rsa");
+    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+    std::fs::write(home.path().join("notes.txt"), "notes\n").unwrap();
+    (home, key)
+}
+
+#[test]
+fn a_secret_read_through_io_uring_is_named() {
+    if !privileged("io_uring reads") {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/tracing/events/io_uring/io_uring_complete").exists() {
+        assert!(
+            !e2e::in_ci(),
+            "this kernel has no io_uring:io_uring_complete tracepoint"
+        );
+        eprintln!("skipping: no io_uring:io_uring_complete tracepoint");
+        return;
+    }
+    let (home, key) = home_with_key("uring");
+    let daemon = Daemon::start(&[]);
+    let action = env!("CARGO_BIN_EXE_scn-action");
+    let key_text = key.to_str().unwrap();
+    let notes = home.path().join("notes.txt");
+    for (name, file) in [
+        ("uring-thief", key_text),
+        ("uring-reader", notes.to_str().unwrap()),
+    ] {
+        let out = daemon
+            .launch(name, &[action, "io-uring-read", file])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("scn-action:"), "{name}: {stderr}");
+    }
+    let alert = daemon
+        .wait_for_alert(Duration::from_secs(20), |a| {
+            a["mcp"]["server"] == "uring-thief"
+                && a["rule"] == "MCP server read SSH keys or configuration"
+        })
+        .unwrap_or_else(|| panic!("no alert for the key read:\n{:#?}", daemon.alerts()));
+    assert_eq!(alert["output_fields"]["fd.name"], key_text);
+    assert_eq!(alert["output_fields"]["evt.type"], "io_uring");
+    // The benign twin read its notes the same way: io_uring's own Warning,
+    // nothing else above Notice, and its file named once (open, not read).
+    daemon
+        .wait_for(Duration::from_secs(20), |e| {
+            e["mcp.server"] == "uring-reader" && e["evt.type"] == "procexit"
+        })
+        .expect("the benign twin's exit");
+    let events = daemon.events();
+    let named: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["mcp.server"] == "uring-reader" && e["evt.type"] == "io_uring")
+        .collect();
+    assert_eq!(
+        named.len(),
+        1,
+        "{:#?}",
+        events
+            .iter()
+            .filter(|e| e["mcp.server"] == "uring-reader")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        named[0]["evt.arg.request"], "IORING_OP_OPENAT",
+        "{named:#?}"
+    );
+    let loud: Vec<serde_json::Value> = daemon
+        .alerts()
+        .into_iter()
+        .filter(|a| a["mcp"]["server"] == "uring-reader")
+        .filter(|a| !matches!(a["priority"].as_str(), Some("Notice" | "Informational")))
+        .filter(|a| a["rule"] != "MCP server set up io_uring")
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_storm_of_opens_cannot_crowd_out_a_secret_read() {
+    if !privileged("open storm") {
+        return;
+    }
+    let (_home, key) = home_with_key("storm");
+    // A small ring buffer, so that four storming processes fill it for sure.
+    let pins = e2e::PinDir::new("storm");
+    let daemon = Daemon::start_rules_only(&pins, &["--ring-buffer-size", "262144"]);
+    let storm = env!("CARGO_BIN_EXE_syscall-storm");
+    let stormers: Vec<std::process::Child> = (0..4)
+        .map(|i| {
+            daemon
+                .launch(&format!("storm-{i}"), &[storm, "1000000"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        daemon.wait_for_stderr(Duration::from_secs(60), "ring buffer was full"),
+        "the storm never filled the ring buffer: {}",
+        daemon.stderr_text()
+    );
+    let read_at = Instant::now();
+    daemon.read_as_server(&key);
+    let alert = daemon.wait_for_alert(Duration::from_secs(60), |a| {
+        a["mcp"]["server"] == "reader" && a["rule"] == "MCP server read SSH keys or configuration"
+    });
+    let delay = read_at.elapsed();
+    for mut s in stormers {
+        assert!(s.wait().unwrap().success());
+    }
+    let alert = alert.unwrap_or_else(|| {
+        panic!(
+            "the key read during the storm was lost:\n{}",
+            daemon.stderr_text()
+        )
+    });
+    eprintln!("secret read alerted {delay:?} after the read began, during the storm");
+    assert_eq!(alert["output_fields"]["fd.name"], key.to_str().unwrap());
+    let (status, text) = daemon.stop_with_stderr();
+    assert!(status.success());
+    let summary = text
+        .lines()
+        .find(|l| l.contains("lost to a full ring buffer during this run"))
+        .unwrap_or_else(|| panic!("no loss summary: {text}"));
+    eprintln!("{summary}");
+    assert!(summary.contains("open "), "{summary}");
+    assert!(!summary.contains("sensitive open"), "{summary}");
+}
