@@ -268,6 +268,8 @@ pub mod flags {
     /// The file, or a directory just above it, is in the sensitive-inode set:
     /// the record could use the ring buffer's reserve.
     pub const SENSITIVE: u32 = 1 << 13;
+    /// What the open opened is a directory (`RESOLVED_FILE` only).
+    pub const DIRECTORY: u32 = 1 << 14;
 }
 
 /// Start of every record.

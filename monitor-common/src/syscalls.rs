@@ -37,6 +37,12 @@ macro_rules! for_each_syscall {
             Chmod "chmod" sys_enter_chmod sys_exit_chmod;
             Fchmodat "fchmodat" sys_enter_fchmodat sys_exit_fchmodat;
             Fchmodat2 "fchmodat2" sys_enter_fchmodat2 sys_exit_fchmodat2;
+            Chown "chown" sys_enter_chown sys_exit_chown;
+            Lchown "lchown" sys_enter_lchown sys_exit_lchown;
+            Fchownat "fchownat" sys_enter_fchownat sys_exit_fchownat;
+            Fchown "fchown" sys_enter_fchown sys_exit_fchown;
+            Fchmod "fchmod" sys_enter_fchmod sys_exit_fchmod;
+            Ioctl "ioctl" sys_enter_ioctl sys_exit_ioctl;
             Mount "mount" sys_enter_mount sys_exit_mount;
             Umount2 "umount2" sys_enter_umount sys_exit_umount;
             Unshare "unshare" sys_enter_unshare sys_exit_unshare;
@@ -57,6 +63,7 @@ macro_rules! for_each_syscall {
             Setresuid "setresuid" sys_enter_setresuid sys_exit_setresuid;
             Setresgid "setresgid" sys_enter_setresgid sys_exit_setresgid;
             Capset "capset" sys_enter_capset sys_exit_capset;
+            Socket "socket" sys_enter_socket sys_exit_socket;
             Bind "bind" sys_enter_bind sys_exit_bind;
             Listen "listen" sys_enter_listen sys_exit_listen;
             Accept "accept" sys_enter_accept sys_exit_accept;
@@ -115,11 +122,13 @@ impl Syscall {
         match self {
             Unlink | Chroot | Unshare | Setuid | Setgid | Dup => 1,
             Rename | Link | Symlink | Chmod | Umount2 | Setns | PivotRoot | MemfdCreate
-            | Setreuid | Setregid | Capset | Listen | Dup2 | IoUringSetup | Kill | Tkill => 2,
+            | Setreuid | Setregid | Capset | Listen | Dup2 | IoUringSetup | Kill | Tkill
+            | Fchmod => 2,
             Unlinkat | Symlinkat | Fchmodat | InitModule | FinitModule | Bpf | Setresuid
-            | Setresgid | Bind | Accept | Dup3 | Tgkill => 3,
+            | Setresgid | Bind | Accept | Dup3 | Tgkill | Chown | Lchown | Fchown | Ioctl
+            | Socket => 3,
             Renameat | Fchmodat2 | Ptrace | Accept4 => 4,
-            Renameat2 | Linkat | Mount => 5,
+            Renameat2 | Linkat | Mount | Fchownat => 5,
             ProcessVmReadv | ProcessVmWritev => 6,
         }
     }
@@ -130,7 +139,7 @@ impl Syscall {
         match self {
             Unlink | Unlinkat | Rename | Renameat | Renameat2 | Link | Linkat | Symlink
             | Symlinkat | Chmod | Fchmodat | Fchmodat2 | Mount | Umount2 | PivotRoot | Chroot
-            | MemfdCreate => EventKind::Path,
+            | MemfdCreate | Chown | Lchown | Fchownat | Fchown | Fchmod | Ioctl => EventKind::Path,
             Bind | Accept | Accept4 => EventKind::Sock,
             _ => EventKind::Call,
         }
@@ -142,8 +151,8 @@ impl Syscall {
         use Syscall::*;
         const N: u8 = NO_ARG;
         match self {
-            Unlink | Chmod | Umount2 | Chroot => [0, N, N],
-            Unlinkat | Fchmodat | Fchmodat2 => [1, N, N],
+            Unlink | Chmod | Umount2 | Chroot | Chown | Lchown => [0, N, N],
+            Unlinkat | Fchmodat | Fchmodat2 | Fchownat => [1, N, N],
             Rename | Link | Symlink | PivotRoot => [0, 1, N],
             Renameat | Renameat2 | Linkat => [1, 3, N],
             Symlinkat => [0, 2, N],
@@ -156,14 +165,18 @@ impl Syscall {
     /// For the first and second path of a [`PathEvent`]: the argument holding
     /// the dirfd it is relative to, [`AT_CWD`] when it is relative to the cwd,
     /// or [`NO_ARG`] when it is not a path looked up from a directory at this
-    /// call (a symlink's target, a mount's source).
+    /// call (a symlink's target, a mount's source). A call with no path and
+    /// a first dirfd acts on that fd: the kernel resolves the fd's file.
     pub const fn dirfds(self) -> [u8; 2] {
         use Syscall::*;
         const N: u8 = NO_ARG;
         const C: u8 = AT_CWD;
         match self {
-            Unlink | Chmod | Umount2 | Chroot => [C, N],
-            Unlinkat | Fchmodat | Fchmodat2 => [0, N],
+            Unlink | Chmod | Umount2 | Chroot | Chown | Lchown => [C, N],
+            Unlinkat | Fchmodat | Fchmodat2 | Fchownat => [0, N],
+            // Calls on an fd: with no path, the "directory" resolved is the
+            // fd's own file.
+            Fchown | Fchmod | Ioctl => [0, N],
             Rename | Link | PivotRoot => [C, C],
             Renameat | Renameat2 | Linkat => [0, 2],
             Symlink => [N, C],
@@ -184,6 +197,51 @@ impl Syscall {
             _ => (NO_ARG, 0),
         }
     }
+
+    /// Whether a call with these arguments is reported at all, decided at
+    /// enter. Most calls always are; the hot ones are cut to what rules
+    /// look at, so that a tagged process pays for nothing else: `ioctl`
+    /// only for file attribute changes (`chattr`), `socket` only for raw,
+    /// packet and netfilter-netlink sockets (sniffers, scanners, firewall
+    /// changes), not the TCP and UDP sockets every client opens.
+    #[inline(always)]
+    pub const fn reported(self, args: &[u64; 6]) -> bool {
+        match self {
+            Syscall::Ioctl => matches!(
+                args[1] as u32,
+                ioctl::FS_IOC_SETFLAGS | ioctl::FS_IOC32_SETFLAGS | ioctl::FS_IOC_FSSETXATTR
+            ),
+            Syscall::Socket => {
+                let (domain, kind, proto) = (args[0] as u32, args[1] as u32 & 0xf, args[2] as u32);
+                // Netlink sockets are raw by nature (glibc opens one for
+                // every name lookup): only netfilter's is kept.
+                if domain == socket::AF_NETLINK {
+                    proto == socket::NETLINK_NETFILTER
+                } else {
+                    domain == socket::AF_PACKET
+                        || kind == socket::SOCK_RAW
+                        || kind == socket::SOCK_PACKET
+                }
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The ioctl requests [`Syscall::reported`] keeps.
+pub mod ioctl {
+    pub const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+    pub const FS_IOC32_SETFLAGS: u32 = 0x4004_6602;
+    pub const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
+}
+
+/// The socket domains and types [`Syscall::reported`] keeps.
+pub mod socket {
+    pub const AF_NETLINK: u32 = 16;
+    pub const AF_PACKET: u32 = 17;
+    pub const SOCK_RAW: u32 = 3;
+    pub const SOCK_PACKET: u32 = 10;
+    pub const NETLINK_NETFILTER: u32 = 12;
 }
 
 /// A call's raw arguments, kept from enter until exit and carried in every

@@ -16,7 +16,7 @@ use monitor_common::{
 use crate::{
     emit::{current_is_tagged, current_tag, emit_trimmed},
     handoff::{hand_over, slot},
-    kpath::{base_path, fd_path, file_path, walk},
+    kpath::{S_IFDIR, base_path, fd_path, file_path, file_type, walk},
     maps::{OPEN_SLOTS_MAP, PENDING_OPEN, offsets},
 };
 
@@ -239,6 +239,10 @@ fn complete<const WALK: bool>() -> u32 {
         };
         (*ev).resolved_len = match resolved {
             Some((path, kind)) => {
+                // A directory opened to list it, not a file read.
+                if kind == flags::RESOLVED_FILE && file_type(&offsets(), &path) == S_IFDIR {
+                    fl |= flags::DIRECTORY;
+                }
                 let (len, walk_flags) = walk(path, &mut (*ev).resolved);
                 fl |= kind | walk_flags;
                 len

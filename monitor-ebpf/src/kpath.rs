@@ -102,24 +102,30 @@ pub unsafe fn file_path(off: &KernelOffsets, file: *const u8) -> Option<KPath> {
     unsafe { Some(read_path(off, file.add(off.file_f_path as usize))).filter(KPath::is_valid) }
 }
 
+const S_IFMT: u16 = 0o170000;
+
+/// The file type bits (`S_IFMT`) of the inode `path` leads to, 0 if unknown.
+#[inline(always)]
+pub fn file_type(off: &KernelOffsets, path: &KPath) -> u16 {
+    unsafe {
+        let inode = read_ptr(path.dentry as *const u8, off.dentry_d_inode) as *const u8;
+        if inode.is_null() {
+            return 0;
+        }
+        bpf_probe_read_kernel(inode.wrapping_add(off.inode_i_mode as usize) as *const u16)
+            .unwrap_or(0)
+            & S_IFMT
+    }
+}
+
+/// `S_IFDIR`.
+pub const S_IFDIR: u16 = 0o040000;
+
 /// Whether `file` is a regular file (not a socket, pipe or device).
 #[inline(always)]
 pub unsafe fn file_is_regular(off: &KernelOffsets, file: *const u8) -> bool {
-    const S_IFMT: u16 = 0o170000;
     const S_IFREG: u16 = 0o100000;
-    unsafe {
-        let Some(path) = file_path(off, file) else {
-            return false;
-        };
-        let inode = read_ptr(path.dentry as *const u8, off.dentry_d_inode) as *const u8;
-        if inode.is_null() {
-            return false;
-        }
-        let mode =
-            bpf_probe_read_kernel(inode.wrapping_add(off.inode_i_mode as usize) as *const u16)
-                .unwrap_or(0);
-        mode & S_IFMT == S_IFREG
-    }
+    unsafe { file_path(off, file) }.is_some_and(|path| file_type(off, &path) == S_IFREG)
 }
 
 /// `file.f_flags`, 0 when unknown.

@@ -47,6 +47,17 @@ fn enter(ctx: &TracePointContext, syscall: Syscall) -> u32 {
         }
         i += 1;
     }
+    // A constant per program: the check exists only where it filters.
+    if !syscall.reported(&call.args) {
+        return 0;
+    }
+    if let Syscall::Ioctl = syscall {
+        // The attributes being set: the int (FS_IOC_SETFLAGS) or the first
+        // member of struct fsxattr (fsx_xflags) the argument points to, read
+        // before the call; carried in the unused fourth argument.
+        call.args[3] =
+            unsafe { bpf_probe_read_user(call.args[2] as *const u32) }.unwrap_or(0) as u64;
+    }
     let _ = PENDING_CALL.insert(&bpf_get_current_pid_tgid(), &call, 0);
     0
 }
@@ -248,6 +259,9 @@ unsafe fn base_dir(h: *const Handoff, ev: &PathEvent, fl: u32) -> Option<(KPath,
     let (dir, of_path2) = if relative(dir2, &ev.path2, ev.lens[1], flags::PATH2_UNREADABLE) {
         (dir2, true)
     } else if relative(dir1, &ev.path, ev.lens[0], flags::PATH_UNREADABLE) {
+        (dir1, false)
+    } else if unsafe { (*h).strings[0] } == NO_ARG && dir1 != NO_ARG && dir1 != AT_CWD {
+        // A call on an fd (fchown, ioctl): the fd's own file.
         (dir1, false)
     } else {
         return None;

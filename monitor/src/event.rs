@@ -58,6 +58,12 @@ pub struct Event {
     /// setns: the namespace type asked for, `CLONE_NEWNET`…, or `ANY`.
     #[serde(rename = "evt.arg.nstype", skip_serializing_if = "Option::is_none")]
     pub arg_nstype: Option<String>,
+    /// socket: the domain, `AF_PACKET`…
+    #[serde(rename = "evt.arg.domain", skip_serializing_if = "Option::is_none")]
+    pub arg_domain: Option<String>,
+    /// socket: the protocol, by name where the domain gives one.
+    #[serde(rename = "evt.arg.proto", skip_serializing_if = "Option::is_none")]
+    pub arg_proto: Option<String>,
     /// ptrace: the request, `PTRACE_ATTACH`…
     #[serde(rename = "evt.arg.request", skip_serializing_if = "Option::is_none")]
     pub arg_request: Option<String>,
@@ -276,7 +282,7 @@ impl Event {
 
     fn file_name(&self) -> Option<&str> {
         match self.fd_typechar.as_deref() {
-            Some("f") => self.fd_name.as_deref(),
+            Some("f" | "d") => self.fd_name.as_deref(),
             _ => None,
         }
     }

@@ -284,6 +284,95 @@ pub const PTRACE_REQUESTS: Table = &[
     (0x420f, "PTRACE_GET_RSEQ_CONFIGURATION"),
 ];
 
+/// Socket domains (`AF_*`).
+pub const SOCKET_DOMAINS: Table = &[
+    (1, "AF_UNIX"),
+    (2, "AF_INET"),
+    (10, "AF_INET6"),
+    (16, "AF_NETLINK"),
+    (17, "AF_PACKET"),
+];
+
+/// Socket types (`SOCK_*`, the low 4 bits of the type argument).
+pub const SOCKET_TYPES: Table = &[
+    (1, "SOCK_STREAM"),
+    (2, "SOCK_DGRAM"),
+    (3, "SOCK_RAW"),
+    (4, "SOCK_RDM"),
+    (5, "SOCK_SEQPACKET"),
+    (6, "SOCK_DCCP"),
+    (10, "SOCK_PACKET"),
+];
+
+/// socket(2)'s type argument: the type's name, then its flags.
+pub fn socket_type(v: u64) -> String {
+    let base = value(v & 0xf, SOCKET_TYPES);
+    let rest = v & !0xf;
+    if rest == 0 {
+        base
+    } else {
+        format!("{base}|{}", flags(rest, SOCK_FLAGS))
+    }
+}
+
+/// Netlink protocols (AF_NETLINK sockets).
+pub const NETLINK_PROTOCOLS: Table = &[
+    (0, "NETLINK_ROUTE"),
+    (9, "NETLINK_AUDIT"),
+    (12, "NETLINK_NETFILTER"),
+    (15, "NETLINK_KOBJECT_UEVENT"),
+];
+
+/// IP protocols (raw AF_INET/AF_INET6 sockets).
+pub const IP_PROTOCOLS: Table = &[
+    (0, "IPPROTO_IP"),
+    (1, "IPPROTO_ICMP"),
+    (6, "IPPROTO_TCP"),
+    (17, "IPPROTO_UDP"),
+    (58, "IPPROTO_ICMPV6"),
+    (255, "IPPROTO_RAW"),
+];
+
+/// Ethernet protocols of AF_PACKET sockets (given in network byte order).
+pub const ETH_PROTOCOLS: Table = &[
+    (0x0003, "ETH_P_ALL"),
+    (0x0800, "ETH_P_IP"),
+    (0x0806, "ETH_P_ARP"),
+];
+
+/// socket(2)'s protocol argument, named after the domain's table.
+pub fn socket_protocol(domain: u64, proto: u64) -> String {
+    match domain {
+        16 => value(proto, NETLINK_PROTOCOLS),
+        2 | 10 => value(proto, IP_PROTOCOLS),
+        17 => value(u64::from((proto as u16).swap_bytes()), ETH_PROTOCOLS),
+        _ => proto.to_string(),
+    }
+}
+
+/// ioctl(2) requests mcp-monitor reports.
+pub const IOCTL_REQUESTS: Table = &[
+    (0x4008_6602, "FS_IOC_SETFLAGS"),
+    (0x4004_6602, "FS_IOC32_SETFLAGS"),
+    (0x401c_5820, "FS_IOC_FSSETXATTR"),
+];
+
+/// Inode attribute flags (`chattr`; `FS_*_FL`).
+pub const INODE_FLAGS: Table = &[
+    (0x0000_0001, "FS_SECRM_FL"),
+    (0x0000_0002, "FS_UNRM_FL"),
+    (0x0000_0004, "FS_COMPR_FL"),
+    (0x0000_0008, "FS_SYNC_FL"),
+    (0x0000_0010, "FS_IMMUTABLE_FL"),
+    (0x0000_0020, "FS_APPEND_FL"),
+    (0x0000_0040, "FS_NODUMP_FL"),
+    (0x0000_0080, "FS_NOATIME_FL"),
+    (0x0000_1000, "FS_INDEX_FL"),
+    (0x0000_4000, "FS_JOURNAL_DATA_FL"),
+    (0x0008_0000, "FS_EXTENT_FL"),
+    (0x0080_0000, "FS_NOCOW_FL"),
+];
+
 /// bpf(2) commands.
 pub const BPF_COMMANDS: Table = &[
     (0, "BPF_MAP_CREATE"),
@@ -455,6 +544,12 @@ mod tests {
         assert_eq!(value(22, IORING_OPS), "IORING_OP_READ");
         assert_eq!(value(28, IORING_OPS), "IORING_OP_OPENAT2");
         assert_eq!(value(30, IORING_OPS), "IORING_OP_SPLICE");
+        assert_eq!(socket_type(3), "SOCK_RAW");
+        assert_eq!(socket_type(3 | 0o2_000_000), "SOCK_RAW|SOCK_CLOEXEC");
+        assert_eq!(socket_protocol(17, 0x0300), "ETH_P_ALL");
+        assert_eq!(socket_protocol(16, 12), "NETLINK_NETFILTER");
+        assert_eq!(socket_protocol(2, 1), "IPPROTO_ICMP");
+        assert_eq!(flags(0x30, INODE_FLAGS), "FS_IMMUTABLE_FL|FS_APPEND_FL");
         assert_eq!(value(5, BPF_COMMANDS), "BPF_PROG_LOAD");
         assert_eq!(signal(9), "SIGKILL");
         assert_eq!(signal(15), "SIGTERM");

@@ -158,6 +158,8 @@ pub fn is_optional(spec: &ProgramSpec) -> bool {
         "link",
         "symlink",
         "chmod",
+        "chown",
+        "lchown",
         "dup2",
         "fchmodat2",
         "init_module",

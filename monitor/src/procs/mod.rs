@@ -498,7 +498,9 @@ impl Tracker {
                 ev.truncated = header.flags & flags::PATH_TRUNCATED != 0;
                 ev.fd_name = Some(name);
                 ev.fd_name_source = Some(source.into());
-                ev.fd_typechar = Some("f".into());
+                // `d`: a directory opened (to list it), as the kernel saw.
+                let dir = header.flags & flags::DIRECTORY != 0;
+                ev.fd_typechar = Some(if dir { "d" } else { "f" }.into());
                 ev.arg_flags = Some(open_flags_to_string(open_flags));
                 ev.rawarg_flags = Some(open_flags);
                 let access = open_flags & libc::O_ACCMODE as u64;

@@ -20,8 +20,9 @@ pub fn category(s: Syscall) -> &'static str {
     use Syscall::*;
     match s {
         Unlink | Unlinkat | Rename | Renameat | Renameat2 | Link | Linkat | Symlink | Symlinkat
-        | Chmod | Fchmodat | Fchmodat2 | MemfdCreate | Dup | Dup2 | Dup3 => "file",
-        Bind | Listen | Accept | Accept4 => "net",
+        | Chmod | Fchmodat | Fchmodat2 | MemfdCreate | Dup | Dup2 | Dup3 | Chown | Lchown
+        | Fchownat | Fchown | Fchmod | Ioctl => "file",
+        Bind | Listen | Accept | Accept4 | Socket => "net",
         Kill | Tkill | Tgkill | IoUringSetup => "process",
         Mount | Umount2 | Unshare | Setns | PivotRoot | Chroot | Ptrace | ProcessVmReadv
         | ProcessVmWritev | InitModule | FinitModule | Bpf | Setuid | Setgid | Setreuid
@@ -133,6 +134,22 @@ impl Tracker {
                 ev.rawarg_flags = Some(a[3]);
                 return Some(ev);
             }
+            Fchown | Fchmod | Ioctl => {
+                // The fd's file, as the kernel resolved it at the call (else
+                // procfs, if the process is still there).
+                let fd = call.int(0);
+                ev.arg_fd = Some(fd.into());
+                ev.fd_num = Some(fd.into());
+                let (name, how) = match &base.dir {
+                    KernelPath::Base(file) => (Some(file.clone()), "fd"),
+                    _ => (crate::procs::scan::fd_path(pid, fd), "proc-fd"),
+                };
+                if let Some(name) = name {
+                    ev.fs_path_name = Some(name.clone());
+                    ev.fd_name = Some(name);
+                    ev.fd_name_source = Some(how.into());
+                }
+            }
             _ => {
                 let (name, how) = absolute(0, &path, ok1, &ev.cwd);
                 ev.fs_path_name = Some(name.clone());
@@ -140,7 +157,9 @@ impl Tracker {
                 ev.fd_name_source = Some(how.into());
             }
         }
-        ev.arg_path = Some(path);
+        if !matches!(call.syscall, Fchown | Fchmod | Ioctl) {
+            ev.arg_path = Some(path);
+        }
         if category(call.syscall) == "file" {
             ev.fd_typechar = Some("f".into());
         }
@@ -157,8 +176,23 @@ impl Tracker {
             ev.rawarg_flags = Some(v);
         }
         match call.syscall {
-            Chmod => ev.arg_mode = Some(a[1]),
+            Chmod | Fchmod => ev.arg_mode = Some(a[1]),
             Fchmodat | Fchmodat2 => ev.arg_mode = Some(a[2]),
+            Ioctl => {
+                ev.arg_cmd = Some(names::value(a[1] as u32 as u64, names::IOCTL_REQUESTS));
+                ev.arg_flags = Some(names::flags(a[3], names::INODE_FLAGS));
+                ev.rawarg_flags = Some(a[3]);
+            }
+            Chown | Lchown | Fchown => {
+                ev.arg_uid = Some(id(a[1]));
+                ev.arg_gid = Some(id(a[2]));
+            }
+            Fchownat => {
+                ev.arg_uid = Some(id(a[2]));
+                ev.arg_gid = Some(id(a[3]));
+                ev.arg_flags = Some(names::flags(a[4], names::AT_FLAGS));
+                ev.rawarg_flags = Some(a[4]);
+            }
             _ => {}
         }
         Some(ev)
@@ -206,6 +240,16 @@ impl Tracker {
                 set_flags(&mut ev, a[2], names::MODULE_INIT_FLAGS);
             }
             Bpf => ev.arg_cmd = Some(names::value(a[0] as u32 as u64, names::BPF_COMMANDS)),
+            Socket => {
+                let domain = a[0] as u32 as u64;
+                ev.arg_domain = Some(names::value(domain, names::SOCKET_DOMAINS));
+                ev.arg_type = Some(names::socket_type(a[1] as u32 as u64));
+                ev.arg_proto = Some(names::socket_protocol(domain, a[2] as u32 as u64));
+                if call.ret >= 0 {
+                    ev.fd_num = Some(call.ret);
+                    self.sockets.forget(pid, call.ret as i32);
+                }
+            }
             Setuid => ev.arg_uid = Some(id(a[0])),
             Setgid => ev.arg_gid = Some(id(a[0])),
             Setreuid | Setresuid => {

@@ -60,14 +60,14 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill; io_uring (a file an io_uring request opened or used: fd.name, evt.arg.request, evt.is_open_read/write from the file's access mode).";
+    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill; chown, lchown, fchownat, fchown; ioctl (FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR only); socket (raw, packet and netfilter-netlink only); io_uring (a file an io_uring request opened or used: fd.name, evt.arg.request, evt.is_open_read/write from the file's access mode).";
     EvtCategory, "evt.category", Str, false, "process, file, net, or security (mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_*, init_module, finit_module, bpf, setuid family, capset).";
     EvtTime, "evt.time", Int, false, "Nanoseconds since the Unix epoch.";
     EvtRes, "evt.res", Str, false, "SUCCESS or the errno name (ENOENT, EACCES, EINPROGRESS...).";
     EvtRawres, "evt.rawres", Int, false, "The raw return value: an fd, 0, or a negative errno.";
     EvtFailed, "evt.failed", Bool, false, "The call returned an error.";
     EvtTruncated, "evt.truncated", Bool, false, "A path or the arguments were cut to fit the kernel record.";
-    EvtArgFlags, "evt.arg.flags", Str, false, "Flags by name, per syscall: O_RDONLY|O_CLOEXEC (opens, dup3), AT_REMOVEDIR, AT_SYMLINK_FOLLOW, RENAME_EXCHANGE|RENAME_NOREPLACE, MS_BIND|MS_REC, MNT_DETACH, CLONE_NEWNS|CLONE_NEWUSER (unshare), MFD_CLOEXEC|MFD_ALLOW_SEALING, SOCK_CLOEXEC (accept4), IORING_SETUP_*; unnamed bits as 0x...";
+    EvtArgFlags, "evt.arg.flags", Str, false, "Flags by name, per syscall: O_RDONLY|O_CLOEXEC (opens, dup3), AT_REMOVEDIR, AT_SYMLINK_FOLLOW, RENAME_EXCHANGE|RENAME_NOREPLACE, MS_BIND|MS_REC, MNT_DETACH, CLONE_NEWNS|CLONE_NEWUSER (unshare), MFD_CLOEXEC|MFD_ALLOW_SEALING, SOCK_CLOEXEC (accept4), IORING_SETUP_*, FS_IMMUTABLE_FL|FS_APPEND_FL (ioctl: the inode flags set); unnamed bits as 0x...";
     EvtRawargFlags, "evt.rawarg.flags", Int, false, "The flags as a number.";
     EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open, creat, chmod or fchmodat.";
     EvtArgPath, "evt.arg.path", Str, false, "The path exactly as the process passed it (may be relative).";
@@ -75,18 +75,20 @@ catalogue! {
     EvtArgStatus, "evt.arg.status", Int, false, "For procexit: the wait status.";
     EvtArgDev, "evt.arg.dev", Str, false, "mount: the source (device, bind-mounted directory, or a name such as tmpfs).";
     EvtArgDir, "evt.arg.dir", Str, false, "mount: the target directory as passed (fs.path.name is it made absolute).";
-    EvtArgType, "evt.arg.type", Str, false, "mount: the filesystem type (tmpfs, proc, overlay...).";
+    EvtArgType, "evt.arg.type", Str, false, "mount: the filesystem type (tmpfs, proc, overlay...). socket: the type (SOCK_RAW, SOCK_DGRAM...), with |SOCK_NONBLOCK|SOCK_CLOEXEC when asked.";
     EvtArgFd, "evt.arg.fd", Int, false, "The fd argument of setns, finit_module, bind, listen, accept, accept4.";
     EvtArgNstype, "evt.arg.nstype", Str, false, "setns: the namespace type asked for (CLONE_NEWNET, CLONE_NEWNS...), or ANY for 0.";
+    EvtArgDomain, "evt.arg.domain", Str, false, "socket: the domain (AF_PACKET, AF_NETLINK, AF_INET...). Only raw, packet and netfilter-netlink sockets are reported.";
+    EvtArgProto, "evt.arg.proto", Str, false, "socket: the protocol (NETLINK_NETFILTER, ETH_P_ALL, IPPROTO_ICMP...), or its number.";
     EvtArgRequest, "evt.arg.request", Str, false, "ptrace: the request (PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_POKEDATA, PTRACE_TRACEME...). io_uring: the request's operation (IORING_OP_OPENAT, IORING_OP_READ...).";
     EvtArgPid, "evt.arg.pid", Int, false, "The pid argument of ptrace, process_vm_readv/writev, kill, tkill (a thread id), tgkill (the thread group).";
     EvtArgSig, "evt.arg.sig", Str, false, "kill, tkill, tgkill: the signal by name (SIGKILL, SIGTERM...), 0 for a probe.";
     EvtRawargSig, "evt.rawarg.sig", Int, false, "The signal as a number.";
     EvtArgLen, "evt.arg.len", Int, false, "init_module: bytes of the module image.";
-    EvtArgCmd, "evt.arg.cmd", Str, false, "bpf: the command (BPF_PROG_LOAD, BPF_MAP_CREATE...).";
+    EvtArgCmd, "evt.arg.cmd", Str, false, "bpf: the command (BPF_PROG_LOAD, BPF_MAP_CREATE...). ioctl: the request (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).";
     EvtArgName, "evt.arg.name", Str, false, "memfd_create: the name given to the memfd.";
-    EvtArgUid, "evt.arg.uid", Int, false, "setuid: the uid asked for.";
-    EvtArgGid, "evt.arg.gid", Int, false, "setgid: the gid asked for.";
+    EvtArgUid, "evt.arg.uid", Int, false, "setuid, chown family: the uid asked for (-1: unchanged).";
+    EvtArgGid, "evt.arg.gid", Int, false, "setgid, chown family: the gid asked for (-1: unchanged).";
     EvtArgRuid, "evt.arg.ruid", Int, false, "setreuid, setresuid: the real uid asked for; -1 leaves it unchanged.";
     EvtArgEuid, "evt.arg.euid", Int, false, "setreuid, setresuid: the effective uid asked for; -1 leaves it unchanged.";
     EvtArgSuid, "evt.arg.suid", Int, false, "setresuid: the saved uid asked for; -1 leaves it unchanged.";
@@ -133,8 +135,8 @@ catalogue! {
     FdFilename, "fd.filename", Str, false, "Last component of fd.name (files only).";
     FdHomerel, "fd.homerel", Str, false, "For a file in a home directory (/home/<user>/, /root/, or the home of an account in /etc/passwd that logs in), its path relative to that home: .ssh/id_rsa. Absent elsewhere.";
     FdNum, "fd.num", Int, false, "The fd: result of an open, socket of a connect, result of an accept, oldfd of a dup.";
-    FdTypechar, "fd.typechar", Str, false, "f file, 4 IPv4 socket, 6 IPv6 socket, u unix socket, p pipe.";
-    FdType, "fd.type", Str, false, "file, ipv4, ipv6, unix or pipe.";
+    FdTypechar, "fd.typechar", Str, false, "f file, d directory (an open the kernel saw reach one: a listing), 4 IPv4 socket, 6 IPv6 socket, u unix socket, p pipe.";
+    FdType, "fd.type", Str, false, "file, directory, ipv4, ipv6, unix or pipe.";
     FdSockfamily, "fd.sockfamily", Str, false, "ip or unix, for sockets.";
     FdL4proto, "fd.l4proto", Str, false, "tcp or udp when known.";
     FdDip, "fd.dip", Ip, false, "Destination address of a connect.";
@@ -238,6 +240,8 @@ impl FieldRef {
             Field::EvtArgType => s(ev.arg_type.as_ref()),
             Field::EvtArgFd => int(ev.arg_fd),
             Field::EvtArgNstype => s(ev.arg_nstype.as_ref()),
+            Field::EvtArgDomain => s(ev.arg_domain.as_ref()),
+            Field::EvtArgProto => s(ev.arg_proto.as_ref()),
             Field::EvtArgRequest => s(ev.arg_request.as_ref()),
             Field::EvtArgPid => int(ev.arg_pid),
             Field::EvtArgSig => s(ev.arg_sig.as_ref()),
@@ -305,7 +309,7 @@ impl FieldRef {
             Field::FdDirectory => ev.fd_directory().map_or(Absent, Str),
             Field::FdFilename => ev.fd_filename().map_or(Absent, Str),
             Field::FdHomerel => match ev.fd_typechar.as_deref() {
-                Some("f") => ev
+                Some("f" | "d") => ev
                     .fd_name
                     .as_deref()
                     .and_then(home_relative)
@@ -316,6 +320,7 @@ impl FieldRef {
             Field::FdTypechar => s(ev.fd_typechar.as_ref()),
             Field::FdType => match ev.fd_typechar.as_deref() {
                 Some("f") => Str("file"),
+                Some("d") => Str("directory"),
                 Some("4") => Str("ipv4"),
                 Some("6") => Str("ipv6"),
                 Some("u") => Str("unix"),
@@ -347,7 +352,7 @@ impl FieldRef {
             Field::McpRoots => StrList(&ev.mcp_roots),
             Field::McpDestinations => StrList(&ev.mcp_destinations),
             Field::McpInRoots => match (ev.fd_typechar.as_deref(), ev.fd_name.as_deref()) {
-                (Some("f"), Some(path)) if !ev.mcp_roots.is_empty() => {
+                (Some("f" | "d"), Some(path)) if !ev.mcp_roots.is_empty() => {
                     Bool(ev.mcp_roots.iter().any(|r| path_under(path, r)))
                 }
                 _ => Absent,

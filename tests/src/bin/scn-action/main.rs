@@ -36,6 +36,10 @@
 //! scn-action memfd-create          memfd_create, then close
 //! scn-action io-uring              io_uring_setup, then close
 //! scn-action io-uring-read PATH    open PATH and read it through io_uring
+//! scn-action socket DOM TYPE PROTO socket(DOM, TYPE, PROTO) (numbers), then close
+//! scn-action chown PATH UID GID    chown(2) (-1 keeps an id)
+//! scn-action chattr PATH FLAGS     ioctl(FS_IOC_SETFLAGS) with FLAGS (a number)
+//! scn-action lsattr PATH           ioctl(FS_IOC_GETFLAGS)
 //! scn-action dup-socket IP PORT FD connect to IP:PORT and dup2 the socket onto FD
 //! scn-action kill PID SIG          kill(PID, SIG)
 //! ```
@@ -204,6 +208,45 @@ fn main() {
             Ok(n) if n >= 0 => {}
             Ok(n) => eprintln!("scn-action: io_uring read: errno {}", -n),
             Err(e) => eprintln!("scn-action: io_uring: {e}"),
+        },
+        "socket" => {
+            let n = |i: usize| -> i32 { arg(i).parse().unwrap_or_else(|_| usage()) };
+            // SAFETY: socket has no memory preconditions; the fd is closed at once.
+            let fd = unsafe { libc::socket(n(1), n(2), n(3)) };
+            check("socket", fd);
+            unsafe { libc::close(fd) };
+        }
+        "chown" => {
+            let id = |i: usize| -> u32 { arg(i).parse::<i64>().unwrap_or_else(|_| usage()) as u32 };
+            // SAFETY: a valid C string.
+            check("chown", unsafe {
+                libc::chown(c(arg(1)).as_ptr(), id(2), id(3))
+            });
+        }
+        "chattr" | "lsattr" => match std::fs::File::open(arg(1)) {
+            Ok(f) => {
+                const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+                const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+                let mut flags: libc::c_long = if arg(0) == "chattr" {
+                    arg(2).parse().unwrap_or_else(|_| usage())
+                } else {
+                    0
+                };
+                let request = if arg(0) == "chattr" {
+                    FS_IOC_SETFLAGS
+                } else {
+                    FS_IOC_GETFLAGS
+                };
+                // SAFETY: the request reads or writes one long at `flags`.
+                check(arg(0), unsafe {
+                    libc::ioctl(
+                        std::os::fd::AsRawFd::as_raw_fd(&f),
+                        request,
+                        &mut flags as *mut libc::c_long,
+                    )
+                });
+            }
+            Err(e) => eprintln!("scn-action: {}: {e}", arg(1)),
         },
         "dup-socket" => {
             let addr: SocketAddr = format!("{}:{}", arg(1), arg(2))
