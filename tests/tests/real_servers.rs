@@ -241,3 +241,67 @@ fn real_servers_in_normal_sessions_raise_nothing_above_notice() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_file_server_walking_a_home_lists_its_secrets_without_alerting_above_notice() {
+    if !privileged("real_servers") {
+        return;
+    }
+    let Some((python, node_dir)) = mcp_deps("real_servers") else {
+        return;
+    };
+    // A home with secrets in it, given whole to the filesystem server: its
+    // walks open ~/.ssh, ~/.aws, ~/.gnupg as directories and read nothing.
+    let home = TempDir::home("walk");
+    for (rel, text) in [
+        (
+            ".ssh/id_ed25519",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n",
+        ),
+        (".ssh/known_hosts", "example.invalid ssh-ed25519 AAAA\n"),
+        (".aws/credentials", "[default]\naws_access_key_id = fake\n"),
+        (".gnupg/pubring.kbx", "fake"),
+        (".config/gcloud/configurations/config_default", "[core]\n"),
+        ("project/README.md", "a project\n"),
+        ("project/docs/guide.md", "a guide\n"),
+    ] {
+        let p = home.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let h = |rel: &str| home.path().join(rel).display().to_string();
+    let session = McpSession {
+        python: &python,
+        name: "home-walker",
+        command: [npx("@modelcontextprotocol/server-filesystem"), vec![h("")]].concat(),
+        calls: vec![
+            ("directory_tree", json!({ "path": h("") })),
+            ("search_files", json!({ "path": h(""), "pattern": "*.md" })),
+            ("list_directory", json!({ "path": h("") })),
+            ("list_directory", json!({ "path": h(".ssh") })),
+            ("read_text_file", json!({ "path": h("project/README.md") })),
+        ],
+        cwd: &node_dir,
+        env: vec![],
+    };
+    let daemon = Daemon::start(&[]);
+    let (events, alerts) = drive(&daemon, &session);
+    let listed: Vec<&Value> = events
+        .iter()
+        .filter(|e| s(e, "fd.typechar") == "d" && s(e, "fd.name") == h(".ssh"))
+        .collect();
+    assert!(
+        !listed.is_empty(),
+        "the walk never opened {} as a directory",
+        h(".ssh")
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| s(a, "rule") == "MCP server listed a secret directory"),
+        "no Notice for the listing: {alerts:#?}"
+    );
+    let loud: Vec<&Value> = alerts.iter().filter(|a| is_loud(a)).collect();
+    assert!(loud.is_empty(), "a walk over a home raised: {loud:#?}");
+    assert!(daemon.stop().success());
+}
