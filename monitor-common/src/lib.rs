@@ -11,6 +11,16 @@ pub const COMM_LEN: usize = 16;
 pub const PATH_LEN: usize = 512;
 /// Bytes of the NUL-separated argument vector copied at exec.
 pub const ARGS_LEN: usize = 2048;
+/// Bytes of the dynamic-loader variables (`LD_PRELOAD=…`) kept from an exec's
+/// environment (a power of two).
+pub const LOADER_ENV_LEN: usize = 512;
+/// Bytes read of one loader variable.
+pub const LOADER_VAR_READ: usize = 256;
+/// Bytes of one environment variable the kernel scan reads to find the next:
+/// a longer one makes the scan resume inside it.
+pub const ENV_VAR_READ: usize = 4096;
+/// Environment variables the kernel scan looks at, at most.
+pub const ENV_VARS_MAX: u32 = 512;
 /// Bytes of a path resolved in the kernel: its components, leaf first, each
 /// NUL-terminated (user space puts them in order). A component starts below
 /// [`RESOLVED_COMPONENTS`]; the rest is room for the last one's name.
@@ -105,7 +115,7 @@ pub mod names {
 /// The layout of the pinned state: bump it when a pinned map's type, size or
 /// value, or a record, changes, so that a new daemon does not take over maps
 /// (or read records) it would misread. Pins live under `abi-N/`.
-pub const STATE_ABI: u32 = 2;
+pub const STATE_ABI: u32 = 3;
 
 /// Capacity of the server-name map (`SERVERS`).
 pub const MAX_SERVERS: u32 = 4096;
@@ -143,10 +153,18 @@ pub enum Handler {
     Sock = 2,
     /// Completes any other generic call ([`CallEvent`]).
     Call = 3,
+    /// Completes an exec ([`ExecEvent`]).
+    Exec = 4,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 4] = [Handler::Open, Handler::Path, Handler::Sock, Handler::Call];
+    pub const ALL: [Handler; 5] = [
+        Handler::Open,
+        Handler::Path,
+        Handler::Sock,
+        Handler::Call,
+        Handler::Exec,
+    ];
 
     /// The program's name in the eBPF object. `walk`: the variant that
     /// resolves paths in the kernel (needs `bpf_loop`, 5.17+); the others
@@ -159,6 +177,8 @@ impl Handler {
             (Handler::Path, false) => "handle_path_raw",
             (Handler::Sock, _) => "handle_sock",
             (Handler::Call, _) => "handle_call",
+            (Handler::Exec, true) => "handle_exec",
+            (Handler::Exec, false) => "handle_exec_raw",
         }
     }
 
@@ -329,6 +349,7 @@ unsafe impl Record for ForkEvent {
     const KIND: EventKind = EventKind::Fork;
 }
 unsafe impl Record for ExecEvent {
+    const MIN_LEN: usize = core::mem::offset_of!(ExecEvent, args);
     const KIND: EventKind = EventKind::Exec;
 }
 unsafe impl Record for ExitEvent {
@@ -361,7 +382,14 @@ pub struct ExecEvent {
     pub filename_len: u32,
     /// Bytes of `args` used (NUL-separated arguments).
     pub args_len: u32,
+    /// Bytes of `loader_env` used.
+    pub loader_env_len: u32,
+    pub _pad: u32,
     pub filename: [u8; PATH_LEN],
+    /// The dynamic loader's variables (`LD_*=…`) of a tagged process's new
+    /// environment, NUL-separated, cut at [`LOADER_ENV_LEN`] bytes.
+    pub loader_env: [u8; LOADER_ENV_LEN],
+    /// Last: the record is sent trimmed to the arguments used.
     pub args: [u8; ARGS_LEN],
 }
 
@@ -564,6 +592,8 @@ pub struct KernelOffsets {
     pub task_exit_code: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
+    pub mm_env_start: u32,
+    pub mm_env_end: u32,
     /// Offset of `group_dead` in the `sched_process_exit` record, 0 if absent.
     pub exit_group_dead: u32,
     /// Offset of `filename` (a `__data_loc`) in the `sched_process_exec` record.
@@ -621,6 +651,8 @@ impl KernelOffsets {
             task_exit_code: 0,
             mm_arg_start: 0,
             mm_arg_end: 0,
+            mm_env_start: 0,
+            mm_env_end: 0,
             exit_group_dead: 0,
             exec_filename: 0,
             path_walk: 0,

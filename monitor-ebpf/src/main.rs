@@ -17,6 +17,7 @@
 const ATOMICS: bool = true;
 
 mod emit;
+mod env;
 mod file;
 mod handoff;
 mod kpath;

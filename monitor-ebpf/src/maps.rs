@@ -9,7 +9,7 @@ use monitor_common::{
     ServerRecord, SyscallArgs, TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
 };
 
-use crate::{handoff::Handoff, kpath::WalkState};
+use crate::{env::EnvScan, handoff::Handoff, kpath::WalkState};
 
 /// Records for user space.
 #[map]
@@ -79,6 +79,10 @@ pub static RECORD_SCRATCH: PerCpuArray<[u8; TRIMMED_RECORD_LEN]> =
 /// every step of the walk start from the same state and checks it once.
 #[map]
 pub static WALK: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: the state of the environment scan at exec (see `env`).
+#[map]
+pub static ENV_SCAN: PerCpuArray<EnvScan> = PerCpuArray::with_max_entries(1, 0);
 
 /// The shared exit handlers (`monitor_common::Handler`), filled by user space.
 #[map]

@@ -6,13 +6,17 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use monitor_common::{ARGS_LEN, ExecEvent, ExitEvent, ForkEvent, flags};
+use monitor_common::{
+    ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, Handler, Record as _, flags,
+};
 
 use crate::{
     emit::{
-        clear_tagged, current_tag, current_task, current_tgid, emit, read_kernel_u32,
+        clear_tagged, current_tag, current_task, current_tgid, emit, emit_trimmed, read_kernel_u32,
         read_kernel_u64, set_tagged, task_tgid,
     },
+    env::loader_vars,
+    handoff::hand_over,
     maps::{TAGGED, offsets},
 };
 
@@ -39,11 +43,21 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// `sched_process_exec`: after a successful exec. Emitted for every process.
+/// `sched_process_exec`: after a successful exec. Reported for every process
+/// (user space recognises servers by their command line), by `handle_exec`.
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    hand_over(&ctx, Handler::Exec, EventKind::Exec);
+    0
+}
+
+/// Builds the exec record; with `SCAN` (kernels with `bpf_loop`), a tagged
+/// process's loader variables too. The tail call keeps the record's context.
+#[inline(always)]
+fn complete_exec<const SCAN: bool>(ctx: &TracePointContext) -> u32 {
     let off = offsets();
-    emit(current_tag(), |ev: *mut ExecEvent| unsafe {
+    let tag = current_tag();
+    emit_trimmed(tag, |ev: *mut ExecEvent| unsafe {
         let mut fl = 0;
 
         // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
@@ -75,9 +89,27 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
                 Err(_) => fl |= flags::ARGS_UNREADABLE,
             }
         }
+        (*ev).loader_env_len = 0;
+        (*ev)._pad = 0;
+        if SCAN && tag.is_some() {
+            let env_start = read_kernel_u64(mm, off.mm_env_start);
+            let env_end = read_kernel_u64(mm, off.mm_env_end);
+            (*ev).loader_env_len = loader_vars(env_start, env_end, &mut (*ev).loader_env);
+        }
         (*ev).header.flags = fl;
+        ExecEvent::MIN_LEN + (*ev).args_len as usize
     });
     0
+}
+
+#[tracepoint]
+pub fn handle_exec(ctx: TracePointContext) -> u32 {
+    complete_exec::<true>(&ctx)
+}
+
+#[tracepoint]
+pub fn handle_exec_raw(ctx: TracePointContext) -> u32 {
+    complete_exec::<false>(&ctx)
 }
 
 /// `sched_process_exit`: a task ends. When the whole thread group is gone the

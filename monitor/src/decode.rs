@@ -117,6 +117,9 @@ pub enum Record {
         header: Header,
         filename: String,
         argv: Vec<String>,
+        /// The dynamic loader's variables of the new environment (`LD_*=…`),
+        /// for tagged processes on kernels with `bpf_loop`.
+        loader_env: Vec<String>,
     },
     Exit {
         header: Header,
@@ -336,11 +339,13 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             }
         }
         EventKind::Exec => {
-            let ev: ExecEvent = read(bytes, raw_kind)?;
+            let ev: ExecEvent = read_trimmed(bytes, raw_kind)?;
+            let env_len = (ev.loader_env_len as usize).min(ev.loader_env.len());
             Record::Exec {
                 header: header(&ev.header),
                 filename: text(&ev.filename, ev.filename_len as usize),
                 argv: split_args(&ev.args[..(ev.args_len as usize).min(ev.args.len())]),
+                loader_env: split_args(&ev.loader_env[..env_len]),
             }
         }
         EventKind::Exit => {
@@ -449,7 +454,10 @@ mod tests {
             header: hdr(EventKind::Exec),
             filename_len: 0,
             args_len: 0,
+            loader_env_len: 0,
+            _pad: 0,
             filename: [0; PATH_LEN],
+            loader_env: [0; monitor_common::LOADER_ENV_LEN],
             args: [0; ARGS_LEN],
         };
         let f = b"/usr/bin/npx";
@@ -458,16 +466,23 @@ mod tests {
         let a = b"npx\0-y\0@modelcontextprotocol/server-filesystem\0/tmp\0";
         ev.args[..a.len()].copy_from_slice(a);
         ev.args_len = a.len() as u32;
+        let e = b"LD_PRELOAD=/tmp/x.so\0";
+        ev.loader_env[..e.len()].copy_from_slice(e);
+        ev.loader_env_len = e.len() as u32;
+        // Sent trimmed after the arguments used.
+        let sent = &bytes_of(&ev)[..<ExecEvent as monitor_common::Record>::MIN_LEN + a.len()];
         let Record::Exec {
             header,
             filename,
             argv,
-        } = decode(&bytes_of(&ev)).unwrap()
+            loader_env,
+        } = decode(sent).unwrap()
         else {
             panic!("not an exec")
         };
         assert_eq!(header.comm, "node");
         assert_eq!(filename, "/usr/bin/npx");
+        assert_eq!(loader_env, ["LD_PRELOAD=/tmp/x.so"]);
         assert_eq!(
             argv,
             [

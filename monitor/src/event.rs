@@ -175,6 +175,10 @@ pub struct Event {
     /// The arguments after argv\[0\], space-joined.
     #[serde(rename = "proc.args", skip_serializing_if = "String::is_empty")]
     pub args: String,
+    /// At exec: the dynamic loader's variables of the new environment
+    /// (`LD_PRELOAD=…`), space-joined; nothing else of the environment is kept.
+    #[serde(rename = "proc.env", skip_serializing_if = "String::is_empty")]
+    pub env: String,
     /// The full argument vector, argv\[0\] included.
     #[serde(rename = "proc.argv", skip_serializing_if = "Vec::is_empty")]
     pub argv: Vec<String>,

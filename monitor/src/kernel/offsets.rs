@@ -78,6 +78,8 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         task_exit_code: member(want("task_struct", "exit_code", 4))?,
         mm_arg_start: member(want("mm_struct", "arg_start", 8))?,
         mm_arg_end: member(want("mm_struct", "arg_end", 8))?,
+        mm_env_start: member(want("mm_struct", "env_start", 8))?,
+        mm_env_end: member(want("mm_struct", "env_end", 8))?,
         ..KernelOffsets::zeroed()
     };
 
@@ -255,6 +257,7 @@ mod tests {
             assert_ne!(v, 0, "{off:?}");
         }
         assert_eq!(off.mm_arg_end, off.mm_arg_start + 8);
+        assert_eq!(off.mm_env_end, off.mm_env_start + 8);
         assert_eq!(off.path_walk, 1, "this kernel's BTF has every path offset");
         assert_eq!(off.path_dentry, off.path_mnt + 8);
         assert_ne!(off.mount_mnt, 0, "struct mount starts with its hash node");

@@ -444,6 +444,7 @@ impl Tracker {
                 header,
                 filename,
                 argv,
+                loader_env,
             } => {
                 self.record_exec(&header, &filename, argv);
                 let mut header = header;
@@ -457,6 +458,7 @@ impl Tracker {
                         .map_or(header.tgid, |s| s.root_pid);
                 }
                 let mut ev = self.base_event(&header, "execve", "process")?;
+                ev.env = crate::redact::text(&loader_env.join(" ")).into_owned();
                 ev.truncated = header.flags & flags::ARGS_TRUNCATED != 0;
                 ev.res = Some(result_name(0));
                 ev.rawres = Some(0);

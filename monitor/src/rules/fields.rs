@@ -112,6 +112,7 @@ catalogue! {
     ProcExepath, "proc.exepath", Str, false, "Absolute path of the executable.";
     ProcCmdline, "proc.cmdline", Str, false, "proc.name followed by the arguments.";
     ProcArgs, "proc.args", Str, false, "The arguments after argv[0], space-joined.";
+    ProcEnv, "proc.env", Str, false, "On execve events of tagged processes: the dynamic loader's variables of the new environment (LD_PRELOAD=..., LD_LIBRARY_PATH=..., LD_AUDIT=...), space-joined, redacted; the rest of the environment is not captured. Kernels with bpf_loop (5.17+).";
     ProcArgv, "proc.argv", StrList, true, "The argument vector, argv[0] included; proc.argv[n] is one argument.";
     ProcCwd, "proc.cwd", Str, false, "Working directory.";
     ProcPname, "proc.pname", Str, false, "Name of the parent process.";
@@ -274,6 +275,7 @@ impl FieldRef {
             Field::ProcExepath => ne(&ev.exepath),
             Field::ProcCmdline => ne(&ev.cmdline),
             Field::ProcArgs => Str(&ev.args),
+            Field::ProcEnv => Str(&ev.env),
             Field::ProcArgv => match self.index {
                 Some(i) => ev.argv.get(i as usize).map_or(Absent, |a| Str(a.as_str())),
                 None => StrList(&ev.argv),
@@ -526,7 +528,6 @@ const FALCO_ONLY_FIELDS: &[&str] = &[
     "proc.vpgid",
     "proc.pvpid",
     "proc.sid",
-    "proc.env",
     "proc.duration",
     "proc.loginshellid",
     "proc.aexe",
