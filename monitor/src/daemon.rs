@@ -113,7 +113,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         }
     };
     for w in &warnings {
-        log::info!("{w}");
+        eprintln!("mcp-monitor: warning: {w}");
     }
     let (gate, gate_warnings) = Gate::new(config.suppression.clone(), detector.rules());
     for w in gate_warnings {
@@ -236,10 +236,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     eprintln!(
         "mcp-monitor: watching ({} hooks attached{}), {} rules, {} configured MCP server(s), {} running MCP server(s) tagged{}, control socket {}; alerts to {}",
         probes.attached().len(),
-        if probes.skipped.is_empty() {
-            String::new()
-        } else {
-            format!(", {} not on this kernel", probes.skipped.len())
+        match (
+            probes.skipped.len() - probes.failed.len(),
+            probes.failed.len()
+        ) {
+            (0, 0) => String::new(),
+            (absent, 0) => format!(", {absent} not on this kernel"),
+            (absent, failed) => format!(
+                ", {absent} not on this kernel, {failed} refused by the verifier (see the warnings above)"
+            ),
         },
         detector.rules().rules().len(),
         tracker.recogniser_mut().config_servers(),
@@ -472,7 +477,11 @@ impl Pipeline {
     /// the old rules stay; true when the new rules are in force.
     fn reloaded(&mut self, why: &str, compiled: Compiled) -> bool {
         match compiled.map(|(set, warnings)| (self.detector.install(set), warnings)) {
-            Ok((summary, _warnings)) => {
+            Ok((summary, warnings)) => {
+                // As at start: a reload's warnings are said, not dropped.
+                for w in &warnings {
+                    eprintln!("mcp-monitor: warning: {w}");
+                }
                 eprintln!(
                     "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
                     self.detector.rules().rules().len(),

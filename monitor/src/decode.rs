@@ -217,8 +217,9 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Reads a `T` from the start of `bytes` (ring-buffer data is not aligned for us).
-fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
+/// Reads a record from the start of `bytes` (ring-buffer data is not aligned
+/// for us). Bound to the record types: every bit pattern of them is valid.
+fn read<T: Copy + monitor_common::Record>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
     if bytes.len() < need {
         return Err(DecodeError::TooShort {
@@ -328,7 +329,16 @@ fn call(c: &SyscallArgs, ret: i64) -> Result<Call, DecodeError> {
 
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
-    let raw_kind: u32 = read(bytes, 0)?;
+    let raw_kind = match bytes.first_chunk::<4>() {
+        Some(b) => u32::from_ne_bytes(*b),
+        None => {
+            return Err(DecodeError::TooShort {
+                kind: 0,
+                len: bytes.len(),
+                need: 4,
+            });
+        }
+    };
     let kind = EventKind::from_u32(raw_kind).ok_or(DecodeError::UnknownKind(raw_kind))?;
     Ok(match kind {
         EventKind::Fork => {

@@ -75,6 +75,18 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
         "Marker file read"
     );
 
+    // A reload's warnings are said, as at start.
+    std::fs::write(
+        &rules,
+        format!("{}- list: never_used\n  items: [a]\n", rule("v3")),
+    )
+    .unwrap();
+    assert!(
+        daemon.wait_for_stderr(WAIT, "list `never_used` is not used"),
+        "reload warnings: {}",
+        daemon.stderr_text()
+    );
+
     // A broken file is rejected with its location; the old rules keep firing.
     std::fs::write(
         &rules,
@@ -122,6 +134,6 @@ fn alerts_fire_and_rules_reload_without_losing_the_old_set_on_error() {
         .iter()
         .find(|a| s(a, "rule") == "Marker file read")
         .expect("the old rule still fires after a failed reload");
-    assert!(s(again, "output").contains("v2"), "{again}");
+    assert!(s(again, "output").contains("v3"), "{again}");
     assert!(daemon.stop().success());
 }

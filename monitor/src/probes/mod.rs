@@ -47,6 +47,8 @@ pub struct Probes {
     links: BTreeMap<&'static str, (Hook, links::Held)>,
     /// Hooks that were optional and are missing on this kernel.
     pub skipped: Vec<Hook>,
+    /// Optional hooks this kernel has whose program it refused, and why.
+    pub failed: Vec<(Hook, String)>,
     /// Instructions the verifier processed, per program loaded by this
     /// process (`None` on kernels before 5.16, which do not say).
     pub verified: Vec<(String, Option<u32>)>,
@@ -135,8 +137,16 @@ impl Probes {
                         None => link,
                     },
                     Err(e) if is_optional(spec) => {
-                        log::debug!("{}: {e:#}", spec.hook);
-                        self.skipped.push(spec.hook);
+                        if hook_exists(spec.hook) {
+                            // The kernel has the hook and refused the
+                            // program: a fault to report, not an absence.
+                            log::warn!("{} failed to load: {e:#}", spec.hook);
+                            self.failed.push((spec.hook, format!("{e:#}")));
+                            self.skipped.push(spec.hook);
+                        } else {
+                            log::debug!("{}: {e:#}", spec.hook);
+                            self.skipped.push(spec.hook);
+                        }
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -203,6 +213,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             pins,
             links: BTreeMap::new(),
             skipped: Vec::new(),
+            failed: Vec::new(),
             verified,
             adopted: 0,
             uring: opts.offsets.uring != 0,
@@ -247,12 +258,23 @@ pub fn load_floor() -> anyhow::Result<Probes> {
         pins: None,
         links: BTreeMap::new(),
         skipped: Vec::new(),
+        failed: Vec::new(),
         verified: Vec::new(),
         adopted: 0,
         uring: true,
     };
     probes.select(&programs().collect::<Vec<_>>())?;
     Ok(probes)
+}
+
+/// Whether this kernel has `hook` (a raw tracepoint is taken as present).
+fn hook_exists(hook: Hook) -> bool {
+    match hook {
+        Hook::TracePoint(category, name) => {
+            crate::kernel::tracefs::Tracefs::find().is_ok_and(|t| t.has(category, name))
+        }
+        Hook::RawTracePoint(_) => true,
+    }
 }
 
 /// The size of the ring buffer to load with: a ring buffer taken over keeps

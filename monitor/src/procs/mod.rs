@@ -13,6 +13,7 @@ pub mod servers;
 pub mod sockets;
 mod syscalls;
 pub mod table;
+mod users;
 
 use monitor_common::{OpenSyscall, Tag, TagSource, flags};
 
@@ -142,6 +143,8 @@ pub struct Tracker {
     /// Daemons that ran before this one on the same kernel state (a signal
     /// recorded while none ran may be aimed at them).
     monitor_pids: Vec<u32>,
+    /// `user.name` by uid.
+    users: users::UserNames,
 }
 
 impl Tracker {
@@ -156,6 +159,7 @@ impl Tracker {
             clock: Clock::now(),
             lifecycle: lifecycle::Lifecycle::default(),
             monitor_pids: Vec::new(),
+            users: users::UserNames::default(),
         }
     }
 
@@ -770,6 +774,7 @@ impl Tracker {
             anames: ancestors.iter().map(|a| a.comm.clone()).collect(),
             apids: ancestors.iter().map(|a| a.pid).collect(),
             uid: header.uid,
+            user_name: self.users.name(header.uid),
             gid: header.gid,
             mcp_server: Some(
                 server.map_or_else(|| format!("#{}", header.server_id), |s| s.name.clone()),

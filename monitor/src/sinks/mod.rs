@@ -376,11 +376,19 @@ impl Sinks {
                 self.running.remove(i).stop(STOP_WAIT);
             }
             if let Err(e) = self.start_kind(kind, new) {
-                let _ = self.start_kind(kind, old);
-                first_error.get_or_insert(e.context(format!(
-                    "the {} sink keeps its previous settings",
-                    kind.name()
-                )));
+                // Back to the previous settings; if even that fails, the
+                // sink is down and the error says so.
+                let e = match self.start_kind(kind, old) {
+                    Ok(()) => e.context(format!(
+                        "the {} sink keeps its previous settings",
+                        kind.name()
+                    )),
+                    Err(back) => e.context(format!(
+                        "the {} sink is stopped: restarting it with its previous settings failed too ({back:#})",
+                        kind.name()
+                    )),
+                };
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
