@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::sync::oneshot;
+
 use crate::{
     alerts::{Alert, gate::Gate, health, hostname},
     config::SinksConfig,
@@ -262,6 +264,71 @@ pub fn report_load_error(e: &LoadError) {
     }
 }
 
+/// Rule reloads, read and compiled on a thread of their own: a large rule set
+/// takes seconds, and meanwhile the event loop keeps draining the ring buffer
+/// with the rules in force. One runs at a time; reloads asked for while one
+/// runs make one more after it, however many they were, so the last change
+/// is never missed.
+#[derive(Default)]
+pub struct Reloads {
+    /// The one running, and why it was asked for.
+    running: Option<(
+        oneshot::Receiver<std::thread::Result<Compiled>>,
+        &'static str,
+    )>,
+    /// Why one more was asked for while one was running (the latest reason).
+    pub again: Option<&'static str>,
+}
+
+impl Reloads {
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts a reload, or, while one runs, notes that one more is wanted.
+    pub fn request(&mut self, detector: &mut Detector, why: &'static str) {
+        if self.running() {
+            self.again = Some(why);
+            return;
+        }
+        let job = detector.reload_job();
+        let (tx, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("rules-reload".into())
+            // A panic goes back to the loop, which re-raises it as before.
+            .spawn(move || {
+                let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
+            });
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                // No thread to be had: compile on the loop rather than not at all.
+                log::warn!("compiling the rules on the event loop: no thread for it ({e})");
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(Ok(detector.reload_job()()));
+                rx
+            }
+        };
+        self.running = Some((rx, why));
+    }
+
+    /// The running reload's result and reason, once it is done. Cancel-safe:
+    /// the loop polls it among its other work.
+    pub async fn finished(&mut self) -> (Compiled, &'static str) {
+        let Some((rx, why)) = &mut self.running else {
+            return std::future::pending().await;
+        };
+        let why = *why;
+        let done = rx.await;
+        self.running = None;
+        match done {
+            Ok(Ok(compiled)) => (compiled, why),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the rules-reload thread ended without a result"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -299,6 +366,68 @@ mod tests {
         let summary = detector.install(set);
         assert_eq!(summary.added, ["two"]);
         assert_eq!(detector.rules().rules().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn rules_text(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "- rule: r{i}\n  desc: d\n  condition: evt.type = openat and fd.name startswith /tmp/{i}\n  output: o\n  priority: warning\n"
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reloads_compile_off_the_loop_one_at_a_time_and_none_is_lost() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-reloads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.yaml");
+        std::fs::write(&file, rules_text(1)).unwrap();
+        let (mut detector, _) = Detector::load(LoadOptions {
+            default_rules: false,
+            rules_dir: None,
+            extra: vec![file.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut reloads = Reloads::default();
+
+        // Enough rules that compiling them takes a while.
+        std::fs::write(&file, rules_text(1000)).unwrap();
+        reloads.request(&mut detector, "first");
+        // Asked for twice more while it runs: one more after it, for the latest reason.
+        reloads.request(&mut detector, "second");
+        reloads.request(&mut detector, "third");
+        assert_eq!(reloads.again, Some("third"));
+
+        // The loop keeps taking its turns while the rules compile.
+        let mut turns = 0u64;
+        let (compiled, why) = loop {
+            tokio::select! {
+                done = reloads.finished(), if reloads.running() => break done,
+                () = tokio::task::yield_now() => turns += 1,
+            }
+        };
+        assert!(turns > 0, "the loop waited for the compile");
+        assert_eq!(why, "first");
+        assert_eq!(
+            detector.rules().rules().len(),
+            1,
+            "the old rules serve meanwhile"
+        );
+        detector.install(compiled.unwrap().0);
+        assert_eq!(detector.rules().rules().len(), 1000);
+
+        let why = reloads.again.take().unwrap();
+        std::fs::write(&file, rules_text(2)).unwrap();
+        reloads.request(&mut detector, why);
+        let (compiled, why) = reloads.finished().await;
+        assert_eq!(why, "third");
+        detector.install(compiled.unwrap().0);
+        assert_eq!(detector.rules().rules().len(), 2);
+        assert!(!reloads.running() && reloads.again.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,7 @@ pub mod launch;
 pub mod metrics;
 pub mod names;
 pub mod paths;
+pub mod pipeline;
 pub mod probes;
 pub mod procs;
 pub mod redact;

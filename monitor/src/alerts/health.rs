@@ -388,6 +388,23 @@ pub fn delivery_failed(text: &str, fields: Fields, hostname: &str) -> Alert {
     )
 }
 
+/// Records the kernel could not deliver (a full ring buffer).
+pub fn events_lost(
+    output: &str,
+    fields: BTreeMap<String, serde_json::Value>,
+    hostname: &str,
+) -> Alert {
+    build(
+        rule::EVENTS_LOST,
+        "Warning",
+        output.to_owned(),
+        fields,
+        &[HEALTH],
+        None,
+        hostname,
+    )
+}
+
 /// Optional hooks this kernel does not offer: what goes unseen. One alert for
 /// all of them, at start.
 pub fn probes_unavailable(hooks: &[String], hostname: &str) -> Alert {

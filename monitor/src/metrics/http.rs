@@ -21,6 +21,39 @@ const MAX_CLIENTS: usize = 8;
 
 /// Binds `addr` (checked to be loopback by the caller) and serves the latest
 /// text from `metrics` until the returned task is aborted.
+/// The metrics endpoint as the event loop sees it: it renders a snapshot
+/// when asked (once per tick), and does nothing when there is no endpoint.
+pub struct Publisher {
+    endpoint: Option<(watch::Sender<Arc<String>>, JoinHandle<()>)>,
+}
+
+impl Publisher {
+    /// Serves on `addr`, if given.
+    pub async fn start(addr: Option<SocketAddr>) -> anyhow::Result<Publisher> {
+        let endpoint = match addr {
+            Some(addr) => {
+                let (tx, rx) = watch::channel(Arc::new(String::new()));
+                Some((tx, serve(addr, rx).await?))
+            }
+            None => None,
+        };
+        Ok(Publisher { endpoint })
+    }
+
+    /// Renders what `snapshot` gives for the endpoint's next readers.
+    pub fn publish(&self, snapshot: impl FnOnce() -> super::Snapshot) {
+        if let Some((tx, _)) = &self.endpoint {
+            tx.send_replace(Arc::new(snapshot().render()));
+        }
+    }
+
+    pub fn stop(self) {
+        if let Some((_, task)) = self.endpoint {
+            task.abort();
+        }
+    }
+}
+
 pub async fn serve(
     addr: SocketAddr,
     metrics: watch::Receiver<Arc<String>>,

@@ -1,5 +1,6 @@
 //! Loading and attaching the kernel programs, and the handles user space keeps:
 //! the event ring buffer, the tag map and the drop counters.
+pub mod drops;
 mod links;
 pub mod pins;
 mod programs;
@@ -18,8 +19,7 @@ use std::{
 };
 
 use monitor_common::{
-    DROP_SLOTS, EventKind, Handler, KernelOffsets, SERVER_NAME_LEN, ServerRecord, TAG_BITMAP_WORDS,
-    Tag, drop_slot, names,
+    Handler, KernelOffsets, SERVER_NAME_LEN, ServerRecord, TAG_BITMAP_WORDS, Tag, names,
 };
 
 pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
@@ -64,7 +64,7 @@ pub struct Maps {
     pub events: RingBuf<MapData>,
     pub sensitive: sensitive::SensitiveMap,
     pub tags: TagMap,
-    pub drops: DropCounters,
+    pub drops: drops::DropCounters,
     /// The daemon that ran on the state taken over, if one did (its pid).
     pub previous_daemon: Option<u32>,
 }
@@ -204,7 +204,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
         bitmap: TagBitmap::map(take(&mut ebpf, names::TAG_BITMAP)?)?,
         servers: HashMap::try_from(take(&mut ebpf, names::SERVERS)?)?,
     };
-    let drops = DropCounters(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
+    let drops = drops::DropCounters::new(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
     let previous_daemon = record_daemon(take(&mut ebpf, names::DAEMON)?)?;
     Ok((
         Probes {
@@ -578,58 +578,5 @@ impl Drop for TagBitmap {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what `map` mapped.
         unsafe { libc::munmap(self.words.cast(), self.len * 8) };
-    }
-}
-
-/// Ring-buffer reserve failures counted by the kernel, per event kind and lane.
-pub struct DropCounters(PerCpuArray<MapData, u64>);
-
-/// What was lost: records of one kind, in one lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LostKind {
-    pub kind: EventKind,
-    /// Priority records' (sensitive opens, privileged syscalls), which may
-    /// use the ring buffer's reserve.
-    pub priority: bool,
-}
-
-impl LostKind {
-    /// A key for metrics and alert fields: `open`, `open_priority`.
-    pub fn key(&self) -> String {
-        if self.priority {
-            format!("{}_priority", self.kind.name())
-        } else {
-            self.kind.name().to_owned()
-        }
-    }
-}
-
-impl std::fmt::Display for LostKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match (self.kind, self.priority) {
-            (EventKind::Open, true) => "sensitive open",
-            (EventKind::Call, _) => "privileged call",
-            (kind, _) => kind.name(),
-        };
-        f.write_str(what)
-    }
-}
-
-impl DropCounters {
-    /// Totals over all CPUs, per event kind and lane.
-    pub fn totals(&self) -> Vec<(LostKind, u64)> {
-        EventKind::ALL
-            .into_iter()
-            .flat_map(|kind| [false, true].map(|priority| LostKind { kind, priority }))
-            .filter(|l| drop_slot(l.kind, l.priority) < DROP_SLOTS)
-            .map(|l| {
-                let total = self
-                    .0
-                    .get(&drop_slot(l.kind, l.priority), 0)
-                    .map(|per_cpu| per_cpu.iter().sum())
-                    .unwrap_or(0);
-                (l, total)
-            })
-            .collect()
     }
 }

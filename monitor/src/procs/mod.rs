@@ -307,6 +307,10 @@ impl Tracker {
         self.lifecycle.tick(now, &self.servers, &self.table, &alive);
     }
 
+    pub fn recogniser(&self) -> &Recogniser {
+        &self.recogniser
+    }
+
     pub fn recogniser_mut(&mut self) -> &mut Recogniser {
         &mut self.recogniser
     }

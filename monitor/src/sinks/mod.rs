@@ -7,6 +7,7 @@
 //! cost that sink alerts (counted as overflow), never the others and never the
 //! kernel ring buffer. Counters live in [`SinkStats`], which other code (health
 //! alerts, metrics) reads without locks.
+pub mod events;
 pub mod log;
 pub mod socket;
 pub mod stdout;

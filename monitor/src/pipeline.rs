@@ -1,0 +1,200 @@
+//! The event path, as one sequence: a ring-buffer record is decoded, the
+//! tracker enriches it into an [`Event`] (process, server, paths), the event
+//! sink prints it (`--events`), and the rules turn it into alerts. Everything
+//! the loop raises besides (lifecycle, reloads, health) goes through the same
+//! alert sink.
+use std::time::Instant;
+
+use aya::maps::{MapData, RingBuf};
+
+use crate::{
+    alerts::health,
+    decode,
+    detect::{self, AlertSink, Compiled, Detector},
+    metrics::{Snapshot, Tally},
+    probes::{
+        self,
+        drops::{DropWatch, LostKind},
+    },
+    procs::Tracker,
+    sinks::events::EventSink,
+};
+
+/// Records taken from the ring buffer per wake-up before other work gets a turn.
+pub const BATCH: usize = 4096;
+
+/// The event path: decode → tracker → event sink and rules → alerts.
+pub struct Pipeline {
+    pub tracker: Tracker,
+    pub tags: probes::TagMap,
+    pub sink: EventSink,
+    pub alerts: AlertSink,
+    pub detector: Detector,
+    pub drops_watch: DropWatch,
+    pub counters: Counters,
+}
+
+/// What the event loop counts for metrics: plain fields, no locks.
+pub struct Counters {
+    started: Instant,
+    events: Tally,
+    reloads: Tally,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            started: Instant::now(),
+            events: Tally::default(),
+            reloads: Tally::default(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Raises the servers' lifecycle alerts the tracker noted.
+    pub fn lifecycle_alerts(&mut self) {
+        for note in self.tracker.lifecycle.take_notes() {
+            if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
+                // No process carries its id any more: a restart need not name it.
+                self.tags.forget_server(note.server.id);
+            }
+            let alert = health::from_note(&note, self.alerts.hostname());
+            self.alerts.lifecycle(alert);
+        }
+    }
+
+    /// Puts a reload's rules in force, reporting what changed, or reports why
+    /// the old rules stay; true when the new rules are in force.
+    pub fn reloaded(&mut self, why: &str, compiled: Compiled) -> bool {
+        match compiled.map(|(set, warnings)| (self.detector.install(set), warnings)) {
+            Ok((summary, warnings)) => {
+                // As at start: a reload's warnings are said, not dropped.
+                for w in &warnings {
+                    eprintln!("mcp-monitor: warning: {w}");
+                }
+                eprintln!(
+                    "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
+                    self.detector.rules().rules().len(),
+                    summary.added,
+                    summary.removed,
+                    summary.changed
+                );
+                self.counters.reloads.add("ok", 1);
+                for w in self
+                    .alerts
+                    .gate
+                    .rules_reloaded(self.detector.rules(), &summary.changed)
+                {
+                    eprintln!("mcp-monitor: warning: {w}");
+                }
+                // A reload that changed nothing is said on stderr only.
+                if !(summary.added.is_empty()
+                    && summary.removed.is_empty()
+                    && summary.changed.is_empty())
+                {
+                    let alert = health::rules_reloaded(
+                        why,
+                        self.detector.rules().rules().len(),
+                        &summary,
+                        self.alerts.hostname(),
+                    );
+                    self.alerts.raise_health(alert);
+                }
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
+                );
+                detect::report_load_error(&e);
+                self.counters.reloads.add("rejected", 1);
+                let alert = health::rules_rejected(why, &e, self.alerts.hostname());
+                self.alerts.raise_health(alert);
+                false
+            }
+        }
+    }
+
+    /// The figures the metrics endpoint shows.
+    pub fn snapshot(&self, lost: &[(LostKind, u64)]) -> Snapshot {
+        let mut kernel_lost = Tally::default();
+        for (kind, n) in lost {
+            kernel_lost.add(&kind.key(), *n);
+        }
+        let table = &self.tracker.table;
+        Snapshot {
+            uptime_seconds: self.counters.started.elapsed().as_secs_f64(),
+            events: self.counters.events.clone(),
+            kernel_lost,
+            undecodable_records: self.drops_watch.bad_total,
+            alerts: self
+                .alerts
+                .sent
+                .iter()
+                .flat_map(|(rule, by_priority)| {
+                    by_priority
+                        .sorted()
+                        .into_iter()
+                        .map(|(p, n)| ((rule.clone(), p.to_owned()), n))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            suppressed: self.alerts.gate.suppressed.clone(),
+            throttled: self.alerts.gate.throttled.clone(),
+            throttled_servers: self.alerts.gate.throttled_servers() as u64,
+            tagged_processes: table
+                .pids()
+                .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
+                .count() as u64,
+            servers: self.tracker.lifecycle.live() as u64,
+            rules_loaded: self.detector.rules().rules().len() as u64,
+            rule_reloads: self.counters.reloads.clone(),
+            sinks: self.alerts.sink_figures(),
+        }
+    }
+
+    /// Once a second: drop reports, the process table's upkeep, servers'
+    /// lifecycle, and the alert sink's timers.
+    pub fn tick(&mut self, lost: &[(LostKind, u64)]) {
+        if let Some(lost) = self.drops_watch.check(lost) {
+            let alert = lost.alert(self.alerts.hostname());
+            self.alerts.raise_health(alert);
+        }
+        self.tracker.prune();
+        self.tracker.lifecycle_tick(Instant::now());
+        self.lifecycle_alerts();
+        self.alerts.tick();
+    }
+
+    /// At shutdown: what is buffered goes out, the sinks get `wait` to
+    /// deliver, and what was lost over the run is said.
+    pub fn finish(mut self, wait: std::time::Duration, lost: &[(LostKind, u64)]) {
+        self.sink.flush();
+        self.alerts.finish();
+        self.alerts.shutdown(wait);
+        self.drops_watch.final_report(lost);
+    }
+
+    /// Handles up to [`BATCH`] records; returns how many there were.
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>) -> usize {
+        let mut n = 0;
+        while n < BATCH {
+            let Some(item) = ring.next() else { break };
+            n += 1;
+            match decode::decode(&item) {
+                Ok(record) => {
+                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.counters.events.add(&ev.evt_type, 1);
+                        self.sink.event(&ev);
+                        self.alerts.evaluate(&self.detector, &ev);
+                    }
+                }
+                Err(e) => self.drops_watch.bad_record(&e),
+            }
+        }
+        self.sink.flush();
+        self.lifecycle_alerts();
+        n
+    }
+}
