@@ -16,11 +16,10 @@ use tokio::sync::oneshot;
 
 use crate::{
     alerts::{Alert, gate::Gate, health, hostname},
-    config::SinksConfig,
     event::Event,
     metrics::Tally,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
-    sinks::{Delivery, SinkKind, SinkStats, Sinks},
+    sinks::{Delivery, SinkKind, SinkStats, Sinks, config::SinksConfig},
     watch::FileWatch,
 };
 

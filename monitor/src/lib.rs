@@ -28,4 +28,5 @@ pub mod sdnotify;
 pub mod sinks;
 pub mod tail;
 pub mod textfile;
+pub mod units;
 pub mod watch;

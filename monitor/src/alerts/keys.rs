@@ -246,7 +246,7 @@ mod tests {
         cfg.rules.insert(
             "Marker".into(),
             RuleSuppression {
-                window: Some(crate::config::HumanDuration(Duration::from_secs(5))),
+                window: Some(crate::units::HumanDuration(Duration::from_secs(5))),
                 key_fields: Some(vec!["proc.exepath".into()]),
                 ..Default::default()
             },

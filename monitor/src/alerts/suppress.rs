@@ -23,8 +23,8 @@ use std::{
 use serde::Deserialize;
 
 use super::{Alert, AlertMcp, AlertProcess};
-use crate::config::HumanDuration;
 use crate::rules::Priority;
+use crate::units::HumanDuration;
 
 /// The `suppression:` settings.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -62,8 +62,8 @@ impl Default for SuppressionConfig {
 }
 
 impl SuppressionConfig {
-    /// Checks values serde cannot: the throttle's numbers and the key fields.
-    /// Returns the offending key and why.
+    /// Checks values serde cannot: the throttle's numbers (the key fields are
+    /// `keys::KeyPolicies::validate`'s). Returns the offending key and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let t = &self.throttle;
         if t.enabled && !(t.rate.is_finite() && t.rate >= 0.0) {
@@ -83,7 +83,7 @@ impl SuppressionConfig {
                     .into(),
             ));
         }
-        super::keys::KeyPolicies::validate(self)
+        Ok(())
     }
 }
 

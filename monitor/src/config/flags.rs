@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{AlertFormat, ByteSize, CgroupSpec, Config, HumanDuration};
-use crate::sinks::webhook::HttpUrl;
+use crate::sinks::config::HttpUrl;
 
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Flags {

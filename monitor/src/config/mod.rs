@@ -8,17 +8,18 @@
 //! and its place in the file: a typo must not silently leave a sink off.
 mod de;
 mod flags;
-pub mod units;
 
 use std::{
-    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::Arc,
 };
 
+pub use crate::sinks::config::{
+    AlertFormat, LogConfig, SinksConfig, SocketConfig, StdoutConfig, WebhookConfig,
+};
+pub use crate::units::{ByteSize, HumanDuration};
 pub use flags::Flags;
 use serde::Deserialize;
-pub use units::{ByteSize, HumanDuration};
 
 use crate::{
     alerts::suppress::SuppressionConfig,
@@ -28,7 +29,6 @@ use crate::{
         Diagnostic, Kind, Location, Severity,
         yaml::{self, Node, Pos},
     },
-    sinks::webhook::HttpUrl,
 };
 
 /// Where the configuration is read from unless `--config` says otherwise.
@@ -180,167 +180,6 @@ impl Default for ControlConfig {
     }
 }
 
-/// Where alerts go. Every enabled sink gets every alert, through its own
-/// bounded queue.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SinksConfig {
-    /// Alerts each sink may have waiting before new ones are dropped for it.
-    pub queue_size: usize,
-    pub stdout: StdoutConfig,
-    pub log: LogConfig,
-    pub socket: SocketConfig,
-    pub webhook: WebhookConfig,
-}
-
-impl Default for SinksConfig {
-    fn default() -> Self {
-        SinksConfig {
-            queue_size: 1024,
-            stdout: StdoutConfig::default(),
-            log: LogConfig::default(),
-            socket: SocketConfig::default(),
-            webhook: WebhookConfig::default(),
-        }
-    }
-}
-
-impl SinksConfig {
-    /// `stdout (json), log /var/log/…, socket /run/…`, for the daemon's messages.
-    pub fn summary(&self) -> String {
-        let mut out = Vec::new();
-        if self.stdout.enabled {
-            out.push(format!("stdout ({:?})", self.stdout.format).to_lowercase());
-        }
-        if self.log.enabled {
-            out.push(format!("log {}", self.log.path.display()));
-        }
-        if self.socket.enabled {
-            out.push(format!("socket {}", self.socket.path.display()));
-        }
-        if let Some(url) = &self.webhook.url {
-            // A query string may carry a token: the summary goes to logs.
-            let url = url.to_string();
-            let shown = match url.split_once('?') {
-                Some((base, _)) => format!("{base}?…"),
-                None => url,
-            };
-            out.push(format!("webhook {shown}"));
-        }
-        if out.is_empty() {
-            "nowhere (every sink is off)".into()
-        } else {
-            out.join(", ")
-        }
-    }
-}
-
-/// How alerts are written to stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertFormat {
-    /// One coloured line each on a terminal, JSON lines otherwise.
-    #[default]
-    Auto,
-    Text,
-    Json,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StdoutConfig {
-    pub enabled: bool,
-    pub format: AlertFormat,
-    /// Also print every event of tagged trees as JSON lines.
-    pub events: bool,
-}
-
-impl Default for StdoutConfig {
-    fn default() -> Self {
-        StdoutConfig {
-            enabled: true,
-            format: AlertFormat::Auto,
-            events: false,
-        }
-    }
-}
-
-/// The alert log: JSON lines, rotated by size, files 0600.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    pub enabled: bool,
-    pub path: PathBuf,
-    /// Rotate when the file would grow past this.
-    pub max_size: ByteSize,
-    /// Rotated files kept (`alerts.jsonl.1` … `.N`).
-    pub keep: u32,
-    /// Alerts reach the disk (fsync) at least this often…
-    pub fsync_interval: HumanDuration,
-    /// …and after this many alerts.
-    pub fsync_batch: u32,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            enabled: true,
-            path: PathBuf::from("/var/log/mcp-monitor/alerts.jsonl"),
-            max_size: ByteSize(64 << 20),
-            keep: 5,
-            fsync_interval: HumanDuration(std::time::Duration::from_secs(1)),
-            fsync_batch: 100,
-        }
-    }
-}
-
-/// The live alert socket that `mcp-monitor tail` reads.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SocketConfig {
-    pub enabled: bool,
-    pub path: PathBuf,
-    /// Members of this group may read alerts (besides root and the daemon's user).
-    pub group: Option<String>,
-}
-
-impl Default for SocketConfig {
-    fn default() -> Self {
-        SocketConfig {
-            enabled: true,
-            path: PathBuf::from(crate::sinks::socket::DEFAULT_SOCKET),
-            group: None,
-        }
-    }
-}
-
-/// An HTTP endpoint that receives each alert as a Falco-compatible JSON POST.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// `http://host[:port]/path`; no URL, no webhook.
-    pub url: Option<HttpUrl>,
-    /// For connecting, sending and reading the answer, each.
-    pub timeout: HumanDuration,
-    /// Attempts after the first; the wait doubles from `backoff` each time.
-    pub retries: u32,
-    pub backoff: HumanDuration,
-    /// Extra request headers (e.g. an authorisation token).
-    pub headers: BTreeMap<String, String>,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        WebhookConfig {
-            url: None,
-            timeout: HumanDuration(std::time::Duration::from_secs(5)),
-            retries: 3,
-            backoff: HumanDuration(std::time::Duration::from_millis(500)),
-            headers: BTreeMap::new(),
-        }
-    }
-}
-
 impl Config {
     /// Parses a config file's text; `name` is how errors call the file.
     pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
@@ -414,6 +253,7 @@ impl Config {
             ));
         }
         self.suppression.validate()?;
+        crate::alerts::keys::KeyPolicies::validate(&self.suppression)?;
         self.metrics
             .validate()
             .map_err(|m| ("metrics.address", m))?;

@@ -27,25 +27,12 @@ pub struct WantedTracepoint {
     pub optional: bool,
 }
 
-const fn tp(category: &'static str, name: &'static str, optional: bool) -> WantedTracepoint {
+pub const fn tp(category: &'static str, name: &'static str, optional: bool) -> WantedTracepoint {
     WantedTracepoint {
         category,
         name,
         optional,
     }
-}
-
-/// Every tracepoint mcp-monitor uses, from the list of programs it attaches
-/// (`sched_process_fork` is hooked as a raw tracepoint; its tracefs entry is
-/// listed as evidence it exists).
-pub fn tracepoints() -> Vec<WantedTracepoint> {
-    use crate::probes::{Hook, is_optional, programs};
-    programs()
-        .map(|spec| match spec.hook {
-            Hook::TracePoint(category, name) => tp(category, name, is_optional(&spec)),
-            Hook::RawTracePoint(name) => tp("sched", name, false),
-        })
-        .collect()
 }
 
 /// A yes / no / cannot-tell answer.
@@ -147,21 +134,14 @@ impl Capabilities {
     }
 
     /// Tracepoints from [`tracepoints`] that exist here.
-    pub fn tracepoints_present(&self) -> usize {
-        self.tracepoints
-            .iter()
-            .filter(|t| t.present == Some(true))
-            .count()
-    }
-
-    /// Looks at the running system.
-    pub fn probe() -> Capabilities {
+    /// Looks at the running system, for the tracepoints in `wanted`.
+    pub fn probe(wanted: Vec<WantedTracepoint>) -> Capabilities {
         let (kernel_release, kernel_version) = kernel_release();
         let tracefs = Tracefs::find();
         let tracefs_problem = tracefs.as_ref().err().map(ToString::to_string);
         let tracefs = tracefs.ok();
         let btf = btf_check();
-        let tracepoints = tracepoints()
+        let tracepoints = wanted
             .into_iter()
             .map(|wanted| TracepointState {
                 wanted,
@@ -506,10 +486,10 @@ mod tests {
 
     #[test]
     fn probe_this_machine() {
-        let c = Capabilities::probe();
+        let c = Capabilities::probe(crate::probes::tracepoints());
         eprintln!("{c:#?}");
         assert!(!c.kernel_release.is_empty());
-        assert_eq!(c.tracepoints.len(), tracepoints().len());
+        assert_eq!(c.tracepoints.len(), crate::probes::tracepoints().len());
         if c.euid == 0 && c.can_load_bpf() {
             assert_eq!(c.ring_buffer.avail, Avail::Yes, "{}", c.ring_buffer.detail);
         }

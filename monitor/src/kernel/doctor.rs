@@ -9,6 +9,7 @@ use super::btf::VMLINUX_BTF;
 use super::capabilities::{Avail, Capabilities, Check, cap};
 use super::offsets;
 use super::tracefs::{self, MountOutcome, TRACEFS_MOUNT_POINT};
+use crate::probes::tracepoints;
 
 /// What stops mcp-monitor from running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +56,7 @@ fn problem(problem: Problem, message: impl Into<String>) -> PreflightError {
 /// blocking problem.
 pub fn preflight() -> Result<(), PreflightError> {
     raise_memlock_on_old_kernels();
-    let mut caps = Capabilities::probe();
+    let mut caps = Capabilities::probe(tracepoints());
     if let Some(e) = privilege_problem(&caps).or_else(|| btf_problem(&caps)) {
         return Err(e);
     }
@@ -67,7 +68,7 @@ pub fn preflight() -> Result<(), PreflightError> {
         match tracefs::ensure_mounted() {
             Ok((_, outcome @ MountOutcome::Mounted(_))) => {
                 log::info!("{outcome} (it was not mounted)");
-                caps = Capabilities::probe();
+                caps = Capabilities::probe(tracepoints());
             }
             Ok((t, _)) => caps.tracefs = Some(t.root().to_owned()),
             Err(e) => return Err(problem(Problem::NoTracefs, e.to_string())),
@@ -553,7 +554,7 @@ fn report_text(rows: &[Row], blocking: Option<&PreflightError>, uses: &[String])
 /// Prints the report (a table, or one JSON object with `json`); returns the
 /// exit code: 0 when mcp-monitor can run here, 1 when something blocks it.
 pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
-    let caps = Capabilities::probe();
+    let caps = Capabilities::probe(tracepoints());
     let offsets = if caps.btf.avail == Avail::Yes && caps.tracefs.is_some() {
         offsets::kernel_offsets().map_err(|e| format!("{e:#}"))
     } else if caps.btf.avail != Avail::Yes {
@@ -634,7 +635,7 @@ fn verifier_json(verified: &Verified) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::capabilities::{TracepointState, tracepoints};
+    use crate::kernel::capabilities::TracepointState;
 
     fn healthy() -> Capabilities {
         let yes = |d: &str| Check {

@@ -173,11 +173,6 @@ impl Tracefs {
         &self.root
     }
 
-    /// Whether this kernel has the tracepoint `category:name`.
-    pub fn has(&self, category: &str, name: &str) -> bool {
-        self.event_dir(category, name).is_dir()
-    }
-
     fn event_dir(&self, category: &str, name: &str) -> PathBuf {
         self.root.join("events").join(category).join(name)
     }

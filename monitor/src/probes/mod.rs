@@ -22,7 +22,7 @@ use monitor_common::{
     Handler, KernelOffsets, SERVER_NAME_LEN, ServerRecord, TAG_BITMAP_WORDS, Tag, names,
 };
 
-pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for};
+pub use programs::{Hook, ProgramSpec, is_optional, programs, programs_for, tracepoints};
 
 /// The eBPF object built from `monitor-ebpf` (empty when built with AYA_BUILD_SKIP=1).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
@@ -270,9 +270,8 @@ pub fn load_floor() -> anyhow::Result<Probes> {
 /// Whether this kernel has `hook` (a raw tracepoint is taken as present).
 fn hook_exists(hook: Hook) -> bool {
     match hook {
-        Hook::TracePoint(category, name) => {
-            crate::kernel::tracefs::Tracefs::find().is_ok_and(|t| t.has(category, name))
-        }
+        Hook::TracePoint(category, name) => crate::kernel::tracefs::Tracefs::find()
+            .is_ok_and(|t| t.tracepoint_exists(category, name)),
         Hook::RawTracePoint(_) => true,
     }
 }

@@ -84,6 +84,19 @@ pub fn programs() -> impl Iterator<Item = ProgramSpec> {
         )
 }
 
+/// Every tracepoint mcp-monitor uses, from the list of programs it attaches
+/// (`sched_process_fork` is hooked as a raw tracepoint; its tracefs entry is
+/// listed as evidence it exists), for `doctor`.
+pub fn tracepoints() -> Vec<crate::kernel::capabilities::WantedTracepoint> {
+    use crate::kernel::capabilities::tp;
+    programs()
+        .map(|spec| match spec.hook {
+            Hook::TracePoint(category, name) => tp(category, name, is_optional(&spec)),
+            Hook::RawTracePoint(name) => tp("sched", name, false),
+        })
+        .collect()
+}
+
 /// The evt.type each open-family and connect program pair reports.
 const BASE_PAIRS: &[(&str, &str, &str)] = &[
     ("openat", "sys_enter_openat", "sys_exit_openat"),

@@ -17,7 +17,7 @@ use super::{
     servers::ServerInfo,
     table::{ProcInfo, ProcessTable},
 };
-use crate::config::HumanDuration;
+use crate::units::HumanDuration;
 
 /// How long a server's tree may keep running after its host is gone before it
 /// counts as having outlived it, by default (a server normally exits when its

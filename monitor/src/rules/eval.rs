@@ -6,7 +6,7 @@ use regex::Regex;
 
 use super::{
     fields::{FieldRef, Value},
-    matchers::{Glob, IpSet, PathSet, PrefixSet, StrSet, icontains},
+    matchers::{Glob, IpSet, PathSet, PrefixSet, StrSet, icontains, str_eq},
 };
 use crate::event::Event;
 
@@ -133,12 +133,6 @@ impl Pred {
             _ => false,
         }
     }
-}
-
-/// String equality that rejects on length and last byte before comparing.
-#[inline(always)]
-pub fn str_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 /// One test of one field.

@@ -36,7 +36,7 @@ impl StrSet {
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
         match self {
-            StrSet::Small(v) => v.iter().any(|e| super::eval::str_eq(e, s)),
+            StrSet::Small(v) => v.iter().any(|e| str_eq(e, s)),
             StrSet::Hashed(h) => h.contains(s),
         }
     }
@@ -368,6 +368,12 @@ pub fn icontains(hay: &str, needle: &[u8]) -> bool {
                 .zip(&needle[1..])
                 .all(|(a, b)| a.to_ascii_lowercase() == *b)
     })
+}
+
+/// String equality that rejects on length and last byte before comparing.
+#[inline(always)]
+pub fn str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use std::{
 
 use anyhow::Context as _;
 
+use super::config::LogConfig;
 use super::{Delivery, Sink};
-use crate::config::LogConfig;
 
 pub struct LogSink {
     path: PathBuf,
@@ -261,7 +261,7 @@ mod tests {
     use super::*;
     use crate::{
         alerts::Alert,
-        config::{ByteSize, HumanDuration},
+        units::{ByteSize, HumanDuration},
     };
 
     fn delivery(i: usize) -> Arc<Delivery> {

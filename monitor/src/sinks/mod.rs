@@ -7,6 +7,7 @@
 //! cost that sink alerts (counted as overflow), never the others and never the
 //! kernel ring buffer. Counters live in [`SinkStats`], which other code (health
 //! alerts, metrics) reads without locks.
+pub mod config;
 pub mod events;
 pub mod log;
 pub mod socket;
@@ -23,7 +24,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{alerts::Alert, config::SinksConfig};
+use crate::alerts::Alert;
+use config::SinksConfig;
 
 /// An alert on its way to the sinks, serialised once for all of them.
 #[derive(Debug)]

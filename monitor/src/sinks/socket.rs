@@ -41,14 +41,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Delivery, Sink, SinkContext, Waker, log::read_back};
-use crate::{
-    alerts::{Alert, AlertFilter},
-    config::SinksConfig,
-};
+use super::{Delivery, Sink, SinkContext, Waker, config::SinksConfig, log::read_back};
+use crate::alerts::{Alert, AlertFilter};
 
-/// Default path of the alert socket.
-pub const DEFAULT_SOCKET: &str = "/run/mcp-monitor/alerts.sock";
+pub use super::config::DEFAULT_SOCKET;
 /// Recent alerts kept in memory to join a replay to the live stream.
 pub const HISTORY: usize = 1024;
 /// Clients served at once.

@@ -90,7 +90,7 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
     // Health alerts of one rule are rate-limited by the gate; not here, where
     // they only stand for a stream of alerts.
     let unlimited = crate::alerts::suppress::SuppressionConfig {
-        health_interval: crate::config::HumanDuration(Duration::ZERO),
+        health_interval: crate::units::HumanDuration(Duration::ZERO),
         ..Default::default()
     };
     let gate = crate::alerts::gate::Gate::new(unlimited, &Default::default()).0;

@@ -8,7 +8,6 @@
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{TcpStream, ToSocketAddrs as _},
-    str::FromStr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -16,97 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{Deserialize, Deserializer};
-
+pub use super::config::HttpUrl;
+use super::config::WebhookConfig;
 use super::{Delivery, Sink};
-use crate::config::WebhookConfig;
-
-/// An `http://host[:port][/path]` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpUrl {
-    pub host: String,
-    pub port: u16,
-    /// Starts with `/`; includes the query.
-    pub path: String,
-}
-
-impl FromStr for HttpUrl {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let rest = match s.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-                return Err(format!(
-                    "{s:?}: https is not supported; use an http:// URL (e.g. a falcosidekick or reverse proxy on this host that forwards over TLS)"
-                ));
-            }
-            _ => return Err(format!("{s:?} is not a URL: write http://host[:port]/path")),
-        };
-        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("{s:?}: a URL has no spaces or control characters"));
-        }
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_owned()
-        };
-        if authority.contains('@') {
-            return Err(format!(
-                "{s:?}: credentials in the URL are not supported; send them in a header (sinks.webhook.headers)"
-            ));
-        }
-        let port_of = |p: &str| {
-            p.parse::<u16>()
-                .map_err(|_| format!("{s:?}: {p:?} is not a port"))
-        };
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (h, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| format!("{s:?}: an IPv6 address needs its closing ']'"))?;
-            match after.strip_prefix(':') {
-                Some(p) => (h, port_of(p)?),
-                None if after.is_empty() => (h, 80),
-                None => return Err(format!("{s:?}: unexpected {after:?} after the host")),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, port_of(p)?),
-                None => (authority, 80),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("{s:?}: the host is missing"));
-        }
-        Ok(HttpUrl {
-            host: host.to_owned(),
-            port,
-            path,
-        })
-    }
-}
-
-impl std::fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "http://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            write!(f, "http://{}:{}{}", self.host, self.port, self.path)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for HttpUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 pub struct WebhookSink {
     url: HttpUrl,
@@ -236,7 +147,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::{alerts::Alert, config::HumanDuration};
+    use crate::{alerts::Alert, units::HumanDuration};
 
     #[test]
     fn urls() {
