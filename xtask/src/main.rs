@@ -1,5 +1,6 @@
 //! `cargo xtask …`: set-up, build, run and test mcp-monitor from a fresh machine.
 mod bench;
+mod deps;
 mod setup;
 mod test;
 mod vm;
@@ -45,6 +46,8 @@ enum Task {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// List the import circles between the daemon's modules (there should be none).
+    Deps,
     /// Boot Debian's 6.1, 6.12 and 5.10 kernels under qemu and check the monitor on each.
     VmTest {
         /// Kernels to run, e.g. `6.1,6.12` (default: all).
@@ -69,6 +72,7 @@ fn main() {
             setup::ensure_toolchain().and_then(|()| bench::run(iterations, rounds))
         }
         Task::VmTest { kernels, no_build } => vm::run(&kernels, !no_build),
+        Task::Deps => deps::run(),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
