@@ -80,7 +80,6 @@ pub struct AlertSink {
     hostname: String,
     sinks: Sinks,
     config: SinksConfig,
-    pub raised: u64,
     pub gate: Gate,
     /// Alerts sent, by rule, then by priority.
     pub sent: HashMap<String, Tally>,
@@ -102,7 +101,6 @@ impl AlertSink {
             hostname: hostname(),
             sinks,
             config,
-            raised: 0,
             gate,
             sent: HashMap::new(),
         }
@@ -194,7 +192,6 @@ impl AlertSink {
     /// server's command line): secrets are redacted on the way out.
     fn send(&mut self, mut alert: Alert, skip: &[SinkKind]) {
         crate::redact::alert(&mut alert);
-        self.raised += 1;
         match self.sent.get_mut(&alert.rule) {
             Some(t) => t.add(&alert.priority, 1),
             None => {

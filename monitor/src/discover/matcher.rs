@@ -13,7 +13,7 @@ use crate::glob::glob_match;
 
 use super::Discovery;
 use super::config::{Host, Scope, ServerConfig, Transport};
-use super::launch::{Ident, Launch, basename, launches, normalize_py, npm_package_in_path};
+use super::launchers::{Ident, Launch, basename, launches, normalize_py, npm_package_in_path};
 
 /// Which configured server an exec'd command line is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,14 +184,6 @@ impl ConfigMatchers {
         m
     }
 
-    /// Teaches the matchers that npm package `pkg` provides executable `bin`.
-    pub fn add_npm_bin(&mut self, pkg: &str, bin: &str) {
-        match self.npm_bins.iter_mut().find(|(p, _)| p == pkg) {
-            Some((_, bins)) => bins.push(bin.to_owned()),
-            None => self.npm_bins.push((pkg.to_owned(), vec![bin.to_owned()])),
-        }
-    }
-
     /// Whether to follow symlinks of exec'd scripts (`node_modules/.bin/x` →
     /// the package it belongs to). On by default; off gives pure matching.
     pub fn resolve_links(mut self, on: bool) -> Self {
@@ -332,7 +324,7 @@ fn same_path(a: &str, b: &str) -> Option<u8> {
         if rel.starts_with('/') {
             2
         } else if rel.trim_start_matches("./").contains('/')
-            || super::launch::path_idents(rel)
+            || super::launchers::path_idents(rel)
                 .iter()
                 .any(|i| matches!(i, Ident::Bin(_)))
             || !is_generic_file(rel)

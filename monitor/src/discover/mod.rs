@@ -15,7 +15,7 @@ pub mod config;
 pub mod formats;
 pub mod hosts;
 pub mod install;
-pub mod launch;
+pub mod launchers;
 pub mod matcher;
 pub mod pinning;
 pub mod running;

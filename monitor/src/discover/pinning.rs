@@ -3,7 +3,7 @@
 //! runs whatever the registry serves that day unless the version is pinned.
 use serde::Serialize;
 
-use super::launch::{Ecosystem, Fetch, Launch};
+use super::launchers::{Ecosystem, Fetch, Launch};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,7 +184,7 @@ pub fn image(spec: &str) -> Pinning {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::launch::launches;
+    use crate::discover::launchers::launches;
 
     fn status(cmd: &str) -> PinStatus {
         let argv: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::config::{ServerConfig, Transport};
-use super::launch::launches;
+use super::launchers::launches;
 use super::pinning::{PinStatus, Pinning, pinning_of};
 use super::secrets::{is_secret_name, redact_args, redact_url, secret_names};
 

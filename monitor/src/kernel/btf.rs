@@ -334,11 +334,6 @@ impl Btf {
         Ok(btf)
     }
 
-    /// Number of types (not counting `void`).
-    pub fn type_count(&self) -> usize {
-        self.types.len()
-    }
-
     fn str_at(&self, off: u32) -> Result<&[u8]> {
         let (start, len) = self.strings;
         let off = off as usize;

@@ -3,7 +3,7 @@
 //! process a call acts on, and what a socket fd is.
 use std::net::SocketAddr;
 
-use monitor_common::{AT_CWD, NO_ARG, Syscall, flags};
+use monitor_common::{AT_CWD, AT_FDCWD, NO_ARG, Syscall, flags};
 
 use super::{TagStore, Tracker, procnet, procnet::FdInfo, set_result};
 use crate::{
@@ -11,9 +11,6 @@ use crate::{
     event::Event,
     names, paths,
 };
-
-/// `AT_FDCWD`: paths of the calls without a dirfd are relative to the cwd.
-const AT_FDCWD: i32 = -100;
 
 /// `evt.category` of a syscall.
 pub fn category(s: Syscall) -> &'static str {

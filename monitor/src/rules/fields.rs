@@ -29,10 +29,6 @@ impl FieldType {
             FieldType::IntList => "list of ints",
         }
     }
-
-    pub fn is_list(self) -> bool {
-        matches!(self, FieldType::StrList | FieldType::IntList)
-    }
 }
 
 macro_rules! catalogue {
