@@ -90,6 +90,7 @@ pub mod names {
     pub const HANDOFF: &str = "HANDOFF";
     pub const DAEMON: &str = "DAEMON";
     pub const SENSITIVE: &str = "SENSITIVE";
+    pub const FAILURES: &str = "FAILURES";
 
     /// The maps pinned when the daemon keeps its state across restarts: the
     /// tags, the records written meanwhile, the drop counters, the server
@@ -101,6 +102,7 @@ pub mod names {
         TAGGED,
         TAG_BITMAP,
         DROPS,
+        FAILURES,
         SERVERS,
         DAEMON,
         HANDLERS,
@@ -115,7 +117,7 @@ pub mod names {
 /// The layout of the pinned state: bump it when a pinned map's type, size or
 /// value, or a record, changes, so that a new daemon does not take over maps
 /// (or read records) it would misread. Pins live under `abi-N/`.
-pub const STATE_ABI: u32 = 3;
+pub const STATE_ABI: u32 = 4;
 
 /// Capacity of the server-name map (`SERVERS`).
 pub const MAX_SERVERS: u32 = 4096;
@@ -238,6 +240,40 @@ impl EventKind {
         }
     }
 }
+
+/// What went wrong in the kernel without losing a record outright, counted
+/// per CPU in the `FAILURES` map (indexed by this) so that user space can
+/// say so rather than the programs ignoring it.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFailure {
+    /// A tagged process's child could not be tagged: the tag map is full.
+    TagMapFull = 0,
+    /// An enter could not keep a call's arguments for its exit.
+    PendingFull = 1,
+    /// An open's or connect's exit found no arguments kept by its enter
+    /// (evicted under pressure): the call went unreported.
+    Unpaired = 2,
+}
+
+impl KernelFailure {
+    pub const ALL: [KernelFailure; 3] = [
+        KernelFailure::TagMapFull,
+        KernelFailure::PendingFull,
+        KernelFailure::Unpaired,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelFailure::TagMapFull => "tag_map_full",
+            KernelFailure::PendingFull => "pending_full",
+            KernelFailure::Unpaired => "unpaired",
+        }
+    }
+}
+
+/// Slots of the `FAILURES` map.
+pub const FAILURE_SLOTS: u32 = 8;
 
 /// Number of slots in the per-CPU drop counter array: [`drop_slot`].
 pub const DROP_SLOTS: u32 = 16;

@@ -5,13 +5,15 @@ use aya_ebpf::helpers::{
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
 use monitor_common::{
-    EventHeader, EventKind, RESERVE_SHIFT, Record, TRIMMED_RECORD_LEN, Tag, WAKEUP_INTERVAL_NS,
-    drop_slot, flags,
+    EventHeader, EventKind, KernelFailure, RESERVE_SHIFT, Record, TRIMMED_RECORD_LEN, Tag,
+    WAKEUP_INTERVAL_NS, drop_slot, flags,
 };
 
 use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or, atomic_xadd, atomic_xsub};
 
-use crate::maps::{DROPS, EVENTS, LAST_WAKEUP, RECORD_SCRATCH, TAG_BITMAP, TAGGED, offsets};
+use crate::maps::{
+    DROPS, EVENTS, FAILURES, LAST_WAKEUP, RECORD_SCRATCH, TAG_BITMAP, TAGGED, offsets,
+};
 
 /// Thread group id of the current task.
 #[inline(always)]
@@ -152,10 +154,11 @@ fn submit_flags(unconsumed_before: u64) -> u64 {
 }
 
 /// Reserves a `T` in the ring buffer, fills its header for the current task,
-/// lets `body` write the rest, and submits it; a full buffer is counted as a
+/// lets `body` write the rest (through a `&mut T`: the unsafe part stays
+/// here), and submits it; a full buffer is counted as a
 /// drop of `T`'s kind.
 #[inline(always)]
-pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
+pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(&mut T)) {
     let priority = is_priority(T::KIND, 0);
     let before = unconsumed();
     if in_reserve(priority, before) {
@@ -167,9 +170,10 @@ pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
         return;
     };
     let ev = entry.as_mut_ptr();
-    // SAFETY: `Record` guarantees the header comes first.
+    // SAFETY: `Record` guarantees the header comes first; the reservation is
+    // a `T`, ours until submitted.
     unsafe { fill_header(ev.cast::<EventHeader>(), T::KIND, tag) };
-    body(ev);
+    body(unsafe { &mut *ev });
     entry.submit(submit_flags(before));
 }
 
@@ -178,7 +182,7 @@ pub fn emit<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T)) {
 /// `body`'s return value bytes (at least `T::MIN_LEN`) are copied into the
 /// ring buffer, so short paths take little room in it.
 #[inline(always)]
-pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mut T) -> usize) {
+pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(&mut T) -> usize) {
     const { assert!(core::mem::size_of::<T>() <= TRIMMED_RECORD_LEN) };
     let Some(buf) = RECORD_SCRATCH.get_ptr_mut(0) else {
         return;
@@ -186,7 +190,8 @@ pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mu
     let ev = buf.cast::<T>();
     // SAFETY: the buffer is large enough (asserted above) and 8-byte aligned.
     unsafe { fill_header(ev.cast::<EventHeader>(), T::KIND, tag) };
-    let mut len = body(ev);
+    // SAFETY: this CPU's buffer, large enough for a `T` (asserted above).
+    let mut len = body(unsafe { &mut *ev });
     if len < T::MIN_LEN {
         len = T::MIN_LEN;
     }
@@ -209,6 +214,14 @@ pub fn emit_trimmed<T: Record + 'static>(tag: Option<Tag>, body: impl FnOnce(*mu
     let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
     if EVENTS.output::<[u8]>(bytes, submit_flags(before)).is_err() {
         count_lane_drop(T::KIND, priority);
+    }
+}
+
+/// Counts a kernel-side failure (see `KernelFailure`).
+#[inline(always)]
+pub fn count_failure(what: KernelFailure) {
+    if let Some(slot) = FAILURES.get_ptr_mut(what as u32) {
+        unsafe { *slot += 1 };
     }
 }
 

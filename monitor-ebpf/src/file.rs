@@ -9,12 +9,12 @@ use aya_ebpf::{
 use core::intrinsics::{AtomicOrdering, atomic_cxchg, atomic_xchg};
 
 use monitor_common::{
-    AT_FDCWD, EventKind, Handler, OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall, PATH_LEN,
-    PendingOpen, Record as _, flags,
+    AT_FDCWD, EventKind, Handler, KernelFailure, OPEN_SLOTS, OpenEvent, OpenSlot, OpenSyscall,
+    PATH_LEN, PendingOpen, Record as _, flags,
 };
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit_trimmed},
+    emit::{count_failure, current_is_tagged, current_tag, emit_trimmed},
     handoff::{hand_over, slot},
     kpath::{S_IFDIR, base_path, fd_path, file_path, file_type, walk},
     maps::{OPEN_SLOTS_MAP, PENDING_OPEN, offsets},
@@ -53,7 +53,9 @@ pub fn remember(syscall: OpenSyscall, dirfd: i32, filename: u64, flags: u64, mod
         // SAFETY: the slot is ours until exit releases it.
         unsafe { (*slot).open = pending };
     } else {
-        let _ = PENDING_OPEN.insert(&pid_tgid, &pending, 0);
+        if PENDING_OPEN.insert(&pid_tgid, &pending, 0).is_err() {
+            count_failure(KernelFailure::PendingFull);
+        }
     }
 }
 
@@ -195,22 +197,23 @@ fn complete<const WALK: bool>() -> u32 {
         return 0;
     };
     let Some(pending) = take_pending(bpf_get_current_pid_tgid()) else {
+        count_failure(KernelFailure::Unpaired);
         return 0;
     };
     let tag = current_tag();
     if tag.is_none() {
         return 0;
     }
-    emit_trimmed(tag, |ev: *mut OpenEvent| unsafe {
+    emit_trimmed(tag, |ev: &mut OpenEvent| unsafe {
         let ret = (*h).ret;
-        (*ev).syscall = pending.syscall;
-        (*ev).dirfd = pending.dirfd;
-        (*ev).flags = pending.flags;
-        (*ev).mode = pending.mode;
-        (*ev).ret = ret;
+        ev.syscall = pending.syscall;
+        ev.dirfd = pending.dirfd;
+        ev.flags = pending.flags;
+        ev.mode = pending.mode;
+        ev.ret = ret;
         let mut fl = 0;
-        (*ev).path_len =
-            match bpf_probe_read_user_str_bytes(pending.filename as *const u8, &mut (*ev).path) {
+        ev.path_len =
+            match bpf_probe_read_user_str_bytes(pending.filename as *const u8, &mut ev.path) {
                 Ok(s) => {
                     if s.len() >= PATH_LEN - 1 {
                         fl |= flags::PATH_TRUNCATED;
@@ -224,7 +227,7 @@ fn complete<const WALK: bool>() -> u32 {
             };
         // What the kernel opened (symlinks followed), or for a failed call
         // with a relative path, the directory it was relative to.
-        let relative = fl & flags::PATH_UNREADABLE == 0 && (*ev).path[0] != b'/';
+        let relative = fl & flags::PATH_UNREADABLE == 0 && ev.path[0] != b'/';
         let file = (*h).file as *const u8;
         let resolved = if !WALK {
             None
@@ -237,20 +240,20 @@ fn complete<const WALK: bool>() -> u32 {
         } else {
             None
         };
-        (*ev).resolved_len = match resolved {
+        ev.resolved_len = match resolved {
             Some((path, kind)) => {
                 // A directory opened to list it, not a file read.
                 if kind == flags::RESOLVED_FILE && file_type(&offsets(), &path) == S_IFDIR {
                     fl |= flags::DIRECTORY;
                 }
-                let (len, walk_flags) = walk(path, &mut (*ev).resolved);
+                let (len, walk_flags) = walk(path, &mut ev.resolved);
                 fl |= kind | walk_flags;
                 len
             }
             None => 0,
         };
-        (*ev).header.flags = fl;
-        OpenEvent::MIN_LEN + (*ev).resolved_len as usize
+        ev.header.flags = fl;
+        OpenEvent::MIN_LEN + ev.resolved_len as usize
     });
     0
 }

@@ -4,9 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use monitor_common::{
-    BPF_F_MMAPABLE, DROP_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_SENSITIVE, MAX_SERVERS,
-    MAX_TAGGED, MAX_URING_FILES, OPEN_SLOTS, OpenSlot, PendingConnect, PendingOpen, RING_BUF_BYTES,
-    ServerRecord, SyscallArgs, TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
+    BPF_F_MMAPABLE, DROP_SLOTS, FAILURE_SLOTS, Handler, KernelOffsets, MAX_PENDING, MAX_SENSITIVE,
+    MAX_SERVERS, MAX_TAGGED, MAX_URING_FILES, OPEN_SLOTS, OpenSlot, PendingConnect, PendingOpen,
+    RING_BUF_BYTES, ServerRecord, SyscallArgs, TAG_BITMAP_WORDS, TRIMMED_RECORD_LEN, Tag,
 };
 
 use crate::{env::EnvScan, handoff::Handoff, kpath::WalkState};
@@ -45,6 +45,10 @@ pub static LAST_WAKEUP: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// Ring-buffer reserve failures, per CPU, indexed by `EventKind`.
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_SLOTS, 0);
+
+/// Kernel-side failures, per CPU, indexed by `KernelFailure`.
+#[map]
+pub static FAILURES: PerCpuArray<u64> = PerCpuArray::with_max_entries(FAILURE_SLOTS, 0);
 
 /// Open-family calls in flight, one slot per thread id modulo `OPEN_SLOTS`,
 /// claimed with compare-and-swap: no lock and no allocation on the path every

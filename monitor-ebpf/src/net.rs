@@ -5,10 +5,12 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use monitor_common::{ConnectEvent, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags};
+use monitor_common::{
+    ConnectEvent, KernelFailure, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags,
+};
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit},
+    emit::{count_failure, current_is_tagged, current_tag, emit},
     file::arg,
     maps::PENDING_CONNECT,
 };
@@ -84,7 +86,12 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
         return 0;
     }
     pending.flags = fl;
-    let _ = PENDING_CONNECT.insert(&bpf_get_current_pid_tgid(), &pending, 0);
+    if PENDING_CONNECT
+        .insert(&bpf_get_current_pid_tgid(), &pending, 0)
+        .is_err()
+    {
+        count_failure(KernelFailure::PendingFull);
+    }
     0
 }
 
@@ -102,12 +109,12 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     if tag.is_none() {
         return 0;
     }
-    emit(tag, |ev: *mut ConnectEvent| unsafe {
-        (*ev).header.flags = pending.flags;
-        (*ev).fd = pending.fd;
-        (*ev)._pad = 0;
-        (*ev).ret = arg(&ctx, 0) as i64;
-        (*ev).addr = pending.addr;
+    emit(tag, |ev: &mut ConnectEvent| {
+        ev.header.flags = pending.flags;
+        ev.fd = pending.fd;
+        ev._pad = 0;
+        ev.ret = arg(&ctx, 0) as i64;
+        ev.addr = pending.addr;
     });
     0
 }

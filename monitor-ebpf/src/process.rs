@@ -7,13 +7,14 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use monitor_common::{
-    ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, Handler, Record as _, flags,
+    ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, Handler, KernelFailure, Record as _,
+    flags,
 };
 
 use crate::{
     emit::{
-        clear_tagged, current_tag, current_task, current_tgid, emit, emit_trimmed, read_kernel_u32,
-        read_kernel_u64, set_tagged, task_tgid,
+        clear_tagged, count_failure, current_tag, current_task, current_tgid, emit, emit_trimmed,
+        read_kernel_u32, read_kernel_u64, set_tagged, task_tgid,
     },
     env::loader_vars,
     handoff::hand_over,
@@ -35,10 +36,12 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     }
     if TAGGED.insert(&child_tgid, &tag, 0).is_ok() {
         set_tagged(child_tgid);
+    } else {
+        count_failure(KernelFailure::TagMapFull);
     }
-    emit(Some(tag), |ev: *mut ForkEvent| unsafe {
-        (*ev).child_tgid = child_tgid;
-        (*ev)._pad = 0;
+    emit(Some(tag), |ev: &mut ForkEvent| {
+        ev.child_tgid = child_tgid;
+        ev._pad = 0;
     });
     0
 }
@@ -57,13 +60,13 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 fn complete_exec<const SCAN: bool>(ctx: &TracePointContext) -> u32 {
     let off = offsets();
     let tag = current_tag();
-    emit_trimmed(tag, |ev: *mut ExecEvent| unsafe {
+    emit_trimmed(tag, |ev: &mut ExecEvent| unsafe {
         let mut fl = 0;
 
         // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
         let loc: u32 = ctx.read_at(off.exec_filename as usize).unwrap_or(0);
         let src = (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize);
-        (*ev).filename_len = match bpf_probe_read_kernel_str_bytes(src, &mut (*ev).filename) {
+        ev.filename_len = match bpf_probe_read_kernel_str_bytes(src, &mut ev.filename) {
             Ok(s) => s.len() as u32,
             Err(_) => {
                 fl |= flags::PATH_UNREADABLE;
@@ -82,22 +85,22 @@ fn complete_exec<const SCAN: bool>(ctx: &TracePointContext) -> u32 {
         }
         // Masking proves the bound to the verifier.
         let len = len & (ARGS_LEN - 1);
-        (*ev).args_len = 0;
+        ev.args_len = 0;
         if start != 0 && len > 0 {
-            match bpf_probe_read_user_buf(start as *const u8, &mut (&mut (*ev).args)[..len]) {
-                Ok(()) => (*ev).args_len = len as u32,
+            match bpf_probe_read_user_buf(start as *const u8, &mut (&mut ev.args)[..len]) {
+                Ok(()) => ev.args_len = len as u32,
                 Err(_) => fl |= flags::ARGS_UNREADABLE,
             }
         }
-        (*ev).loader_env_len = 0;
-        (*ev)._pad = 0;
+        ev.loader_env_len = 0;
+        ev._pad = 0;
         if SCAN && tag.is_some() {
             let env_start = read_kernel_u64(mm, off.mm_env_start);
             let env_end = read_kernel_u64(mm, off.mm_env_end);
-            (*ev).loader_env_len = loader_vars(env_start, env_end, &mut (*ev).loader_env);
+            ev.loader_env_len = loader_vars(env_start, env_end, &mut ev.loader_env);
         }
-        (*ev).header.flags = fl;
-        ExecEvent::MIN_LEN + (*ev).args_len as usize
+        ev.header.flags = fl;
+        ExecEvent::MIN_LEN + ev.args_len as usize
     });
     0
 }
@@ -133,13 +136,13 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     }
     clear_tagged(tgid);
     let _ = TAGGED.remove(&tgid);
-    emit(Some(tag), |ev: *mut ExitEvent| unsafe {
-        (*ev).exit_code = if off.task_exit_code != 0 {
+    emit(Some(tag), |ev: &mut ExitEvent| unsafe {
+        ev.exit_code = if off.task_exit_code != 0 {
             read_kernel_u32(current_task(), off.task_exit_code) as i32
         } else {
             -1
         };
-        (*ev)._pad = 0;
+        ev._pad = 0;
     });
     0
 }

@@ -16,12 +16,12 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    AT_CWD, AT_FDCWD, CALL_DATA_LEN, CallEvent, NO_ARG, PathEvent, Record as _, SockEvent, Syscall,
-    SyscallArgs, Tag, flags,
+    AT_CWD, AT_FDCWD, CALL_DATA_LEN, CallEvent, KernelFailure, NO_ARG, PathEvent, Record as _,
+    SockEvent, Syscall, SyscallArgs, Tag, flags,
 };
 
 use crate::{
-    emit::{current_is_tagged, current_tag, emit, emit_trimmed},
+    emit::{count_failure, current_is_tagged, current_tag, emit, emit_trimmed},
     file::arg,
     handoff::{Handoff, hand_over_call, slot},
     kpath::{KPath, base_path, walk},
@@ -58,7 +58,12 @@ fn enter(ctx: &TracePointContext, syscall: Syscall) -> u32 {
         call.args[3] =
             unsafe { bpf_probe_read_user(call.args[2] as *const u32) }.unwrap_or(0) as u64;
     }
-    let _ = PENDING_CALL.insert(&bpf_get_current_pid_tgid(), &call, 0);
+    if PENDING_CALL
+        .insert(&bpf_get_current_pid_tgid(), &call, 0)
+        .is_err()
+    {
+        count_failure(KernelFailure::PendingFull);
+    }
     0
 }
 
@@ -105,38 +110,38 @@ fn complete_path<const WALK: bool>() -> u32 {
     let Some((h, tag)) = take_call() else {
         return 0;
     };
-    emit_trimmed(Some(tag), |ev: *mut PathEvent| unsafe {
-        (*ev).call = (*h).call;
-        (*ev).ret = (*h).ret;
+    emit_trimmed(Some(tag), |ev: &mut PathEvent| unsafe {
+        ev.call = (*h).call;
+        ev.ret = (*h).ret;
         let [first, second, short] = (*h).strings;
         let mut fl = 0;
-        let (len, f) = read_str(h, first, &mut (*ev).path);
-        (*ev).lens[0] = len;
+        let (len, f) = read_str(h, first, &mut ev.path);
+        ev.lens[0] = len;
         fl |= f;
-        let (len, f) = read_str(h, second, &mut (*ev).path2);
-        (*ev).lens[1] = len;
+        let (len, f) = read_str(h, second, &mut ev.path2);
+        ev.lens[1] = len;
         if f & flags::PATH_TRUNCATED != 0 {
             fl |= flags::PATH2_TRUNCATED;
         }
         if f & flags::PATH_UNREADABLE != 0 {
             fl |= flags::PATH2_UNREADABLE;
         }
-        let (len, f) = read_str(h, short, &mut (*ev).short);
-        (*ev).lens[2] = len;
+        let (len, f) = read_str(h, short, &mut ev.short);
+        ev.lens[2] = len;
         if f & flags::PATH_UNREADABLE != 0 {
             fl |= flags::SHORT_UNREADABLE;
         }
-        (*ev).base_len = 0;
+        ev.base_len = 0;
         if WALK && let Some((path, of_path2)) = base_dir(h, &*ev, fl) {
-            let (len, walk_flags) = walk(path, &mut (*ev).base);
-            (*ev).base_len = len;
+            let (len, walk_flags) = walk(path, &mut ev.base);
+            ev.base_len = len;
             fl |= flags::RESOLVED_BASE | walk_flags;
             if of_path2 {
                 fl |= flags::BASE_OF_PATH2;
             }
         }
-        (*ev).header.flags = fl;
-        PathEvent::MIN_LEN + (*ev).base_len as usize
+        ev.header.flags = fl;
+        PathEvent::MIN_LEN + ev.base_len as usize
     });
     0
 }
@@ -157,10 +162,10 @@ pub fn handle_sock(_ctx: TracePointContext) -> u32 {
     let Some((h, tag)) = take_call() else {
         return 0;
     };
-    emit(Some(tag), |ev: *mut SockEvent| unsafe {
+    emit(Some(tag), |ev: &mut SockEvent| unsafe {
         let ret = (*h).ret;
-        (*ev).call = (*h).call;
-        (*ev).ret = ret;
+        ev.call = (*h).call;
+        ev.ret = ret;
         let (uaddr, len) = if (*h).syscall == Syscall::Bind as u32 {
             // bind(fd, addr, addrlen): the address asked for.
             (call_arg(h, 1), call_arg(h, 2) as u32)
@@ -173,9 +178,9 @@ pub fn handle_sock(_ctx: TracePointContext) -> u32 {
         } else {
             (0, 0)
         };
-        (*ev).addr = empty_sockaddr(len);
-        (*ev).header.flags = if uaddr != 0 {
-            read_sockaddr(uaddr, len, &mut (*ev).addr).0
+        ev.addr = empty_sockaddr(len);
+        ev.header.flags = if uaddr != 0 {
+            read_sockaddr(uaddr, len, &mut ev.addr).0
         } else {
             0
         };
@@ -189,19 +194,19 @@ pub fn handle_call(_ctx: TracePointContext) -> u32 {
     let Some((h, tag)) = take_call() else {
         return 0;
     };
-    emit(Some(tag), |ev: *mut CallEvent| unsafe {
-        (*ev).call = (*h).call;
-        (*ev).ret = (*h).ret;
-        (*ev)._pad = 0;
-        (*ev).data = [0; CALL_DATA_LEN];
-        (*ev).data_len = 0;
-        (*ev).header.flags = 0;
+    emit(Some(tag), |ev: &mut CallEvent| unsafe {
+        ev.call = (*h).call;
+        ev.ret = (*h).ret;
+        ev._pad = 0;
+        ev.data = [0; CALL_DATA_LEN];
+        ev.data_len = 0;
+        ev.header.flags = 0;
         let (arg, len) = ((*h).data_arg, (*h).data_len as usize);
         if arg != NO_ARG && len <= CALL_DATA_LEN {
             let src = call_arg(h, arg) as *const u8;
-            match bpf_probe_read_user_buf(src, &mut (&mut (*ev).data)[..len]) {
-                Ok(()) => (*ev).data_len = len as u32,
-                Err(_) => (*ev).header.flags = flags::DATA_UNREADABLE,
+            match bpf_probe_read_user_buf(src, &mut (&mut ev.data)[..len]) {
+                Ok(()) => ev.data_len = len as u32,
+                Err(_) => ev.header.flags = flags::DATA_UNREADABLE,
             }
         }
     });

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use aya::maps::{MapData, RingBuf};
+use monitor_common::KernelFailure;
 
 use crate::{
     alerts::health,
@@ -14,7 +15,7 @@ use crate::{
     metrics::{Snapshot, Tally},
     probes::{
         self,
-        drops::{DropWatch, LostKind},
+        drops::{DropWatch, FailureWatch, LostKind},
     },
     procs::Tracker,
     sinks::events::EventSink,
@@ -31,6 +32,7 @@ pub struct Pipeline {
     pub alerts: AlertSink,
     pub detector: Detector,
     pub drops_watch: DropWatch,
+    pub failure_watch: FailureWatch,
     pub counters: Counters,
 }
 
@@ -117,16 +119,25 @@ impl Pipeline {
     }
 
     /// The figures the metrics endpoint shows.
-    pub fn snapshot(&self, lost: &[(LostKind, u64)]) -> Snapshot {
+    pub fn snapshot(
+        &self,
+        lost: &[(LostKind, u64)],
+        failures: &[(KernelFailure, u64)],
+    ) -> Snapshot {
         let mut kernel_lost = Tally::default();
         for (kind, n) in lost {
             kernel_lost.add(&kind.key(), *n);
+        }
+        let mut kernel_failures = Tally::default();
+        for (kind, n) in failures {
+            kernel_failures.add(kind.name(), *n);
         }
         let table = &self.tracker.table;
         Snapshot {
             uptime_seconds: self.counters.started.elapsed().as_secs_f64(),
             events: self.counters.events.clone(),
             kernel_lost,
+            kernel_failures,
             undecodable_records: self.drops_watch.bad_total,
             alerts: self
                 .alerts
@@ -156,9 +167,12 @@ impl Pipeline {
 
     /// Once a second: drop reports, the process table's upkeep, servers'
     /// lifecycle, and the alert sink's timers.
-    pub fn tick(&mut self, lost: &[(LostKind, u64)]) {
+    pub fn tick(&mut self, lost: &[(LostKind, u64)], failures: &[(KernelFailure, u64)]) {
         if let Some(lost) = self.drops_watch.check(lost) {
             let alert = lost.alert(self.alerts.hostname());
+            self.alerts.raise_health(alert);
+        }
+        if let Some(alert) = self.failure_watch.check(failures, self.alerts.hostname()) {
             self.alerts.raise_health(alert);
         }
         self.tracker.prune();

@@ -124,6 +124,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         mut sensitive,
         mut tags,
         drops,
+        failures,
         previous_daemon,
     } = maps;
     let held = sensitive.refresh(detector.rules());
@@ -165,6 +166,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         alerts,
         detector,
         drops_watch: DropWatch::default(),
+        failure_watch: Default::default(),
         counters: Counters::default(),
     };
     if !probes.skipped.is_empty() {
@@ -173,7 +175,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         pipeline.alerts.raise_health(alert);
     }
     pipeline.lifecycle_alerts();
-    metrics.publish(|| pipeline.snapshot(&drops.totals()));
+    metrics.publish(|| pipeline.snapshot(&drops.totals(), &failures.totals()));
     // After a drain that found records, look again shortly even without a
     // wake-up: the kernel wakes user space at most once per millisecond per CPU.
     let mut repoll = false;
@@ -212,11 +214,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     sensitive.refresh(pipeline.detector.rules());
                     sensitive_refreshed = Instant::now();
                 }
-                pipeline.tick(&drops.totals());
+                pipeline.tick(&drops.totals(), &failures.totals());
                 if pipeline.detector.files_changed() {
                     reloads.request(&mut pipeline.detector, "a rule file changed");
                 }
-                metrics.publish(|| pipeline.snapshot(&drops.totals()));
+                metrics.publish(|| pipeline.snapshot(&drops.totals(), &failures.totals()));
                 if policy_watch.changed() {
                     pipeline.tracker.set_policies(read_policies(&config.servers.policy_dir));
                     eprintln!("mcp-monitor: server policies reloaded from {}", config.servers.policy_dir.display());

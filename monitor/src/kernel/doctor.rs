@@ -2,6 +2,7 @@
 //! use; and the preflight `run` does before loading anything.
 use std::fmt;
 use std::io::Write;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -595,8 +596,42 @@ pub fn run_doctor(json: bool) -> anyhow::Result<i32> {
         if let Some(verified) = &verified {
             stdout.write_all(verifier_text(verified).as_bytes())?;
         }
+        stdout
+            .write_all(pinned_state_text(Path::new(crate::config::DEFAULT_PIN_DIR)).as_bytes())?;
     }
     Ok(if blocking.is_some() { 1 } else { 0 })
+}
+
+/// What the kernel counted for the daemon whose state is pinned at `dir`
+/// (the default `kernel.pin_dir`): lost records and kernel-side failures.
+fn pinned_state_text(dir: &Path) -> String {
+    let Some((lost, failures)) = crate::probes::drops::pinned_totals(dir) else {
+        return format!("\nkernel state: none pinned at {}\n", dir.display());
+    };
+    let list = |items: Vec<(String, u64)>| {
+        let total: u64 = items.iter().map(|(_, n)| n).sum();
+        let named: Vec<String> = items
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if named.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("{total} ({})", named.join(", "))
+        }
+    };
+    format!(
+        "\nkernel state pinned at {}:\n  records lost to a full ring buffer  {}\n  kernel-side failures               {}\n",
+        dir.display(),
+        list(lost.into_iter().map(|(k, n)| (k.to_string(), n)).collect()),
+        list(
+            failures
+                .into_iter()
+                .map(|(k, n)| (k.name().to_owned(), n))
+                .collect()
+        ),
+    )
 }
 
 type Verified = Result<Vec<(String, Option<u32>)>, String>;

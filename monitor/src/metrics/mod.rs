@@ -80,6 +80,8 @@ pub struct Snapshot {
     pub uptime_seconds: f64,
     pub events: Tally,
     pub kernel_lost: Tally,
+    /// Kernel-side failures (`KernelFailure`), by kind.
+    pub kernel_failures: Tally,
     pub undecodable_records: u64,
     /// Alerts sent, by rule then priority.
     pub alerts: BTreeMap<(String, String), u64>,
@@ -156,6 +158,13 @@ impl Snapshot {
             "Events lost to a full kernel ring buffer, by kind.",
         )
         .tally(m, "kind", &self.kernel_lost);
+        let m = "mcp_monitor_kernel_failures_total";
+        f.head(
+            m,
+            "counter",
+            "Kernel-side failures: a full tag map (children left untagged), arguments that could not be kept, calls whose exit found none.",
+        )
+        .tally(m, "kind", &self.kernel_failures);
         let m = "mcp_monitor_undecodable_records_total";
         f.head(m, "counter", "Kernel records that could not be decoded.")
             .sample(m, &[], self.undecodable_records);

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, PerCpuArray};
-use monitor_common::{DROP_SLOTS, EventKind, drop_slot};
+use monitor_common::{DROP_SLOTS, EventKind, FAILURE_SLOTS, KernelFailure, drop_slot};
 
 use crate::{alerts::Alert, decode};
 
@@ -190,5 +190,116 @@ impl Lost {
             self.fields(),
             hostname,
         )
+    }
+}
+
+/// Kernel-side failures counted by the programs, per kind (`FAILURES`).
+pub struct FailureCounters(PerCpuArray<MapData, u64>);
+
+impl FailureCounters {
+    pub fn new(map: PerCpuArray<MapData, u64>) -> Self {
+        FailureCounters(map)
+    }
+
+    /// Totals over all CPUs, per kind.
+    pub fn totals(&self) -> Vec<(KernelFailure, u64)> {
+        KernelFailure::ALL
+            .into_iter()
+            .filter(|k| (*k as u32) < FAILURE_SLOTS)
+            .map(|k| {
+                let total = self
+                    .0
+                    .get(&(k as u32), 0)
+                    .map(|per_cpu| per_cpu.iter().sum())
+                    .unwrap_or(0);
+                (k, total)
+            })
+            .collect()
+    }
+}
+
+/// Turns new kernel-side failures into a warning and an alert.
+#[derive(Default)]
+pub struct FailureWatch {
+    reported: Vec<(KernelFailure, u64)>,
+}
+
+impl FailureWatch {
+    /// The failures since the last call, said on stderr, as an alert.
+    pub fn check(&mut self, totals: &[(KernelFailure, u64)], hostname: &str) -> Option<Alert> {
+        let new: Vec<(KernelFailure, u64)> = totals
+            .iter()
+            .map(|(k, n)| {
+                let before = self
+                    .reported
+                    .iter()
+                    .find(|(r, _)| r == k)
+                    .map_or(0, |(_, b)| *b);
+                (*k, n.saturating_sub(before))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        self.reported = totals.to_vec();
+        if new.is_empty() {
+            return None;
+        }
+        let what = new
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let output = format!(
+            "the kernel programs could not keep up ({what}); with tag_map_full, children of tagged processes go unwatched"
+        );
+        eprintln!("mcp-monitor: warning: {output}");
+        let fields = new
+            .iter()
+            .map(|(k, n)| (format!("monitor.failures.{}", k.name()), (*n).into()))
+            .collect();
+        Some(crate::alerts::health::events_lost(
+            &output, fields, hostname,
+        ))
+    }
+}
+
+/// Lost records and kernel-side failures, per kind.
+pub type PinnedTotals = (Vec<(LostKind, u64)>, Vec<(KernelFailure, u64)>);
+
+/// What the kernel state pinned under `dir` (a `kernel.pin_dir`) counted:
+/// lost records and kernel-side failures, for `doctor`. `None` when no
+/// daemon of this state layout left its maps there.
+pub fn pinned_totals(dir: &std::path::Path) -> Option<PinnedTotals> {
+    let state = dir.join(format!("abi-{}", monitor_common::STATE_ABI));
+    let open = |name: &str| -> Option<PerCpuArray<MapData, u64>> {
+        let data = MapData::from_pin(state.join(name)).ok()?;
+        PerCpuArray::try_from(aya::maps::Map::PerCpuArray(data)).ok()
+    };
+    let drops = DropCounters::new(open(monitor_common::names::DROPS)?);
+    let failures = FailureCounters::new(open(monitor_common::names::FAILURES)?);
+    Some((drops.totals(), failures.totals()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_new_failures_are_reported() {
+        let mut watch = FailureWatch::default();
+        let totals = [(KernelFailure::TagMapFull, 2), (KernelFailure::Unpaired, 0)];
+        let alert = watch.check(&totals, "h").expect("new failures");
+        assert!(alert.output.contains("tag_map_full 2"), "{}", alert.output);
+        assert_eq!(
+            alert.output_fields["monitor.failures.tag_map_full"],
+            serde_json::json!(2)
+        );
+        assert!(watch.check(&totals, "h").is_none(), "nothing new");
+        let more = [(KernelFailure::TagMapFull, 5), (KernelFailure::Unpaired, 1)];
+        let alert = watch.check(&more, "h").expect("three more");
+        assert!(
+            alert.output.contains("tag_map_full 3, unpaired 1"),
+            "{}",
+            alert.output
+        );
     }
 }

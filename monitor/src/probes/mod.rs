@@ -65,6 +65,7 @@ pub struct Maps {
     pub sensitive: sensitive::SensitiveMap,
     pub tags: TagMap,
     pub drops: drops::DropCounters,
+    pub failures: drops::FailureCounters,
     /// The daemon that ran on the state taken over, if one did (its pid).
     pub previous_daemon: Option<u32>,
 }
@@ -205,6 +206,8 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
         servers: HashMap::try_from(take(&mut ebpf, names::SERVERS)?)?,
     };
     let drops = drops::DropCounters::new(PerCpuArray::try_from(take(&mut ebpf, names::DROPS)?)?);
+    let failures =
+        drops::FailureCounters::new(PerCpuArray::try_from(take(&mut ebpf, names::FAILURES)?)?);
     let previous_daemon = record_daemon(take(&mut ebpf, names::DAEMON)?)?;
     Ok((
         Probes {
@@ -223,6 +226,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             sensitive,
             tags,
             drops,
+            failures,
             previous_daemon,
         },
     ))
