@@ -1,48 +1,116 @@
-//! Shell-style wildcard matching: `*` any run of characters, `?` one character,
-//! everything else literal. Iterative, linear-ish, no allocation.
+//! Shell-style wildcard matching, the one engine of the rules (`glob`), the
+//! server patterns, the alert filters and discovery: `*` any run of
+//! characters, `?` one character, `[a-z]`/`[!…]` a class, everything else
+//! literal. Matching is iterative and does not allocate.
 
-/// Whether `text` matches `pattern` as a whole.
+/// Whether `text` matches `pattern` as a whole (compiles the pattern each
+/// time: for one-off checks; keep a [`Glob`] to match many times).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: &[u8] = pattern.as_bytes();
-    let t: &[u8] = text.as_bytes();
-    let (mut pi, mut ti) = (0, 0);
-    // Position after the last `*` seen and the text position it is matched up to.
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                backtrack = Some((pi + 1, ti));
-                pi += 1;
-            }
-            Some(b'?') => {
-                pi += 1;
-                ti += utf8_len(t[ti]);
-            }
-            Some(&c) if c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match backtrack {
-                Some((star_p, star_t)) => {
-                    let next = star_t + utf8_len(t[star_t]);
-                    backtrack = Some((star_p, next));
-                    pi = star_p;
-                    ti = next;
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi.min(p.len())..].iter().all(|&c| c == b'*')
+    Glob::new(pattern).matches(text)
 }
 
-/// Bytes in the UTF-8 sequence that starts with `b` (so `?` matches a character).
-fn utf8_len(b: u8) -> usize {
-    match b {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        0xc0..=0xdf => 2,
-        _ => 1,
+/// Shell-style wildcards: `*` any run, `?` one character, `[abc]`/`[a-z]`/`[!a]`
+/// a class; everything else literal. Iterative with one backtrack point, so
+/// linear in practice and never exponential.
+#[derive(Clone, Debug)]
+pub struct Glob(Vec<GlobTok>);
+
+#[derive(Clone, Debug)]
+enum GlobTok {
+    Lit(char),
+    Any,
+    Star,
+    Class(Vec<(char, char)>, bool),
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        let mut toks = Vec::new();
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    if !matches!(toks.last(), Some(GlobTok::Star)) {
+                        toks.push(GlobTok::Star);
+                    }
+                }
+                '?' => toks.push(GlobTok::Any),
+                '[' => {
+                    let close = chars[i + 1..].iter().skip(1).position(|&c| c == ']');
+                    match close {
+                        Some(rel) => {
+                            let end = i + 1 + 1 + rel;
+                            let mut body = &chars[i + 1..end];
+                            let negate = matches!(body.first(), Some('!' | '^'));
+                            if negate {
+                                body = &body[1..];
+                            }
+                            let mut ranges = Vec::new();
+                            let mut j = 0;
+                            while j < body.len() {
+                                if j + 2 < body.len() && body[j + 1] == '-' {
+                                    ranges.push((body[j], body[j + 2]));
+                                    j += 3;
+                                } else {
+                                    ranges.push((body[j], body[j]));
+                                    j += 1;
+                                }
+                            }
+                            toks.push(GlobTok::Class(ranges, negate));
+                            i = end;
+                        }
+                        None => toks.push(GlobTok::Lit('[')),
+                    }
+                }
+                c => toks.push(GlobTok::Lit(c)),
+            }
+            i += 1;
+        }
+        Glob(toks)
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let p = &self.0;
+        let mut t = text.char_indices();
+        let mut pi = 0;
+        let mut back: Option<(usize, std::str::CharIndices<'_>)> = None;
+        loop {
+            let save = t.clone();
+            let next = t.next();
+            let Some((_, c)) = next else {
+                return p[pi..].iter().all(|k| matches!(k, GlobTok::Star));
+            };
+            let ok = match p.get(pi) {
+                Some(GlobTok::Star) => {
+                    back = Some((pi + 1, save.clone()));
+                    pi += 1;
+                    t = save;
+                    continue;
+                }
+                Some(GlobTok::Any) => true,
+                Some(GlobTok::Lit(l)) => *l == c,
+                Some(GlobTok::Class(ranges, neg)) => {
+                    ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg
+                }
+                None => false,
+            };
+            if ok {
+                pi += 1;
+                continue;
+            }
+            match back.as_mut() {
+                Some((bp, bt)) => {
+                    // Let the last star eat one more character.
+                    if bt.next().is_none() {
+                        return false;
+                    }
+                    pi = *bp;
+                    t = bt.clone();
+                }
+                None => return false,
+            }
+        }
     }
 }
 
@@ -65,5 +133,7 @@ mod tests {
         assert!(glob_match("a*b*c", "axxbyyc"));
         assert!(!glob_match("a*b*c", "axxbyy"));
         assert!(glob_match("*é", "café"));
+        assert!(glob_match("id_[rd]sa", "id_dsa"));
+        assert!(!glob_match("id_[!rd]sa", "id_rsa"));
     }
 }
