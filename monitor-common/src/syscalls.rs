@@ -79,6 +79,31 @@ macro_rules! for_each_syscall {
     };
 }
 
+/// Calls `$m!` with every program on a hook of its own (not a generic
+/// syscall pair) as `program "category" "evt.type";`: the process lifecycle
+/// (evt.type "", always attached), the open family, connect and io_uring's
+/// completions. `sched_process_fork` is a raw tracepoint and is not listed.
+#[macro_export]
+macro_rules! for_each_base_hook {
+    ($m:ident) => {
+        $m! {
+            sched_process_exec "sched" "";
+            sched_process_exit "sched" "";
+            sys_enter_openat "syscalls" "openat";
+            sys_exit_openat "syscalls" "openat";
+            sys_enter_openat2 "syscalls" "openat2";
+            sys_exit_openat2 "syscalls" "openat2";
+            sys_enter_open "syscalls" "open";
+            sys_exit_open "syscalls" "open";
+            sys_enter_creat "syscalls" "creat";
+            sys_exit_creat "syscalls" "creat";
+            sys_enter_connect "syscalls" "connect";
+            sys_exit_connect "syscalls" "connect";
+            io_uring_complete "io_uring" "io_uring";
+        }
+    };
+}
+
 macro_rules! define_syscalls {
     ($($variant:ident $name:literal $enter:ident $exit:ident;)*) => {
         /// A generically paired syscall; its `u32` value travels in the records.

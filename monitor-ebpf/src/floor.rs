@@ -27,21 +27,13 @@ macro_rules! empty_tracepoints {
     };
 }
 
-empty_tracepoints!(
-    sched_process_exec,
-    sched_process_exit,
-    sys_enter_openat,
-    sys_exit_openat,
-    sys_enter_openat2,
-    sys_exit_openat2,
-    sys_enter_open,
-    sys_exit_open,
-    sys_enter_creat,
-    sys_exit_creat,
-    sys_enter_connect,
-    sys_exit_connect,
-    io_uring_complete,
-);
+macro_rules! empty_base_hooks {
+    ($($program:ident $category:literal $evt_type:literal;)*) => {
+        empty_tracepoints!($($program,)*);
+    };
+}
+
+monitor_common::for_each_base_hook!(empty_base_hooks);
 
 macro_rules! empty_syscall_pairs {
     ($($variant:ident $name:literal $enter:ident $exit:ident;)*) => {

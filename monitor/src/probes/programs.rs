@@ -36,35 +36,21 @@ const fn tp(program: &'static str, category: &'static str) -> ProgramSpec {
     }
 }
 
-/// The programs of the process lifecycle, the open family and connect. Syscall
-/// programs are named after their tracepoint.
-const BASE_PROGRAMS: &[ProgramSpec] = &[
-    ProgramSpec {
-        program: "sched_process_fork",
-        hook: Hook::RawTracePoint("sched_process_fork"),
-    },
-    tp("sched_process_exec", "sched"),
-    tp("sched_process_exit", "sched"),
-    tp("sys_enter_openat", "syscalls"),
-    tp("sys_exit_openat", "syscalls"),
-    tp("sys_enter_openat2", "syscalls"),
-    tp("sys_exit_openat2", "syscalls"),
-    tp("sys_enter_open", "syscalls"),
-    tp("sys_exit_open", "syscalls"),
-    tp("sys_enter_creat", "syscalls"),
-    tp("sys_exit_creat", "syscalls"),
-    tp("sys_enter_connect", "syscalls"),
-    tp("sys_exit_connect", "syscalls"),
-];
+macro_rules! base_hooks {
+    ($($program:ident $category:literal $evt_type:literal;)*) => {
+        /// The programs on hooks of their own (`for_each_base_hook!`), with
+        /// the evt.type each reports ("" for the lifecycle, always attached).
+        const BASE_HOOKS: &[(&str, ProgramSpec)] = &[
+            ("", ProgramSpec {
+                program: "sched_process_fork",
+                hook: Hook::RawTracePoint("sched_process_fork"),
+            }),
+            $(($evt_type, tp(stringify!($program), $category)),)*
+        ];
+    };
+}
 
-/// Programs on a hook of their own that report one evt.type: not syscalls.
-const SINGLES: &[(&str, ProgramSpec)] = &[(
-    "io_uring",
-    ProgramSpec {
-        program: URING_PROGRAM,
-        hook: Hook::TracePoint("io_uring", "io_uring_complete"),
-    },
-)];
+monitor_common::for_each_base_hook!(base_hooks);
 
 /// The program that names the files io_uring requests used.
 pub const URING_PROGRAM: &str = "io_uring_complete";
@@ -72,16 +58,12 @@ pub const URING_PROGRAM: &str = "io_uring_complete";
 /// Every program mcp-monitor attaches: the base ones, the single ones, then
 /// an enter and an exit program for each generically paired syscall.
 pub fn programs() -> impl Iterator<Item = ProgramSpec> {
-    BASE_PROGRAMS
-        .iter()
-        .copied()
-        .chain(SINGLES.iter().map(|(_, spec)| *spec))
-        .chain(
-            Syscall::ALL
-                .iter()
-                .flat_map(|s| [s.enter_tracepoint(), s.exit_tracepoint()])
-                .map(|name| tp(name, "syscalls")),
-        )
+    BASE_HOOKS.iter().map(|(_, spec)| *spec).chain(
+        Syscall::ALL
+            .iter()
+            .flat_map(|s| [s.enter_tracepoint(), s.exit_tracepoint()])
+            .map(|name| tp(name, "syscalls")),
+    )
 }
 
 /// Every tracepoint mcp-monitor uses, from the list of programs it attaches
@@ -96,15 +78,6 @@ pub fn tracepoints() -> Vec<crate::kernel::capabilities::WantedTracepoint> {
         })
         .collect()
 }
-
-/// The evt.type each open-family and connect program pair reports.
-const BASE_PAIRS: &[(&str, &str, &str)] = &[
-    ("openat", "sys_enter_openat", "sys_exit_openat"),
-    ("openat2", "sys_enter_openat2", "sys_exit_openat2"),
-    ("open", "sys_enter_open", "sys_exit_open"),
-    ("creat", "sys_enter_creat", "sys_exit_creat"),
-    ("connect", "sys_enter_connect", "sys_exit_connect"),
-];
 
 /// Event types whose meaning depends on others: a `dup2` of a socket onto
 /// standard input carries the address the socket was connected, bound or
@@ -128,28 +101,15 @@ pub fn programs_for(types: Option<&BTreeSet<&str>>) -> Vec<ProgramSpec> {
         }
     }
     let pair = |enter, exit| [tp(enter, "syscalls"), tp(exit, "syscalls")];
-    let lifecycle = BASE_PROGRAMS.iter().copied().filter(|p| {
-        !BASE_PAIRS
-            .iter()
-            .any(|(_, e, x)| p.program == *e || p.program == *x)
-    });
-    let base = BASE_PAIRS
+    let base = BASE_HOOKS
         .iter()
-        .filter(|(t, _, _)| wanted.contains(t))
-        .flat_map(|(_, enter, exit)| pair(*enter, *exit));
-    let singles = SINGLES
-        .iter()
-        .filter(|(t, _)| wanted.contains(t))
+        .filter(|(t, _)| t.is_empty() || wanted.contains(t))
         .map(|(_, spec)| *spec);
     let generic = Syscall::ALL
         .iter()
         .filter(|s| wanted.contains(s.name()))
         .flat_map(|s| pair(s.enter_tracepoint(), s.exit_tracepoint()));
-    lifecycle
-        .chain(base)
-        .chain(singles)
-        .chain(generic)
-        .collect()
+    base.chain(generic).collect()
 }
 
 /// Programs whose hook may legitimately be missing: syscalls some
@@ -195,10 +155,7 @@ mod tests {
     #[test]
     fn every_syscall_has_both_hooks_and_names_are_unique() {
         let all: Vec<ProgramSpec> = programs().collect();
-        assert_eq!(
-            all.len(),
-            BASE_PROGRAMS.len() + SINGLES.len() + 2 * Syscall::ALL.len()
-        );
+        assert_eq!(all.len(), BASE_HOOKS.len() + 2 * Syscall::ALL.len());
         for (i, p) in all.iter().enumerate() {
             assert!(
                 all[i + 1..].iter().all(|q| q.program != p.program),
