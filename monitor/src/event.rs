@@ -188,10 +188,10 @@ pub struct Event {
     #[serde(rename = "proc.pname", skip_serializing_if = "String::is_empty")]
     pub pname: String,
     /// Names of the ancestors, parent first (`proc.aname[1]` is the parent).
-    #[serde(rename = "proc.anames", skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "proc.aname", skip_serializing_if = "Vec::is_empty")]
     pub anames: Vec<String>,
     /// Pids of the ancestors, parent first.
-    #[serde(rename = "proc.apids", skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "proc.apid", skip_serializing_if = "Vec::is_empty")]
     pub apids: Vec<u32>,
     #[serde(rename = "user.uid")]
     pub uid: u32,

@@ -635,6 +635,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_key_of_an_event_is_a_rule_field() {
+        // The JSON keys of events are the names rules use: one name per fact.
+        let source = include_str!("../event.rs");
+        let keys: Vec<&str> = source
+            .split("rename = \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(keys.len() > 50, "{keys:?}");
+        let unknown: Vec<&&str> = keys
+            .iter()
+            .filter(|k| Field::by_name(k).is_none())
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "event keys rules cannot name: {unknown:?}"
+        );
+    }
+
+    #[test]
     fn catalogue_is_in_enum_order_and_unique() {
         for (i, f) in FIELDS.iter().enumerate() {
             assert_eq!(f.field as usize, i, "{}", f.name);
