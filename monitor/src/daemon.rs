@@ -266,6 +266,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         detector.rules().rules().len()
     ));
 
+    tracker
+        .activity
+        .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
     let mut pipeline = Pipeline {
         tracker,
         tags,
@@ -427,6 +430,10 @@ fn reselect_hooks(probes: &mut probes::Probes, detector: &Detector, config: &Con
     }
 }
 
+/// The list of the rules naming discovery commands, whose bursts the tracker
+/// counts (`mcp.recon.count`).
+const DISCOVERY_LIST: &str = "mcp_discovery_binaries";
+
 /// The event path: decode → tracker → event sink and rules → alerts.
 struct Pipeline {
     tracker: Tracker,
@@ -462,6 +469,7 @@ impl Pipeline {
             if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
                 // No process carries its id any more: a restart need not name it.
                 self.tags.forget_server(note.server.id);
+                self.tracker.activity.forget(note.server.id);
             }
             let alert = health::from_note(&note, self.alerts.hostname());
             self.alerts.lifecycle(alert);
@@ -473,6 +481,9 @@ impl Pipeline {
     fn reloaded(&mut self, why: &str, compiled: Compiled) -> bool {
         match compiled.map(|(set, warnings)| (self.detector.install(set), warnings)) {
             Ok((summary, _warnings)) => {
+                self.tracker
+                    .activity
+                    .set_discovery_commands(self.detector.rules().list_items(DISCOVERY_LIST));
                 eprintln!(
                     "mcp-monitor: rules reloaded ({why}): {} rules; added {:?}, removed {:?}, changed {:?}",
                     self.detector.rules().rules().len(),

@@ -192,6 +192,23 @@ impl RuleSet {
         self.lists.get(name).map(Vec::as_slice)
     }
 
+    /// The items of list `name` with the items that name another list
+    /// replaced by that list's, as a condition sees them.
+    pub fn list_items(&self, name: &str) -> Vec<String> {
+        fn add(set: &RuleSet, name: &str, depth: usize, out: &mut Vec<String>) {
+            for item in set.list(name).unwrap_or_default() {
+                if depth < 8 && set.lists.contains_key(item) {
+                    add(set, item, depth + 1, out);
+                } else {
+                    out.push(item.clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        add(self, name, 0, &mut out);
+        out
+    }
+
     /// Rules left out by [`CompileOptions::skip_unsupported`].
     pub fn skipped(&self) -> &[SkippedRule] {
         &self.skipped
