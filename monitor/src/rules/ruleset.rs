@@ -227,7 +227,7 @@ impl RuleSet {
     pub fn matching<'a>(&'a self, ev: &'a Event) -> impl Iterator<Item = &'a Rule> + 'a {
         let mcp = ev.mcp_server.is_some();
         self.dispatch
-            .group(&ev.evt_type)
+            .group(ev)
             .iter()
             .filter(move |e| e.matches(ev, mcp))
             .map(|e| &self.rules[e.rule as usize])

@@ -1154,3 +1154,32 @@ fn detection_round_two_rules_fire_on_their_behaviour_and_not_on_their_twins() {
         );
     }
 }
+
+#[test]
+fn open_access_tests_are_decided_by_dispatch_as_they_would_be_evaluated() {
+    let mut read = open_ev("/srv/x");
+    let mut write = open_ev("/srv/x");
+    write.is_open_read = Some(false);
+    write.is_open_write = Some(true);
+    let mut unknown = open_ev("/srv/x");
+    unknown.is_open_read = None;
+    unknown.is_open_write = None;
+    let cond = "evt.type = openat and evt.is_open_write = true";
+    assert!(fires(cond, &write) && !fires(cond, &read) && !fires(cond, &unknown));
+    let cond = "evt.type = openat and not evt.is_open_read = true";
+    assert!(fires(cond, &write) && !fires(cond, &read) && fires(cond, &unknown));
+    let cond = "evt.type = openat and evt.is_open_write exists and fd.name = /srv/x";
+    assert!(fires(cond, &write) && fires(cond, &read) && !fires(cond, &unknown));
+    let cond = "evt.type = openat and (evt.is_open_read = true or fd.name startswith /srv)";
+    assert!(fires(cond, &write) && fires(cond, &read) && fires(cond, &unknown));
+    // An event type without such rules is dispatched as before.
+    read.evt_type = "connect".into();
+    assert!(!fires(
+        "evt.type = connect and evt.is_open_read = false",
+        &read
+    ));
+    assert!(fires(
+        "evt.type = connect and evt.is_open_read = true",
+        &read
+    ));
+}
