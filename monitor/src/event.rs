@@ -184,6 +184,15 @@ pub struct Event {
     pub argv: Vec<String>,
     #[serde(rename = "proc.cwd", skip_serializing_if = "String::is_empty")]
     pub cwd: String,
+    /// execve: the script argument names a file the same server wrote lately.
+    #[serde(
+        rename = "proc.script_written_by_server",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub script_written_by_server: Option<bool>,
+    /// execve: the process of the same server writing the pipe on stdin.
+    #[serde(rename = "proc.stdin_writer", skip_serializing_if = "Option::is_none")]
+    pub stdin_writer: Option<String>,
     /// Name of the parent process.
     #[serde(rename = "proc.pname", skip_serializing_if = "String::is_empty")]
     pub pname: String,
@@ -258,6 +267,13 @@ pub struct Event {
     /// Destinations the server's policy file allows (addresses, CIDRs, host:port).
     #[serde(rename = "mcp.destinations", skip_serializing_if = "Vec::is_empty")]
     pub mcp_destinations: Vec<String>,
+
+    /// execve of a discovery command: distinct discovery commands of the
+    /// server in the last 10 seconds, and which.
+    #[serde(rename = "mcp.recon.count", skip_serializing_if = "Option::is_none")]
+    pub recon_count: Option<u64>,
+    #[serde(rename = "mcp.recon.commands", skip_serializing_if = "Vec::is_empty")]
+    pub recon_commands: Vec<String>,
 
     #[serde(rename = "container.id", skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,

@@ -21,6 +21,10 @@ use crate::{
     sinks::events::EventSink,
 };
 
+/// The list of the rules naming discovery commands, whose bursts the tracker
+/// counts (`mcp.recon.count`).
+pub const DISCOVERY_LIST: &str = "mcp_discovery_binaries";
+
 /// Records taken from the ring buffer per wake-up before other work gets a turn.
 pub const BATCH: usize = 4096;
 
@@ -60,6 +64,7 @@ impl Pipeline {
             if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
                 // No process carries its id any more: a restart need not name it.
                 self.tags.forget_server(note.server.id);
+                self.tracker.activity.forget(note.server.id);
             }
             let alert = health::from_note(&note, self.alerts.hostname());
             self.alerts.lifecycle(alert);
@@ -71,6 +76,9 @@ impl Pipeline {
     pub fn reloaded(&mut self, why: &str, compiled: Compiled) -> bool {
         match compiled.map(|(set, warnings)| (self.detector.install(set), warnings)) {
             Ok((summary, warnings)) => {
+                self.tracker
+                    .activity
+                    .set_discovery_commands(self.detector.rules().list_items(DISCOVERY_LIST));
                 // As at start: a reload's warnings are said, not dropped.
                 for w in &warnings {
                     eprintln!("mcp-monitor: warning: {w}");

@@ -178,6 +178,10 @@ fn plant_home(home: &Path) {
         (".claude/settings.json", "{}\n"),
         (".cursor/mcp.json", "{\"mcpServers\": {}}\n"),
         (".bashrc", "# planted\n"),
+        (
+            ".bash_history",
+            "curl -H 'Authorization: Bearer fake' https://example.invalid\n",
+        ),
         ("project/README.md", "a project\n"),
         ("project/aws-notes.md", "notes\n"),
         ("project/logins.md", "notes\n"),

@@ -26,7 +26,7 @@ use crate::{
     control::{self, TagCommand},
     detect::{self, AlertSink, Detector, Reloads},
     kernel,
-    pipeline::{BATCH, Counters, Pipeline},
+    pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
     probes::{self, drops::DropWatch},
     procs::TagRequest,
     sinks::events::EventSink,
@@ -153,12 +153,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         detector.rules().rules().len()
     ));
     let startup::Tracking {
-        tracker,
+        mut tracker,
         homes,
         mut config_watch,
         mut policy_watch,
         ..
     } = tracking;
+    tracker
+        .activity
+        .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
     let mut pipeline = Pipeline {
         tracker,
         tags,

@@ -1,6 +1,7 @@
 //! Processes and MCP servers: the process table, the server registry, tagging
 //! (which writes the kernel's tag map) and the enrichment of kernel records into
 //! [`Event`]s.
+pub mod activity;
 pub mod cgroups;
 pub mod hosts;
 pub mod lifecycle;
@@ -145,6 +146,9 @@ pub struct Tracker {
     monitor_pids: Vec<u32>,
     /// `user.name` by uid.
     users: users::UserNames,
+    /// What each server did lately: files written, discovery commands run,
+    /// pipes written.
+    pub activity: activity::Activity,
 }
 
 impl Tracker {
@@ -160,6 +164,7 @@ impl Tracker {
             lifecycle: lifecycle::Lifecycle::default(),
             monitor_pids: Vec::new(),
             users: users::UserNames::default(),
+            activity: activity::Activity::default(),
         }
     }
 
@@ -433,6 +438,87 @@ impl Tracker {
     /// process table and tagging exec'd processes that match a pattern. Returns
     /// `None` for records that concern no MCP server.
     pub fn ingest(&mut self, record: Record, store: &mut impl TagStore) -> Option<Event> {
+        let mut ev = self.ingest_record(record, store)?;
+        self.note_activity(&mut ev);
+        Some(ev)
+    }
+
+    /// Remembers what the event tells of its server's activity, and sets the
+    /// fields that depend on what came before: files written (for
+    /// `proc.script_written_by_server`), discovery commands (`mcp.recon.*`),
+    /// and pipes (`proc.stdin_writer`).
+    fn note_activity(&mut self, ev: &mut Event) {
+        let Some(id) = self
+            .table
+            .get(ev.pid)
+            .map(|p| p.server_id)
+            .filter(|&id| id != 0)
+        else {
+            return;
+        };
+        let now = ev.time_ns;
+        let ok = ev.rawres.is_some_and(|r| r >= 0);
+        match ev.evt_type.as_str() {
+            "execve" => {
+                if let Some(script) = activity::script_argument(&ev.argv) {
+                    let path = activity::absolute_path(script, &ev.cwd);
+                    ev.script_written_by_server =
+                        Some(self.activity.written_lately(id, &path, now));
+                }
+                if let Some(commands) = self.activity.ran(id, &ev.name, now) {
+                    ev.recon_count = Some(commands.len() as u64);
+                    ev.recon_commands = commands;
+                }
+                // A pipeline's programs have their pipes in place when they
+                // start: the writer is remembered at its own exec, since it
+                // may be gone by the time its reader's exec is processed.
+                if let Some(inode) = activity::pipe_of(ev.pid, 1) {
+                    let writer = activity::PipeWriter {
+                        inode,
+                        pid: ev.pid,
+                        name: ev.name.clone(),
+                    };
+                    self.activity.pipe_writer(id, writer, now);
+                }
+                if let Some(inode) = activity::pipe_of(ev.pid, 0) {
+                    ev.stdin_writer = self.stdin_writer(id, inode, ev.pid);
+                }
+            }
+            "open" | "openat" | "openat2" | "io_uring" if ok && ev.is_open_write == Some(true) => {
+                if let Some(path) = &ev.fd_name {
+                    self.activity.wrote(id, path, now);
+                }
+            }
+            "creat" | "rename" | "renameat" | "renameat2" | "link" | "linkat" | "symlink"
+            | "symlinkat"
+                if ok =>
+            {
+                if let Some(path) = &ev.fd_name {
+                    self.activity.wrote(id, path, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The name of the process of server `id` (other than `reader`) whose
+    /// stdout is pipe `inode`: one remembered from its exec, else one found
+    /// in procfs now (a writer that has not exec'd yet shows its old name).
+    fn stdin_writer(&self, id: u32, inode: u64, reader: u32) -> Option<String> {
+        if let Some(w) = self.activity.writer_of(id, inode, reader) {
+            return Some(w.name.clone());
+        }
+        self.table
+            .pids()
+            .filter(|&pid| pid != reader)
+            .filter(|&pid| self.table.get(pid).is_some_and(|p| p.server_id == id))
+            .take(256)
+            .find(|&pid| activity::pipe_of(pid, 1) == Some(inode))
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+            .map(|comm| comm.trim_end().to_owned())
+    }
+
+    fn ingest_record(&mut self, record: Record, store: &mut impl TagStore) -> Option<Event> {
         match record {
             Record::Fork { header, child_tgid } => {
                 let mut child = self.proc_info(&header).clone();
@@ -940,5 +1026,134 @@ mod tests {
         assert_eq!(ev.is_open_read, Some(true));
         assert_eq!(ev.is_open_write, Some(false));
         assert_eq!(ev.arg_path.as_deref(), Some("sub/../file.txt"));
+    }
+    #[test]
+    fn a_script_written_then_run_and_a_discovery_burst_are_noted_on_the_exec() {
+        let mut store: HashMap<u32, Tag> = HashMap::new();
+        let mut tracker = Tracker::new(
+            ProcessTable::default(),
+            Recogniser::patterns_only(patterns::PatternSet::new(false, [])),
+        );
+        tracker
+            .activity
+            .set_discovery_commands(["id", "uname", "hostname"].map(String::from));
+        let me = std::process::id();
+        let id = tracker.servers.add("fs", None, TagSource::Wrapper, me);
+        let dir = std::env::temp_dir().join(format!("mcpmon-activity-{me}"));
+        let script = dir.join("fresh.sh");
+        let script = script.to_str().unwrap();
+        let write = Record::Open {
+            header: header(me, id),
+            syscall: OpenSyscall::OpenAt,
+            dirfd: -100,
+            flags: (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u64,
+            mode: 0o644,
+            ret: 3,
+            path: script.into(),
+            resolved: KernelPath::None,
+        };
+        let ev = tracker.ingest(write, &mut store).unwrap();
+        assert_eq!(ev.is_open_write, Some(true));
+        let exec = |tracker: &mut Tracker, comm: &str, argv: &[&str]| {
+            let mut h = header(me, id);
+            h.comm = comm.into();
+            let record = Record::Exec {
+                header: h,
+                filename: format!("/usr/bin/{comm}"),
+                argv: argv.iter().map(|a| a.to_string()).collect(),
+                loader_env: Vec::new(),
+            };
+            let mut store: HashMap<u32, Tag> = HashMap::new();
+            tracker.ingest(record, &mut store).unwrap()
+        };
+        let ev = exec(&mut tracker, "sh", &["sh", "-e", script]);
+        assert_eq!(ev.script_written_by_server, Some(true));
+        let ev = exec(&mut tracker, "sh", &["sh", "/etc/profile"]);
+        assert_eq!(ev.script_written_by_server, Some(false));
+        let ev = exec(&mut tracker, "sh", &["sh"]);
+        assert_eq!(ev.script_written_by_server, None);
+        assert_eq!(ev.recon_count, None);
+        assert_eq!(exec(&mut tracker, "id", &["id"]).recon_count, Some(1));
+        assert_eq!(exec(&mut tracker, "id", &["id", "-u"]).recon_count, Some(1));
+        assert_eq!(exec(&mut tracker, "uname", &["uname"]).recon_count, Some(2));
+        let ev = exec(&mut tracker, "hostname", &["hostname"]);
+        assert_eq!(ev.recon_count, Some(3));
+        assert_eq!(ev.recon_commands, ["hostname", "id", "uname"]);
+        // Another server's burst is its own.
+        let other = tracker.servers.add("other", None, TagSource::Wrapper, me);
+        let mut h = header(me, other);
+        h.comm = "uname".into();
+        let ev = tracker
+            .ingest(
+                Record::Exec {
+                    header: h,
+                    filename: "/usr/bin/uname".into(),
+                    argv: vec!["uname".into()],
+                    loader_env: Vec::new(),
+                },
+                &mut store,
+            )
+            .unwrap();
+        assert_eq!(ev.recon_count, Some(1));
+    }
+    #[test]
+    fn the_writer_of_a_pipe_on_stdin_is_found_in_the_same_server() {
+        use std::process::{Command, Stdio};
+        let mut writer = Command::new("sleep")
+            .arg("30")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = writer.stdout.take().unwrap();
+        let mut reader = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        for _ in 0..200 {
+            if comm(writer.id()).trim() == "sleep" && comm(reader.id()).trim() == "sleep" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut tracker = Tracker::new(
+            ProcessTable::default(),
+            Recogniser::patterns_only(patterns::PatternSet::new(false, [])),
+        );
+        let me = std::process::id();
+        let id = tracker.servers.add("fs", None, TagSource::Wrapper, me);
+        for pid in [writer.id(), reader.id()] {
+            tracker.table.upsert(ProcInfo {
+                pid,
+                server_id: id,
+                ..Default::default()
+            });
+        }
+        let inode = activity::pipe_of(reader.id(), 0).unwrap();
+        assert_eq!(activity::pipe_of(writer.id(), 1), Some(inode));
+        // Found in procfs, then from what its exec left.
+        assert_eq!(
+            tracker.stdin_writer(id, inode, reader.id()).as_deref(),
+            Some("sleep")
+        );
+        assert_eq!(tracker.stdin_writer(id + 1, inode, reader.id()), None);
+        tracker.activity.pipe_writer(
+            id + 1,
+            activity::PipeWriter {
+                inode,
+                pid: writer.id(),
+                name: "curl".into(),
+            },
+            1,
+        );
+        assert_eq!(
+            tracker.stdin_writer(id + 1, inode, reader.id()).as_deref(),
+            Some("curl")
+        );
+        for c in [&mut writer, &mut reader] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

@@ -148,6 +148,27 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
+        // Falco renders a mode by name (`evt.arg.mode contains S_ISUID`);
+        // here it is a number, read by name for the text operators.
+        let fr = if fr.field == Field::EvtArgMode
+            && matches!(
+                c.op,
+                Op::Contains
+                    | Op::IContains
+                    | Op::StartsWith
+                    | Op::EndsWith
+                    | Op::Glob
+                    | Op::Regex
+                    | Op::BContains
+                    | Op::BStartsWith
+            ) {
+            FieldRef {
+                field: Field::EvtArgModeNames,
+                index: None,
+            }
+        } else {
+            fr
+        };
         self.fields.push(fr);
         let ty = fr.ty();
         let name = fr.display_name();

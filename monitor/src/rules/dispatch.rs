@@ -61,9 +61,74 @@ fn hoist_mcp(cond: Node) -> (bool, Node) {
 
 #[derive(Debug, Default)]
 pub struct Dispatch {
-    by_type: FxHashMap<Box<str>, Box<[Entry]>>,
+    by_type: FxHashMap<Box<str>, Groups>,
     /// Rules without an event-type constraint, for types no rule names.
     catch_all: Box<[Entry]>,
+}
+
+/// The rules of one event type: one group, or, for a type whose rules test
+/// `evt.is_open_read` or `evt.is_open_write` (the opens), one group per
+/// combination of their values, with those tests decided in advance: a
+/// read-only open never visits the rules about writes.
+#[derive(Debug)]
+enum Groups {
+    One(Box<[Entry]>),
+    ByAccess(Box<[Box<[Entry]>; 9]>),
+}
+
+/// The index of an event's access flags among [`Groups::ByAccess`].
+#[inline]
+fn access_index(read: Option<bool>, write: Option<bool>) -> usize {
+    let code = |b: Option<bool>| match b {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    code(read) * 3 + code(write)
+}
+
+fn tests_access(n: &Node) -> bool {
+    match n {
+        Node::Test(Test { field, .. }) => {
+            matches!(field.field, Field::EvtIsOpenRead | Field::EvtIsOpenWrite)
+        }
+        Node::Const(_) => false,
+        Node::Not(inner) => tests_access(inner),
+        Node::And(items) | Node::Or(items) => items.iter().any(tests_access),
+    }
+}
+
+/// `n` with every `evt.is_open_read`/`evt.is_open_write` test replaced by
+/// its outcome for the given values.
+fn specialise_access(n: &Node, read: Option<bool>, write: Option<bool>) -> Node {
+    let v = |b: Option<bool>| b.map_or(Value::Absent, Value::Bool);
+    match n {
+        Node::Test(Test { field, pred }) if field.field == Field::EvtIsOpenRead => {
+            Node::Const(pred.test(v(read)))
+        }
+        Node::Test(Test { field, pred }) if field.field == Field::EvtIsOpenWrite => {
+            Node::Const(pred.test(v(write)))
+        }
+        Node::Const(_) | Node::Test(_) => n.clone(),
+        Node::Not(inner) => match specialise_access(inner, read, write) {
+            Node::Const(b) => Node::Const(!b),
+            other => Node::Not(Box::new(other)),
+        },
+        Node::And(items) => simplify(
+            true,
+            items
+                .iter()
+                .map(|i| specialise_access(i, read, write))
+                .collect(),
+        ),
+        Node::Or(items) => simplify(
+            false,
+            items
+                .iter()
+                .map(|i| specialise_access(i, read, write))
+                .collect(),
+        ),
+    }
 }
 
 impl Dispatch {
@@ -81,15 +146,44 @@ impl Dispatch {
         types.dedup();
         let mut by_type = FxHashMap::default();
         for t in types {
-            let group: Vec<Entry> = rules
+            let specialised: Vec<(u32, Node)> = rules
                 .clone()
                 .filter(|(_, types, _)| types.is_none_or(|ts| ts.iter().any(|x| x == t)))
                 .filter_map(|(i, _, cond)| match specialise(cond, t) {
                     Node::Const(false) => None,
-                    cond => Some(Entry::new(i, cond)),
+                    cond => Some((i, cond)),
                 })
                 .collect();
-            by_type.insert(Box::from(t), group.into_boxed_slice());
+            let groups = if specialised.iter().any(|(_, c)| tests_access(c)) {
+                let states = [None, Some(false), Some(true)];
+                let mut all: Vec<Box<[Entry]>> = Vec::with_capacity(9);
+                for read in states {
+                    for write in states {
+                        debug_assert_eq!(access_index(read, write), all.len());
+                        let group: Vec<Entry> = specialised
+                            .iter()
+                            .filter_map(|(i, c)| match specialise_access(c, read, write) {
+                                Node::Const(false) => None,
+                                c => Some(Entry::new(*i, c)),
+                            })
+                            .collect();
+                        all.push(group.into_boxed_slice());
+                    }
+                }
+                let all: Box<[Box<[Entry]>; 9]> = all
+                    .into_boxed_slice()
+                    .try_into()
+                    .expect("nine access combinations");
+                Groups::ByAccess(all)
+            } else {
+                Groups::One(
+                    specialised
+                        .into_iter()
+                        .map(|(i, c)| Entry::new(i, c))
+                        .collect(),
+                )
+            };
+            by_type.insert(Box::from(t), groups);
         }
         let catch_all = rules
             .filter(|(_, types, _)| types.is_none())
@@ -98,12 +192,15 @@ impl Dispatch {
         Dispatch { by_type, catch_all }
     }
 
-    /// The rules to evaluate for an event of type `evt_type`.
+    /// The rules to evaluate for `ev`: those of its event type, with the
+    /// tests of its open access decided in advance when they matter.
     #[inline]
-    pub fn group(&self, evt_type: &str) -> &[Entry] {
-        self.by_type
-            .get(evt_type)
-            .map_or(&*self.catch_all, |g| &**g)
+    pub fn group(&self, ev: &crate::event::Event) -> &[Entry] {
+        match self.by_type.get(ev.evt_type.as_str()) {
+            None => &self.catch_all,
+            Some(Groups::One(g)) => g,
+            Some(Groups::ByAccess(gs)) => &gs[access_index(ev.is_open_read, ev.is_open_write)],
+        }
     }
 
     pub fn types(&self) -> impl Iterator<Item = &str> {

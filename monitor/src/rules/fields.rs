@@ -65,7 +65,8 @@ catalogue! {
     EvtTruncated, "evt.truncated", Bool, false, "A path or the arguments were cut to fit the kernel record.";
     EvtArgFlags, "evt.arg.flags", Str, false, "Flags by name, per syscall: O_RDONLY|O_CLOEXEC (opens, dup3), AT_REMOVEDIR, AT_SYMLINK_FOLLOW, RENAME_EXCHANGE|RENAME_NOREPLACE, MS_BIND|MS_REC, MNT_DETACH, CLONE_NEWNS|CLONE_NEWUSER (unshare), MFD_CLOEXEC|MFD_ALLOW_SEALING, SOCK_CLOEXEC (accept4), IORING_SETUP_*, FS_IMMUTABLE_FL|FS_APPEND_FL (ioctl: the inode flags set); unnamed bits as 0x...";
     EvtRawargFlags, "evt.rawarg.flags", Int, false, "The flags as a number.";
-    EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open, creat, chmod or fchmodat.";
+    EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open, creat, chmod or fchmodat. Compared with a number it is the number (420 is 0644); with contains, startswith, endswith, glob or regex it is read as evt.arg.mode_names, as Falco renders it: evt.arg.mode contains S_ISUID.";
+    EvtArgModeNames, "evt.arg.mode_names", Str, false, "evt.arg.mode by name, bits of the permission and special bits from the highest: S_ISUID|S_IRWXU style, e.g. S_ISUID|S_IRUSR|S_IWUSR|S_IXUSR|S_IRGRP|S_IXGRP|S_IROTH|S_IXOTH for 04755; 0 for none.";
     EvtArgPath, "evt.arg.path", Str, false, "The path exactly as the process passed it (may be relative).";
     EvtArgChildPid, "evt.arg.child_pid", Int, false, "For clone: the pid of the new process.";
     EvtArgStatus, "evt.arg.status", Int, false, "For procexit: the wait status.";
@@ -111,6 +112,9 @@ catalogue! {
     ProcEnv, "proc.env", Str, false, "On execve events of tagged processes: the dynamic loader's variables of the new environment (LD_PRELOAD=..., LD_LIBRARY_PATH=..., LD_AUDIT=...), space-joined, redacted; the rest of the environment is not captured. Kernels with bpf_loop (5.17+).";
     ProcArgv, "proc.argv", StrList, true, "The argument vector, argv[0] included; proc.argv[n] is one argument.";
     ProcCwd, "proc.cwd", Str, false, "Working directory.";
+    ProcExepathHomerel, "proc.exepath_homerel", Str, false, "proc.exepath relative to its home directory, as fd.homerel is for fd.name: .local/bin/tool. Absent outside homes.";
+    ProcScriptWrittenByServer, "proc.script_written_by_server", Bool, false, "execve: the first argument that is not an option (the script of bash FILE, python3 FILE, node FILE; made absolute against proc.cwd) names a file that a process of the same MCP server opened for writing, created, or renamed or linked into place in the last 10 minutes. Absent when there is no such argument.";
+    ProcStdinWriter, "proc.stdin_writer", Str, false, "execve: when the process's standard input is a pipe, the name of the process of the same MCP server that has that pipe as its standard output (curl in curl URL | sh). Read from procfs when the event is processed: a writer that already exited, or had not yet started its program, may be missed. Absent when there is none.";
     ProcPname, "proc.pname", Str, false, "Name of the parent process.";
     ProcAname, "proc.aname", StrList, true, "Ancestor names: proc.aname[0] is the process, [1] its parent, [2] the grandparent; without index, all ancestors (parent first).";
     ProcApid, "proc.apid", IntList, true, "Ancestor pids, indexed like proc.aname.";
@@ -153,6 +157,8 @@ catalogue! {
     McpIsRoot, "mcp.is_root", Bool, false, "The process is the one the server was tagged at (proc.pid = mcp.root_pid): the server itself, as its host started it, not something it spawned.";
     McpRoots, "mcp.roots", StrList, false, "Directories the server was given to work in (its arguments, or its policy file in /etc/mcp-monitor/servers.d).";
     McpDestinations, "mcp.destinations", StrList, false, "Destinations the server's policy file allows (addresses, CIDRs, host:port).";
+    McpReconCount, "mcp.recon.count", Int, false, "execve of a discovery command (list mcp_discovery_binaries): how many distinct discovery commands the server ran in the last 10 seconds, this one included. Absent for other events.";
+    McpReconCommands, "mcp.recon.commands", StrList, false, "execve of a discovery command: the distinct discovery commands the server ran in the last 10 seconds, sorted.";
     McpInRoots, "mcp.in_roots", Bool, false, "fd.name lies under one of mcp.roots (absent when the server has no roots or the event has no path).";
     ContainerId, "container.id", Str, false, "Container id, when the process runs in one.";
 }
@@ -229,6 +235,7 @@ impl FieldRef {
             Field::EvtArgFlags => s(ev.arg_flags.as_ref()),
             Field::EvtRawargFlags => int(ev.rawarg_flags.map(|v| v as i64)),
             Field::EvtArgMode => int(ev.arg_mode.map(|v| v as i64)),
+            Field::EvtArgModeNames => ev.arg_mode.map_or(Absent, |m| Str(mode_names(m))),
             Field::EvtArgPath => s(ev.arg_path.as_ref()),
             Field::EvtArgChildPid => int(ev.child_pid.map(i64::from)),
             Field::EvtArgStatus => int(ev.exit_status.map(i64::from)),
@@ -290,6 +297,14 @@ impl FieldRef {
             Field::UserName => ne(&ev.user_name),
             Field::GroupGid => Int(ev.gid.into()),
             Field::FsPathName => s(ev.fs_path_name.as_ref()),
+            Field::ProcExepathHomerel => match home_relative(&ev.exepath) {
+                Some(rel) => Str(rel),
+                None => Absent,
+            },
+            Field::ProcScriptWrittenByServer => ev.script_written_by_server.map_or(Absent, Bool),
+            Field::ProcStdinWriter => s(ev.stdin_writer.as_ref()),
+            Field::McpReconCount => int(ev.recon_count.map(|n| n as i64)),
+            Field::McpReconCommands => StrList(&ev.recon_commands),
             Field::FsPathSource => s(ev.fs_path_source.as_ref()),
             Field::FsPathTarget => s(ev.fs_path_target.as_ref()),
             Field::FsPathSourceHomerel => ev
@@ -358,6 +373,34 @@ impl FieldRef {
             Field::ContainerId => s(ev.container_id.as_ref()),
         }
     }
+}
+
+/// Names of the permission and special bits of a mode, highest first, as
+/// Falco renders a mode (`S_ISUID|S_IRUSR|…`); `0` for none. Bits above the
+/// permission bits (a file type) are not named. A table built once, so that
+/// reading the field never allocates.
+pub fn mode_names(mode: u64) -> &'static str {
+    const BITS: &[(u64, &str)] = &[
+        (0o4000, "S_ISUID"),
+        (0o2000, "S_ISGID"),
+        (0o1000, "S_ISVTX"),
+        (0o400, "S_IRUSR"),
+        (0o200, "S_IWUSR"),
+        (0o100, "S_IXUSR"),
+        (0o40, "S_IRGRP"),
+        (0o20, "S_IWGRP"),
+        (0o10, "S_IXGRP"),
+        (0o4, "S_IROTH"),
+        (0o2, "S_IWOTH"),
+        (0o1, "S_IXOTH"),
+    ];
+    static TABLE: std::sync::OnceLock<Vec<Box<str>>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..0o10000u64)
+            .map(|m| crate::names::flags(m, BITS).into_boxed_str())
+            .collect()
+    });
+    &table[(mode & 0o7777) as usize]
 }
 
 /// The part of `path` after the home directory it lies in: `/home/u/.ssh/x`

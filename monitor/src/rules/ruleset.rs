@@ -192,6 +192,23 @@ impl RuleSet {
         self.lists.get(name).map(Vec::as_slice)
     }
 
+    /// The items of list `name` with the items that name another list
+    /// replaced by that list's, as a condition sees them.
+    pub fn list_items(&self, name: &str) -> Vec<String> {
+        fn add(set: &RuleSet, name: &str, depth: usize, out: &mut Vec<String>) {
+            for item in set.list(name).unwrap_or_default() {
+                if depth < 8 && set.lists.contains_key(item) {
+                    add(set, item, depth + 1, out);
+                } else {
+                    out.push(item.clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        add(self, name, 0, &mut out);
+        out
+    }
+
     /// Rules left out by [`CompileOptions::skip_unsupported`].
     pub fn skipped(&self) -> &[SkippedRule] {
         &self.skipped
@@ -210,7 +227,7 @@ impl RuleSet {
     pub fn matching<'a>(&'a self, ev: &'a Event) -> impl Iterator<Item = &'a Rule> + 'a {
         let mcp = ev.mcp_server.is_some();
         self.dispatch
-            .group(&ev.evt_type)
+            .group(ev)
             .iter()
             .filter(move |e| e.matches(ev, mcp))
             .map(|e| &self.rules[e.rule as usize])

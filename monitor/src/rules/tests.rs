@@ -876,3 +876,310 @@ fn a_rules_file_too_large_is_refused_unread() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_home_path_entry_matches_the_directory_and_what_is_below_it() {
+    let (set, _) = defaults();
+    let cloud = set.list("mcp_cloud_credential_paths").unwrap();
+    assert!(cloud.iter().any(|i| i == ".aws"));
+    let paths = matchers::PathSet::new(cloud.iter().cloned());
+    assert!(paths.matches(".aws"));
+    assert!(paths.matches(".aws/credentials"));
+    assert!(paths.matches(".aws/sso/cache/x.json"));
+    assert!(!paths.matches(".awsome"));
+    assert!(!paths.matches(".awsome/credentials"));
+    assert!(!paths.matches("project/.aws"));
+    // The rule sees the directory itself (ls ~/.aws, find ~/.aws).
+    let rule = "MCP server read cloud or cluster credentials";
+    let hits = |ev: &Event| set.matching(ev).any(|r| r.name() == rule);
+    assert!(hits(&open_ev("/home/u/.aws")));
+    assert!(hits(&open_ev("/root/.aws/credentials")));
+    assert!(!hits(&open_ev("/home/u/.awsome/credentials")));
+}
+
+#[test]
+fn mode_reads_as_a_number_and_by_name() {
+    let mut ev = exec_ev("chmod", &["chmod", "4755", "/tmp/x"], "sh");
+    ev.evt_type = "fchmodat".into();
+    ev.arg_mode = Some(0o4755);
+    assert_eq!(
+        fields::mode_names(0o4755),
+        "S_ISUID|S_IRUSR|S_IWUSR|S_IXUSR|S_IRGRP|S_IXGRP|S_IROTH|S_IXOTH"
+    );
+    assert_eq!(fields::mode_names(0), "0");
+    assert_eq!(
+        fields::mode_names(0o100644),
+        "S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH"
+    );
+    assert!(fires("evt.arg.mode contains S_ISUID", &ev));
+    assert!(fires("evt.arg.mode_names contains S_ISUID", &ev));
+    assert!(fires("evt.arg.mode = 2541", &ev));
+    assert!(fires("evt.arg.mode > 2047", &ev));
+    assert!(fires("evt.arg.mode in (420, 2541)", &ev));
+    assert!(!fires("evt.arg.mode contains S_ISGID", &ev));
+    assert!(fires("evt.arg.mode startswith S_ISUID", &ev));
+    ev.arg_mode = Some(0o755);
+    assert!(!fires("evt.arg.mode contains S_ISUID", &ev));
+    ev.arg_mode = None;
+    assert!(!fires("evt.arg.mode contains S_IRUSR", &ev));
+    // In an output, the name field renders by name, the mode as a number.
+    let set = load(
+        "- rule: r\n  desc: d\n  condition: evt.arg.mode exists\n  output: m=%evt.arg.mode n=%evt.arg.mode_names\n  priority: warning\n",
+    );
+    ev.arg_mode = Some(0o2750);
+    let mut outputs = Vec::new();
+    set.evaluate(&ev, |m| outputs.push(m.output));
+    assert_eq!(
+        outputs,
+        ["m=1512 n=S_ISGID|S_IRUSR|S_IWUSR|S_IXUSR|S_IRGRP|S_IXGRP"]
+    );
+}
+
+#[test]
+fn detection_round_two_rules_fire_on_their_behaviour_and_not_on_their_twins() {
+    let (set, _) = defaults();
+    let hits = |ev: &Event| {
+        set.matching(ev)
+            .map(|r| r.name().to_string())
+            .collect::<Vec<_>>()
+    };
+    let write = |path: &str, flags: &str| {
+        let mut ev = open_ev(path);
+        ev.is_open_read = Some(false);
+        ev.is_open_write = Some(true);
+        ev.arg_flags = Some(flags.into());
+        ev
+    };
+    let path_ev = |evt: &str, path: &str| {
+        let mut ev = open_ev(path);
+        ev.evt_type = evt.into();
+        ev.fs_path_name = Some(path.into());
+        ev
+    };
+    let rename = |from: &str, to: &str| {
+        let mut ev = path_ev("rename", to);
+        ev.fs_path_source = Some(from.into());
+        ev.fs_path_target = Some(to.into());
+        ev
+    };
+    let mut chmod = path_ev("fchmodat", "/tmp/x");
+    chmod.arg_mode = Some(0o4755);
+    let mut chmod_ok = chmod.clone();
+    chmod_ok.arg_mode = Some(0o755);
+    let mut hidden = exec_ev("agent", &["agent"], "node");
+    hidden.exepath = "/home/u/.dbus-update/agent".into();
+    let mut hidden_ok = hidden.clone();
+    hidden_ok.exepath = "/home/u/.local/bin/agent".into();
+    let mut hidden_tmp = hidden.clone();
+    hidden_tmp.exepath = "/dev/shm/.x/agent".into();
+    let mut npm_bin = hidden.clone();
+    npm_bin.exepath = "/home/u/project/node_modules/.bin/tsc".into();
+    let mut script = exec_ev("sh", &["sh", "x.sh"], "node");
+    script.script_written_by_server = Some(true);
+    let mut script_old = script.clone();
+    script_old.script_written_by_server = Some(false);
+    let mut cat_written = exec_ev("cat", &["cat", "x.sh"], "node");
+    cat_written.script_written_by_server = Some(true);
+    let mut piped = exec_ev("sh", &["sh"], "sh");
+    piped.stdin_writer = Some("curl".into());
+    let mut piped_ok = piped.clone();
+    piped_ok.stdin_writer = Some("cat".into());
+    let mut recon = exec_ev("hostname", &["hostname"], "sh");
+    recon.recon_count = Some(3);
+    recon.recon_commands = vec!["hostname".into(), "id".into(), "uname".into()];
+    let mut recon_more = recon.clone();
+    recon_more.recon_count = Some(4);
+    let mut ps = open_ev("/proc/4242/environ");
+    ps.name = "ps".into();
+    ps.exepath = "/usr/bin/ps".into();
+    let mut fake_ps = ps.clone();
+    fake_ps.exepath = "/tmp/ps".into();
+    let cases: Vec<(Event, &str)> = vec![
+        (
+            open_ev("/home/u/.bash_history"),
+            "MCP server read shell history",
+        ),
+        (
+            open_ev("/root/.local/share/fish/fish_history"),
+            "MCP server read shell history",
+        ),
+        (
+            write("/etc/ld.so.preload", "O_WRONLY|O_CREAT|O_TRUNC"),
+            "MCP server changed the dynamic loader's configuration",
+        ),
+        (
+            rename("/tmp/x.conf", "/etc/ld.so.conf.d/x.conf"),
+            "MCP server changed the dynamic loader's configuration",
+        ),
+        (
+            write("/var/log/auth.log", "O_WRONLY|O_TRUNC"),
+            "MCP server removed or rewrote logs or shell history",
+        ),
+        (
+            path_ev("unlinkat", "/home/u/.zsh_history"),
+            "MCP server removed or rewrote logs or shell history",
+        ),
+        (
+            rename("/var/log/journal/x/system.journal", "/tmp/j"),
+            "MCP server removed or rewrote logs or shell history",
+        ),
+        (
+            exec_ev("bash", &["bash", "-c", "unset HISTFILE; id"], "node"),
+            "MCP server turned off shell history",
+        ),
+        (
+            exec_ev("sh", &["sh", "-c", "export HISTFILE=/dev/null"], "node"),
+            "MCP server turned off shell history",
+        ),
+        (
+            write(
+                "/proc/sys/kernel/randomize_va_space",
+                "O_WRONLY|O_CREAT|O_TRUNC",
+            ),
+            "MCP server changed a kernel hardening setting",
+        ),
+        (
+            exec_ev(
+                "sysctl",
+                &["sysctl", "-w", "kernel.yama.ptrace_scope=0"],
+                "sh",
+            ),
+            "MCP server changed a kernel hardening setting",
+        ),
+        (
+            exec_ev("systemctl", &["systemctl", "stop", "auditd"], "sh"),
+            "MCP server stopped or reconfigured logging or auditing",
+        ),
+        (
+            exec_ev("auditctl", &["auditctl", "-e", "0"], "sh"),
+            "MCP server stopped or reconfigured logging or auditing",
+        ),
+        (
+            write("/etc/systemd/journald.conf", "O_WRONLY"),
+            "MCP server stopped or reconfigured logging or auditing",
+        ),
+        (
+            exec_ev("iptables", &["iptables", "-F"], "sh"),
+            "MCP server changed firewall rules",
+        ),
+        (
+            exec_ev("chattr", &["chattr", "+i", "/etc/x"], "sh"),
+            "MCP server made a file immutable or append-only",
+        ),
+        (chmod, "MCP server set the setuid or setgid bit"),
+        (hidden, "MCP server ran a binary from a hidden directory"),
+        (
+            hidden_tmp,
+            "MCP server ran a binary from a hidden directory",
+        ),
+        (script, "MCP server ran a script it had just written"),
+        (
+            piped,
+            "MCP server piped a download or decoded data into a shell",
+        ),
+        (recon, "MCP server ran system reconnaissance"),
+        (fake_ps, "MCP server read another process's environment"),
+    ];
+    for (ev, rule) in cases {
+        assert!(
+            hits(&ev).iter().any(|h| h == rule),
+            "{rule}: {} {:?} {:?} got {:?}",
+            ev.evt_type,
+            ev.fd_name,
+            ev.argv,
+            hits(&ev)
+        );
+    }
+    let quiet: Vec<(Event, &str)> = vec![
+        (open_ev("/home/u/.bashrc"), "MCP server read shell history"),
+        (
+            open_ev("/etc/ld.so.preload"),
+            "MCP server changed the dynamic loader's configuration",
+        ),
+        (
+            write("/var/log/app/app.log", "O_WRONLY|O_CREAT|O_APPEND"),
+            "MCP server removed or rewrote logs or shell history",
+        ),
+        (
+            exec_ev("bash", &["bash", "-c", "echo $HISTFILE"], "node"),
+            "MCP server turned off shell history",
+        ),
+        (
+            open_ev("/proc/sys/kernel/randomize_va_space"),
+            "MCP server changed a kernel hardening setting",
+        ),
+        (
+            exec_ev("sysctl", &["sysctl", "kernel.randomize_va_space"], "sh"),
+            "MCP server changed a kernel hardening setting",
+        ),
+        (
+            exec_ev("systemctl", &["systemctl", "status", "auditd"], "sh"),
+            "MCP server stopped or reconfigured logging or auditing",
+        ),
+        (
+            exec_ev("systemctl", &["systemctl", "stop", "nginx"], "sh"),
+            "MCP server stopped or reconfigured logging or auditing",
+        ),
+        (
+            exec_ev("iptables", &["iptables", "-nvL"], "sh"),
+            "MCP server changed firewall rules",
+        ),
+        (
+            exec_ev("nft", &["nft", "list", "ruleset"], "sh"),
+            "MCP server changed firewall rules",
+        ),
+        (
+            exec_ev("chattr", &["chattr", "+d", "/etc/x"], "sh"),
+            "MCP server made a file immutable or append-only",
+        ),
+        (chmod_ok, "MCP server set the setuid or setgid bit"),
+        (hidden_ok, "MCP server ran a binary from a hidden directory"),
+        (npm_bin, "MCP server ran a binary from a hidden directory"),
+        (script_old, "MCP server ran a script it had just written"),
+        (cat_written, "MCP server ran a script it had just written"),
+        (
+            piped_ok,
+            "MCP server piped a download or decoded data into a shell",
+        ),
+        (recon_more, "MCP server ran system reconnaissance"),
+        (ps, "MCP server read another process's environment"),
+    ];
+    for (ev, rule) in quiet {
+        assert!(
+            !hits(&ev).iter().any(|h| h == rule),
+            "{rule} fired: {} {:?} {:?}",
+            ev.evt_type,
+            ev.fd_name,
+            ev.argv,
+        );
+    }
+}
+
+#[test]
+fn open_access_tests_are_decided_by_dispatch_as_they_would_be_evaluated() {
+    let mut read = open_ev("/srv/x");
+    let mut write = open_ev("/srv/x");
+    write.is_open_read = Some(false);
+    write.is_open_write = Some(true);
+    let mut unknown = open_ev("/srv/x");
+    unknown.is_open_read = None;
+    unknown.is_open_write = None;
+    let cond = "evt.type = openat and evt.is_open_write = true";
+    assert!(fires(cond, &write) && !fires(cond, &read) && !fires(cond, &unknown));
+    let cond = "evt.type = openat and not evt.is_open_read = true";
+    assert!(fires(cond, &write) && !fires(cond, &read) && fires(cond, &unknown));
+    let cond = "evt.type = openat and evt.is_open_write exists and fd.name = /srv/x";
+    assert!(fires(cond, &write) && fires(cond, &read) && !fires(cond, &unknown));
+    let cond = "evt.type = openat and (evt.is_open_read = true or fd.name startswith /srv)";
+    assert!(fires(cond, &write) && fires(cond, &read) && fires(cond, &unknown));
+    // An event type without such rules is dispatched as before.
+    read.evt_type = "connect".into();
+    assert!(!fires(
+        "evt.type = connect and evt.is_open_read = false",
+        &read
+    ));
+    assert!(fires(
+        "evt.type = connect and evt.is_open_read = true",
+        &read
+    ));
+}

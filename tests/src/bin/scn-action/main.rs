@@ -7,6 +7,8 @@
 //! scn-action open PATH             open for reading, then close
 //! scn-action write PATH            open for writing (create, append), write a line
 //! scn-action try-write PATH        open for writing without creating
+//! scn-action truncate PATH         open for writing with O_TRUNC, without creating
+//! scn-action unlink PATH           unlink(2)
 //! scn-action connect IP PORT       TCP connect (2 s timeout)
 //! scn-action connect-unix PATH     unix stream connect
 //! scn-action spawn CMD [ARG…]      fork, exec CMD, wait
@@ -85,6 +87,14 @@ fn main() {
             "try-write",
             std::fs::OpenOptions::new().write(true).open(arg(1)),
         ),
+        "truncate" => report(
+            "truncate",
+            std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(arg(1)),
+        ),
+        "unlink" => report("unlink", std::fs::remove_file(arg(1))),
         "connect" => {
             let addr: SocketAddr = format!("{}:{}", arg(1), arg(2))
                 .parse()
