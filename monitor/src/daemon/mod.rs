@@ -93,7 +93,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         Ok(c) => c,
         Err(e) => {
             eprint!("{}", e.render(std::io::stderr().is_terminal()));
-            anyhow::bail!("the configuration cannot be used; fix it (every key is in README.md)");
+            anyhow::bail!(
+                "the configuration cannot be used; fix it (every key is in docs/configuration.md)"
+            );
         }
     };
     kernel::doctor::preflight().map_err(|e| anyhow::anyhow!("{e}"))?;

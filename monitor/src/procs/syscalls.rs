@@ -536,6 +536,45 @@ mod tests {
     use monitor_common::{EventHeader, Tag, TagSource};
 
     use super::*;
+
+    #[test]
+    fn the_events_table_lists_every_syscall_in_its_category() {
+        // docs/events.md's table of calls by evt.category follows the
+        // syscall table: a new syscall, or a moved one, fails here.
+        let doc = include_str!("../../../docs/events.md");
+        let mut listed: Vec<(String, String)> = Vec::new();
+        for line in doc.lines() {
+            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cols.len() < 4 || !cols[1].starts_with('`') || cols[1] == "`evt.category`" {
+                continue;
+            }
+            let category = cols[1].trim_matches('`');
+            // The first backticked word of each comma-separated item.
+            for item in cols[2].split(", ") {
+                if let Some(name) = item.split('`').nth(1) {
+                    listed.push((category.to_owned(), name.to_owned()));
+                }
+            }
+        }
+        for s in Syscall::ALL {
+            assert!(
+                listed
+                    .iter()
+                    .any(|(c, n)| c == category(*s) && n == s.name()),
+                "docs/events.md does not list `{}` under `{}`",
+                s.name(),
+                category(*s)
+            );
+        }
+        for (c, n) in &listed {
+            assert!(
+                Syscall::ALL
+                    .iter()
+                    .any(|s| s.name() == n && category(*s) == c),
+                "docs/events.md lists `{n}` under `{c}`, which is not a reported call of that category"
+            );
+        }
+    }
     use crate::{
         decode::Record,
         procs::{patterns, recognise::Recogniser, table::ProcInfo, table::ProcessTable},
