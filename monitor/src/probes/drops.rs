@@ -60,11 +60,7 @@ impl DropCounters {
             .flat_map(|kind| [false, true].map(|priority| LostKind { kind, priority }))
             .filter(|l| drop_slot(l.kind, l.priority) < DROP_SLOTS)
             .map(|l| {
-                let total = self
-                    .0
-                    .get(&drop_slot(l.kind, l.priority), 0)
-                    .map(|per_cpu| per_cpu.iter().sum())
-                    .unwrap_or(0);
+                let total = slot_total(&self.0, drop_slot(l.kind, l.priority));
                 (l, total)
             })
             .collect()
@@ -107,18 +103,7 @@ impl DropWatch {
     /// Reports new losses (at most every [`DROP_WARN_INTERVAL`]); returns them
     /// so the caller can raise an alert.
     pub fn check(&mut self, totals: &[(LostKind, u64)]) -> Option<Lost> {
-        let new: Vec<(LostKind, u64)> = totals
-            .iter()
-            .map(|(kind, total)| {
-                let before = self
-                    .reported
-                    .iter()
-                    .find(|(k, _)| k == kind)
-                    .map_or(0, |(_, n)| *n);
-                (*kind, total.saturating_sub(before))
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let new = since(&self.reported, totals);
         if new.is_empty() && self.bad_records == 0 {
             return None;
         }
@@ -193,6 +178,28 @@ impl Lost {
     }
 }
 
+/// A per-CPU counter's total over all CPUs (0 if it cannot be read).
+fn slot_total(map: &PerCpuArray<MapData, u64>, slot: u32) -> u64 {
+    map.get(&slot, 0)
+        .map(|per_cpu| per_cpu.iter().sum())
+        .unwrap_or(0)
+}
+
+/// What grew in `totals` since `before` (counters per kind), and by how much.
+fn since<K: Copy + PartialEq>(before: &[(K, u64)], totals: &[(K, u64)]) -> Vec<(K, u64)> {
+    totals
+        .iter()
+        .map(|(kind, total)| {
+            let was = before
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, n)| *n);
+            (*kind, total.saturating_sub(was))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// Kernel-side failures counted by the programs, per kind (`FAILURES`).
 pub struct FailureCounters(PerCpuArray<MapData, u64>);
 
@@ -207,11 +214,7 @@ impl FailureCounters {
             .into_iter()
             .filter(|k| (*k as u32) < FAILURE_SLOTS)
             .map(|k| {
-                let total = self
-                    .0
-                    .get(&(k as u32), 0)
-                    .map(|per_cpu| per_cpu.iter().sum())
-                    .unwrap_or(0);
+                let total = slot_total(&self.0, k as u32);
                 (k, total)
             })
             .collect()
@@ -227,18 +230,7 @@ pub struct FailureWatch {
 impl FailureWatch {
     /// The failures since the last call, said on stderr, as an alert.
     pub fn check(&mut self, totals: &[(KernelFailure, u64)], hostname: &str) -> Option<Alert> {
-        let new: Vec<(KernelFailure, u64)> = totals
-            .iter()
-            .map(|(k, n)| {
-                let before = self
-                    .reported
-                    .iter()
-                    .find(|(r, _)| r == k)
-                    .map_or(0, |(_, b)| *b);
-                (*k, n.saturating_sub(before))
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let new = since(&self.reported, totals);
         self.reported = totals.to_vec();
         if new.is_empty() {
             return None;
