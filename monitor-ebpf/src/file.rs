@@ -173,19 +173,23 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
 /// Every `sys_exit_*` of the family: a tag check, then `handle_open`.
 #[inline(always)]
 fn exit(ctx: &TracePointContext) -> u32 {
+    let _ = try_exit(ctx);
+    0
+}
+
+#[inline(always)]
+fn try_exit(ctx: &TracePointContext) -> Option<()> {
     if !current_is_tagged() {
-        return 0;
+        return None;
     }
-    let Some(h) = slot() else {
-        return 0;
-    };
+    let h = slot()?;
     // SAFETY: this CPU's hand-off slot.
     unsafe {
         (*h).ret = arg(ctx, 0) as i64;
         (*h).file = 0;
     }
     hand_over(ctx, Handler::Open, EventKind::Open);
-    0
+    Some(())
 }
 
 /// Completes the open: the path as passed and, with `WALK` (kernels with
@@ -193,17 +197,18 @@ fn exit(ctx: &TracePointContext) -> u32 {
 /// that failed started from.
 #[inline(always)]
 fn complete<const WALK: bool>() -> u32 {
-    let Some(h) = slot() else {
-        return 0;
-    };
+    let _ = try_complete::<WALK>();
+    0
+}
+
+#[inline(always)]
+fn try_complete<const WALK: bool>() -> Option<()> {
+    let h = slot()?;
     let Some(pending) = take_pending(bpf_get_current_pid_tgid()) else {
         count_failure(KernelFailure::Unpaired);
-        return 0;
+        return None;
     };
-    let tag = current_tag();
-    if tag.is_none() {
-        return 0;
-    }
+    let tag = Some(current_tag()?);
     emit_trimmed(tag, |ev: &mut OpenEvent| unsafe {
         let ret = (*h).ret;
         ev.syscall = pending.syscall;
@@ -255,7 +260,7 @@ fn complete<const WALK: bool>() -> u32 {
         ev.header.flags = fl;
         OpenEvent::MIN_LEN + ev.resolved_len as usize
     });
-    0
+    Some(())
 }
 
 #[tracepoint]

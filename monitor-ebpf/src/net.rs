@@ -97,24 +97,26 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_connect(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_exit_connect(ctx: &TracePointContext) -> Option<()> {
     if !current_is_tagged() {
-        return 0;
+        return None;
     }
     let key = bpf_get_current_pid_tgid();
-    let Some(pending) = (unsafe { PENDING_CONNECT.get(&key).copied() }) else {
-        return 0;
-    };
+    let pending = unsafe { PENDING_CONNECT.get(&key).copied() }?;
+    // A stale entry is gone either way; nothing more to do if removal fails.
     let _ = PENDING_CONNECT.remove(&key);
-    let tag = current_tag();
-    if tag.is_none() {
-        return 0;
-    }
+    let tag = Some(current_tag()?);
     emit(tag, |ev: &mut ConnectEvent| {
         ev.header.flags = pending.flags;
         ev.fd = pending.fd;
         ev._pad = 0;
-        ev.ret = arg(&ctx, 0) as i64;
+        ev.ret = arg(ctx, 0) as i64;
         ev.addr = pending.addr;
     });
-    0
+    Some(())
 }

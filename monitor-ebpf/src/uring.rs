@@ -64,12 +64,18 @@ unsafe fn file_of(off: &KernelOffsets, req: *const u8, opcode: u8, res: i32) -> 
 
 #[tracepoint]
 pub fn io_uring_complete(ctx: TracePointContext) -> u32 {
+    let _ = try_complete(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_complete(ctx: &TracePointContext) -> Option<()> {
     if !current_is_tagged() {
-        return 0;
+        return None;
     }
     let off = offsets();
     if off.uring == 0 {
-        return 0;
+        return None;
     }
     let base = ctx.as_ptr() as *const u8;
     // SAFETY: within the record (user space checked its layout: `uring`).
@@ -80,16 +86,14 @@ pub fn io_uring_complete(ctx: TracePointContext) -> u32 {
         )
     };
     if req.is_null() {
-        return 0;
+        return None;
     }
     let opcode = unsafe { req_field::<u8>(req, off.io_kiocb_opcode) };
     let file = unsafe { file_of(&off, req, opcode, res) };
     if file.is_null() {
-        return 0;
+        return None;
     }
-    let Some(h) = slot() else {
-        return 0;
-    };
+    let h = slot()?;
     let flags = unsafe { file_flags(&off, file) };
     remember(
         OpenSyscall::IoUring,
@@ -103,6 +107,6 @@ pub fn io_uring_complete(ctx: TracePointContext) -> u32 {
         (*h).ret = res as i64;
         (*h).file = file as u64;
     }
-    hand_over(&ctx, Handler::Open, EventKind::Open);
-    0
+    hand_over(ctx, Handler::Open, EventKind::Open);
+    Some(())
 }
