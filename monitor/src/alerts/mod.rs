@@ -13,7 +13,7 @@ pub mod health;
 pub mod keys;
 mod model;
 #[cfg(test)]
-mod schema_tests;
+mod tests;
 pub mod suppress;
 mod text;
 

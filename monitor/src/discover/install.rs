@@ -1582,5 +1582,4 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "install_tests.rs"]
 mod tests;
