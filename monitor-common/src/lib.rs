@@ -616,109 +616,91 @@ pub struct Tag {
     pub root_tgid: u32,
 }
 
-/// Offsets of kernel structure fields, read from BTF (and tracefs formats)
-/// by user space and written into the programs as a global before load.
-/// A zero offset means "not available on this kernel".
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelOffsets {
-    pub task_tgid: u32,
-    pub task_real_parent: u32,
-    pub task_mm: u32,
-    pub task_exit_code: u32,
-    pub mm_arg_start: u32,
-    pub mm_arg_end: u32,
-    pub mm_env_start: u32,
-    pub mm_env_end: u32,
-    /// Offset of `group_dead` in the `sched_process_exit` record, 0 if absent.
-    pub exit_group_dead: u32,
+/// "Not available on this kernel" for an offset: an offset of 0 is a real
+/// one (the first member of a struct), so absence has a value of its own.
+pub const ABSENT: u32 = u32::MAX;
+
+/// Declares [`KernelOffsets`] once: each field with the value it has before
+/// user space fills it in ([`ABSENT`] for offsets, 0 for the flags that say
+/// a group of offsets is complete).
+macro_rules! kernel_offsets {
+    ($( $(#[$doc:meta])* $name:ident = $init:expr, )*) => {
+        /// Kernel structure and tracepoint record offsets the programs need,
+        /// read from BTF and tracefs by user space and written into the
+        /// programs as a global before load. [`ABSENT`] means "not available
+        /// on this kernel".
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct KernelOffsets {
+            $( $(#[$doc])* pub $name: u32, )*
+        }
+
+        impl KernelOffsets {
+            /// Every offset absent, every flag off: what the programs see
+            /// until user space fills the global in.
+            pub const fn absent() -> Self {
+                KernelOffsets { $( $name: $init, )* }
+            }
+        }
+    };
+}
+
+kernel_offsets! {
+    task_tgid = ABSENT,
+    task_real_parent = ABSENT,
+    task_mm = ABSENT,
+    task_exit_code = ABSENT,
+    mm_arg_start = ABSENT,
+    mm_arg_end = ABSENT,
+    mm_env_start = ABSENT,
+    mm_env_end = ABSENT,
+    /// Offset of `group_dead` in the `sched_process_exit` record (absent
+    /// before 5.x kernels that had it).
+    exit_group_dead = ABSENT,
     /// Offset of `filename` (a `__data_loc`) in the `sched_process_exec` record.
-    pub exec_filename: u32,
-    /// 1 when every offset below was found: the kernel can resolve paths.
-    /// (Several of them are legitimately 0, so they cannot flag themselves.)
-    pub path_walk: u32,
-    pub task_files: u32,
-    pub task_fs: u32,
-    pub files_fdt: u32,
-    pub fdtable_max_fds: u32,
-    pub fdtable_fd: u32,
-    pub file_f_path: u32,
-    pub path_mnt: u32,
-    pub path_dentry: u32,
-    pub fs_root: u32,
-    pub fs_pwd: u32,
-    pub dentry_d_parent: u32,
+    exec_filename = ABSENT,
+    /// 1 when every offset below was found and the kernel has `bpf_loop`:
+    /// the programs can resolve paths.
+    path_walk = 0,
+    task_files = ABSENT,
+    task_fs = ABSENT,
+    files_fdt = ABSENT,
+    fdtable_max_fds = ABSENT,
+    fdtable_fd = ABSENT,
+    file_f_path = ABSENT,
+    path_mnt = ABSENT,
+    path_dentry = ABSENT,
+    fs_root = ABSENT,
+    fs_pwd = ABSENT,
+    dentry_d_parent = ABSENT,
     /// `dentry.d_name.name`: the qstr's offset plus its `name`'s.
-    pub dentry_d_name_name: u32,
-    pub vfsmount_mnt_root: u32,
+    dentry_d_name_name = ABSENT,
+    vfsmount_mnt_root = ABSENT,
     /// `struct mount` embeds the `struct vfsmount` a path points to at this offset.
-    pub mount_mnt: u32,
-    pub mount_mnt_parent: u32,
-    pub mount_mnt_mountpoint: u32,
+    mount_mnt = ABSENT,
+    mount_mnt_parent = ABSENT,
+    mount_mnt_mountpoint = ABSENT,
     /// `dentry.d_inode`, `inode.i_ino` and `inode.i_mode` (0 on current
     /// kernels): the sensitive-file check and file types (part of the path
     /// walk's set).
-    pub dentry_d_inode: u32,
-    pub inode_i_ino: u32,
-    pub inode_i_mode: u32,
+    dentry_d_inode = ABSENT,
+    inode_i_ino = ABSENT,
+    inode_i_mode = ABSENT,
     /// `file.f_flags` (part of the path walk's set).
-    pub file_f_flags: u32,
+    file_f_flags = ABSENT,
     /// 1 when paths can be walked, the `io_uring:io_uring_complete` record
     /// has `req` at [`URING_COMPLETE_REQ`] and `res` at
     /// [`URING_COMPLETE_RES`] (Linux 5.19+), and every io_uring offset below
     /// was found: the `io_uring_complete` program can name the files
     /// requests used.
-    pub uring: u32,
+    uring = 0,
     /// `io_kiocb.file` (0 on current kernels), `io_kiocb.opcode`, and
     /// `io_open.file_slot` as seen from the request (non-zero for an open
     /// into a fixed-file slot, whose result is no fd).
-    pub io_kiocb_file: u32,
-    pub io_kiocb_opcode: u32,
-    pub io_open_file_slot: u32,
-    pub _pad: u32,
-}
-
-impl KernelOffsets {
-    pub const fn zeroed() -> Self {
-        KernelOffsets {
-            task_tgid: 0,
-            task_real_parent: 0,
-            task_mm: 0,
-            task_exit_code: 0,
-            mm_arg_start: 0,
-            mm_arg_end: 0,
-            mm_env_start: 0,
-            mm_env_end: 0,
-            exit_group_dead: 0,
-            exec_filename: 0,
-            path_walk: 0,
-            task_files: 0,
-            task_fs: 0,
-            files_fdt: 0,
-            fdtable_max_fds: 0,
-            fdtable_fd: 0,
-            file_f_path: 0,
-            path_mnt: 0,
-            path_dentry: 0,
-            fs_root: 0,
-            fs_pwd: 0,
-            dentry_d_parent: 0,
-            dentry_d_name_name: 0,
-            vfsmount_mnt_root: 0,
-            mount_mnt: 0,
-            mount_mnt_parent: 0,
-            mount_mnt_mountpoint: 0,
-            dentry_d_inode: 0,
-            inode_i_ino: 0,
-            inode_i_mode: 0,
-            file_f_flags: 0,
-            uring: 0,
-            io_kiocb_file: 0,
-            io_kiocb_opcode: 0,
-            io_open_file_slot: 0,
-            _pad: 0,
-        }
-    }
+    io_kiocb_file = ABSENT,
+    io_kiocb_opcode = ABSENT,
+    io_open_file_slot = ABSENT,
+    _pad = 0,
 }
 
 #[cfg(feature = "user")]

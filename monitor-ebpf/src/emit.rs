@@ -5,7 +5,7 @@ use aya_ebpf::helpers::{
     bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
 };
 use monitor_common::{
-    EventHeader, EventKind, KernelFailure, RESERVE_SHIFT, Record, TRIMMED_RECORD_LEN, Tag,
+    ABSENT, EventHeader, EventKind, KernelFailure, RESERVE_SHIFT, Record, TRIMMED_RECORD_LEN, Tag,
     WAKEUP_INTERVAL_NS, drop_slot, flags,
 };
 
@@ -247,10 +247,10 @@ fn count_lane_drop(kind: EventKind, priority: bool) {
     }
 }
 
-/// Reads a kernel pointer-sized field at `base + off`; null when `off` is unknown.
+/// Reads a kernel pointer-sized field at `base + off`; 0 when `off` is absent.
 #[inline(always)]
 pub unsafe fn read_kernel_u64(base: *const u8, off: u32) -> u64 {
-    if base.is_null() || off == 0 {
+    if base.is_null() || off == ABSENT {
         return 0;
     }
     unsafe { bpf_probe_read_kernel(base.add(off as usize) as *const u64).unwrap_or(0) }
@@ -258,7 +258,7 @@ pub unsafe fn read_kernel_u64(base: *const u8, off: u32) -> u64 {
 
 #[inline(always)]
 pub unsafe fn read_kernel_u32(base: *const u8, off: u32) -> u32 {
-    if base.is_null() || off == 0 {
+    if base.is_null() || off == ABSENT {
         return 0;
     }
     unsafe { bpf_probe_read_kernel(base.add(off as usize) as *const u32).unwrap_or(0) }

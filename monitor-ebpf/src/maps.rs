@@ -109,7 +109,7 @@ pub static DAEMON: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Kernel structure offsets, written by user space before load.
 #[unsafe(no_mangle)]
-pub static OFFSETS: KernelOffsets = KernelOffsets::zeroed();
+pub static OFFSETS: KernelOffsets = KernelOffsets::absent();
 
 #[inline(always)]
 pub fn offsets() -> KernelOffsets {

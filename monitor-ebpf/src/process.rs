@@ -7,8 +7,8 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use monitor_common::{
-    ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, Handler, KernelFailure, Record as _,
-    flags,
+    ABSENT, ARGS_LEN, EventKind, ExecEvent, ExitEvent, ForkEvent, Handler, KernelFailure,
+    Record as _, flags,
 };
 
 use crate::{
@@ -124,7 +124,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let off = offsets();
-    let group_dead = if off.exit_group_dead != 0 {
+    let group_dead = if off.exit_group_dead != ABSENT {
         unsafe { ctx.read_at::<u8>(off.exit_group_dead as usize).unwrap_or(0) != 0 }
     } else {
         // Older kernels: take the leader's exit as the process's.
@@ -137,7 +137,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     clear_tagged(tgid);
     let _ = TAGGED.remove(&tgid);
     emit(Some(tag), |ev: &mut ExitEvent| unsafe {
-        ev.exit_code = if off.task_exit_code != 0 {
+        ev.exit_code = if off.task_exit_code != ABSENT {
             read_kernel_u32(current_task(), off.task_exit_code) as i32
         } else {
             -1

@@ -12,9 +12,9 @@ pub mod gate;
 pub mod health;
 pub mod keys;
 mod model;
+pub mod suppress;
 #[cfg(test)]
 mod tests;
-pub mod suppress;
 mod text;
 
 pub use filter::AlertFilter;

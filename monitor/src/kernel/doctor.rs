@@ -798,7 +798,7 @@ mod tests {
     #[test]
     fn report_is_aligned_and_ends_with_use_line() {
         let c = healthy();
-        let offsets = Ok(monitor_common::KernelOffsets::zeroed());
+        let offsets = Ok(monitor_common::KernelOffsets::absent());
         let text = report_text(&rows(&c, &offsets), None, &will_use(&c));
         assert_eq!(
             text.lines().last().unwrap(),

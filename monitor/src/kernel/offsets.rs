@@ -1,7 +1,7 @@
 //! The kernel struct and tracepoint record offsets the probes need, read from
 //! this kernel's BTF and tracefs at start-up (never hard-coded).
 use anyhow::{Context, Result, anyhow, bail};
-use monitor_common::KernelOffsets;
+use monitor_common::{ABSENT, KernelOffsets};
 
 use super::btf::{Btf, BtfError, VMLINUX_BTF};
 use super::tracefs::Tracefs;
@@ -60,14 +60,6 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
                 w.size
             );
         }
-        if info.offset == 0 {
-            // Zero means "not available" to the probes; no kernel has these first.
-            bail!(
-                "{}.{} is at offset 0, which mcp-monitor cannot use",
-                w.strukt,
-                w.member
-            );
-        }
         Ok(info.offset)
     };
     let ptr = std::mem::size_of::<usize>() as u32;
@@ -80,7 +72,7 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         mm_arg_end: member(want("mm_struct", "arg_end", 8))?,
         mm_env_start: member(want("mm_struct", "env_start", 8))?,
         mm_env_end: member(want("mm_struct", "env_end", 8))?,
-        ..KernelOffsets::zeroed()
+        ..KernelOffsets::absent()
     };
 
     if !btf.has_enum_value("BPF_FUNC_loop") {
@@ -99,7 +91,7 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
     let exit = tracefs
         .format("sched", "sched_process_exit")
         .map_err(|e| anyhow!("{e}; mcp-monitor needs sched:sched_process_exit"))?;
-    off.exit_group_dead = exit.field("group_dead").map_or(0, |f| f.offset);
+    off.exit_group_dead = exit.field("group_dead").map_or(ABSENT, |f| f.offset);
 
     let exec = tracefs
         .format("sched", "sched_process_exec")
