@@ -87,19 +87,19 @@ macro_rules! for_each_syscall {
 macro_rules! for_each_base_hook {
     ($m:ident) => {
         $m! {
-            sched_process_exec "sched" "";
-            sched_process_exit "sched" "";
-            sys_enter_openat "syscalls" "openat";
-            sys_exit_openat "syscalls" "openat";
-            sys_enter_openat2 "syscalls" "openat2";
-            sys_exit_openat2 "syscalls" "openat2";
-            sys_enter_open "syscalls" "open";
-            sys_exit_open "syscalls" "open";
-            sys_enter_creat "syscalls" "creat";
-            sys_exit_creat "syscalls" "creat";
-            sys_enter_connect "syscalls" "connect";
-            sys_exit_connect "syscalls" "connect";
-            io_uring_complete "io_uring" "io_uring";
+            sched_process_exec "sched" "" false;
+            sched_process_exit "sched" "" false;
+            sys_enter_openat "syscalls" "openat" false;
+            sys_exit_openat "syscalls" "openat" false;
+            sys_enter_openat2 "syscalls" "openat2" false;
+            sys_exit_openat2 "syscalls" "openat2" false;
+            sys_enter_open "syscalls" "open" true;
+            sys_exit_open "syscalls" "open" true;
+            sys_enter_creat "syscalls" "creat" true;
+            sys_exit_creat "syscalls" "creat" true;
+            sys_enter_connect "syscalls" "connect" false;
+            sys_exit_connect "syscalls" "connect" false;
+            io_uring_complete "io_uring" "io_uring" true;
         }
     };
 }
@@ -156,6 +156,48 @@ impl Syscall {
             Renameat2 | Linkat | Mount | Fchownat => 5,
             ProcessVmReadv | ProcessVmWritev => 6,
         }
+    }
+
+    /// `evt.category` of the call's events.
+    pub const fn category(self) -> &'static str {
+        use Syscall::*;
+        match self {
+            Unlink | Unlinkat | Rename | Renameat | Renameat2 | Link | Linkat | Symlink
+            | Symlinkat | Chmod | Fchmodat | Fchmodat2 | MemfdCreate | Dup | Dup2 | Dup3
+            | Chown | Lchown | Fchownat | Fchown | Fchmod | Ioctl => "file",
+            Bind | Listen | Accept | Accept4 | Socket => "net",
+            Kill | Tkill | Tgkill | IoUringSetup => "process",
+            Mount | Umount2 | Unshare | Setns | PivotRoot | Chroot | Ptrace | ProcessVmReadv
+            | ProcessVmWritev | InitModule | FinitModule | Bpf | Setuid | Setgid | Setreuid
+            | Setregid | Setresuid | Setresgid | Capset => "security",
+        }
+    }
+
+    /// Whether the syscall's tracepoints may be missing: syscalls some
+    /// architectures lack (`unlink`, `rename`, `link`, `symlink`, `chmod`,
+    /// `chown`, `lchown`, `dup2` do not exist on arm64), newer than some
+    /// kernels (`fchmodat2`, Linux 6.6), or behind a kernel option
+    /// (`init_module` and `finit_module` need CONFIG_MODULES, `io_uring_setup`
+    /// CONFIG_IO_URING, `process_vm_*` CONFIG_CROSS_MEMORY_ATTACH).
+    pub const fn optional(self) -> bool {
+        use Syscall::*;
+        matches!(
+            self,
+            Unlink
+                | Rename
+                | Link
+                | Symlink
+                | Chmod
+                | Chown
+                | Lchown
+                | Dup2
+                | Fchmodat2
+                | InitModule
+                | FinitModule
+                | IoUringSetup
+                | ProcessVmReadv
+                | ProcessVmWritev
+        )
     }
 
     /// Which record the exit emits.

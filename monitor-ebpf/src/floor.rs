@@ -28,7 +28,7 @@ macro_rules! empty_tracepoints {
 }
 
 macro_rules! empty_base_hooks {
-    ($($program:ident $category:literal $evt_type:literal;)*) => {
+    ($($program:ident $category:literal $evt_type:literal $optional:literal;)*) => {
         empty_tracepoints!($($program,)*);
     };
 }

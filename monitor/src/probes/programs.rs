@@ -37,7 +37,7 @@ const fn tp(program: &'static str, category: &'static str) -> ProgramSpec {
 }
 
 macro_rules! base_hooks {
-    ($($program:ident $category:literal $evt_type:literal;)*) => {
+    ($($program:ident $category:literal $evt_type:literal $optional:literal;)*) => {
         /// The programs on hooks of their own (`for_each_base_hook!`), with
         /// the evt.type each reports ("" for the lifecycle, always attached).
         const BASE_HOOKS: &[(&str, ProgramSpec)] = &[
@@ -47,6 +47,11 @@ macro_rules! base_hooks {
             }),
             $(($evt_type, tp(stringify!($program), $category)),)*
         ];
+
+        /// The base programs whose hook may be missing.
+        const OPTIONAL_BASE: &[&str] = &[$(
+            if $optional { stringify!($program) } else { "" },
+        )*];
     };
 }
 
@@ -112,40 +117,17 @@ pub fn programs_for(types: Option<&BTreeSet<&str>>) -> Vec<ProgramSpec> {
     base.chain(generic).collect()
 }
 
-/// Programs whose hook may legitimately be missing: syscalls some
-/// architectures lack (`open`, `creat`, `unlink`, `rename`, `link`, `symlink`,
-/// `chmod`, `dup2` do not exist on arm64), newer than some kernels
-/// (`fchmodat2`, Linux 6.6), or behind a kernel option (`init_module` and
-/// `finit_module` need CONFIG_MODULES, `io_uring_setup` CONFIG_IO_URING,
-/// `process_vm_*` CONFIG_CROSS_MEMORY_ATTACH), and io_uring's completion
-/// tracepoint (CONFIG_IO_URING).
+/// Programs whose hook may legitimately be missing: the base hooks marked
+/// optional in `for_each_base_hook!`, and the generic syscalls marked so in
+/// the syscall table (`Syscall::optional`).
 pub fn is_optional(spec: &ProgramSpec) -> bool {
-    if spec.program == URING_PROGRAM {
+    if OPTIONAL_BASE.contains(&spec.program) {
         return true;
     }
-    const OPTIONAL: &[&str] = &[
-        "open",
-        "creat",
-        "unlink",
-        "rename",
-        "link",
-        "symlink",
-        "chmod",
-        "chown",
-        "lchown",
-        "dup2",
-        "fchmodat2",
-        "init_module",
-        "finit_module",
-        "io_uring_setup",
-        "process_vm_readv",
-        "process_vm_writev",
-    ];
-    let syscall = spec
-        .program
-        .strip_prefix("sys_enter_")
-        .or_else(|| spec.program.strip_prefix("sys_exit_"));
-    syscall.is_some_and(|s| OPTIONAL.contains(&s))
+    Syscall::ALL.iter().any(|s| {
+        s.optional()
+            && (s.enter_tracepoint() == spec.program || s.exit_tracepoint() == spec.program)
+    })
 }
 
 #[cfg(test)]

@@ -12,19 +12,9 @@ use crate::{
     names, paths,
 };
 
-/// `evt.category` of a syscall.
+/// `evt.category` of a syscall (a column of the syscall table).
 pub fn category(s: Syscall) -> &'static str {
-    use Syscall::*;
-    match s {
-        Unlink | Unlinkat | Rename | Renameat | Renameat2 | Link | Linkat | Symlink | Symlinkat
-        | Chmod | Fchmodat | Fchmodat2 | MemfdCreate | Dup | Dup2 | Dup3 | Chown | Lchown
-        | Fchownat | Fchown | Fchmod | Ioctl => "file",
-        Bind | Listen | Accept | Accept4 | Socket => "net",
-        Kill | Tkill | Tgkill | IoUringSetup => "process",
-        Mount | Umount2 | Unshare | Setns | PivotRoot | Chroot | Ptrace | ProcessVmReadv
-        | ProcessVmWritev | InitModule | FinitModule | Bpf | Setuid | Setgid | Setreuid
-        | Setregid | Setresuid | Setresgid | Capset => "security",
-    }
+    s.category()
 }
 
 /// An id argument as given: `(uid_t)-1` ("unchanged") is -1, others are
