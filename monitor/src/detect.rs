@@ -6,9 +6,8 @@
 //! the old one between two events, or keeps the old one if the new files do
 //! not compile.
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     io::IsTerminal as _,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -19,7 +18,7 @@ use crate::{
     event::Event,
     metrics::Tally,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
-    sinks::{Delivery, SinkKind, SinkStats, Sinks, config::SinksConfig},
+    sinks::{Delivery, SinkKind, Sinks, config::SinksConfig},
     watch::FileWatch,
 };
 
@@ -126,23 +125,6 @@ impl AlertSink {
         }
     }
 
-    /// Raises an alert about the monitor itself (rate-limited, never dropped).
-    pub fn health(
-        &mut self,
-        rule: &str,
-        priority: &str,
-        output: String,
-        fields: BTreeMap<String, serde_json::Value>,
-    ) {
-        self.raise_health(Alert::health(
-            rule,
-            priority,
-            output,
-            fields,
-            &self.hostname,
-        ));
-    }
-
     /// Raises a health alert built elsewhere (`alerts::health`).
     pub fn raise_health(&mut self, alert: Alert) {
         if let Some(a) = self.gate.health(alert, Instant::now()) {
@@ -234,7 +216,8 @@ impl AlertSink {
     }
 
     /// The sinks' counters, for health alerts and metrics.
-    pub fn stats(&self) -> Arc<SinkStats> {
+    #[cfg(test)]
+    pub fn stats(&self) -> std::sync::Arc<crate::sinks::SinkStats> {
         self.sinks.stats()
     }
 

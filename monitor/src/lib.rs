@@ -3,30 +3,32 @@
 //! Data flows one way: kernel record ([`probes`]) → [`decode`] → process/MCP
 //! enrichment ([`procs`]) → [`rules`] → [`sinks`]; [`daemon`] wires it together,
 //! configured by [`config`].
-//! The binary's subcommands live in [`cli`].
+//! The binary's subcommands live in [`cli`]. Modules are crate-private unless
+//! the binary, the benchmarks, the fuzz targets or the end-to-end tests use
+//! them, so the compiler reports what nothing calls.
 pub mod alerts;
 pub mod cli;
 pub mod config;
-pub mod control;
-pub mod daemon;
+pub(crate) mod control;
+pub(crate) mod daemon;
 pub mod decode;
-pub mod detect;
-pub mod discover;
+pub(crate) mod detect;
+pub(crate) mod discover;
 pub mod event;
-pub mod glob;
-pub mod kernel;
-pub mod launch;
-pub mod metrics;
-pub mod names;
-pub mod paths;
-pub mod pipeline;
-pub mod probes;
+pub(crate) mod glob;
+pub(crate) mod kernel;
+pub(crate) mod launch;
+pub(crate) mod metrics;
+pub(crate) mod names;
+pub(crate) mod paths;
+pub(crate) mod pipeline;
+pub(crate) mod probes;
 pub mod procs;
 pub mod redact;
 pub mod rules;
-pub mod sdnotify;
+pub(crate) mod sdnotify;
 pub mod sinks;
-pub mod tail;
-pub mod textfile;
+pub(crate) mod tail;
+pub(crate) mod textfile;
 pub mod units;
-pub mod watch;
+pub(crate) mod watch;

@@ -24,17 +24,6 @@ pub enum Ident {
     Image(String),
 }
 
-impl Ident {
-    /// How much a match on this identity says: a package, path or image names
-    /// one thing; an executable name may be shared.
-    pub fn weight(&self) -> u8 {
-        match self {
-            Ident::Bin(_) => 1,
-            _ => 2,
-        }
-    }
-}
-
 /// What a launcher fetches before running it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ecosystem {

@@ -26,8 +26,8 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Host, Problem, Scope, ServerConfig, Transport};
-pub use matcher::{ConfigMatch, ConfigMatchers};
+pub use config::{Host, Problem, Scope, ServerConfig};
+pub use matcher::ConfigMatchers;
 
 use hosts::Found;
 
@@ -231,12 +231,4 @@ pub fn discover(homes: &[PathBuf]) -> Discovery {
         files: found.files,
         watch,
     }
-}
-
-/// Every config path under `homes` that exists or could exist (including the
-/// project configs of the projects the existing configs name), and the
-/// directories in which new files are configs. The daemon watches these and
-/// rebuilds its [`ConfigMatchers`] when one changes.
-pub fn config_files(homes: &[PathBuf]) -> Vec<PathBuf> {
-    discover(homes).watch
 }

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::matcher::ConfigMatchers;
+use super::config::Transport;
+use super::matcher::{ConfigMatch, ConfigMatchers};
 use super::running::{Proc, running};
 use super::table::{ServerReport, render_json, render_text, reports};
 use super::*;
@@ -538,7 +539,7 @@ fn discovers_every_host_field_by_field() {
 fn watch_list_covers_existing_and_possible_configs() {
     let tmp = TempDir::new("watch");
     let (alice, bob, proj, ws) = fixture(&tmp.0);
-    let files = config_files(&[alice.clone(), bob.clone()]);
+    let files = discover(&[alice.clone(), bob.clone()]).watch;
     for want in [
         alice.join(".claude.json"),
         alice.join(".config/Claude/claude_desktop_config.json"),

@@ -204,6 +204,7 @@ impl Btf {
     }
 
     /// Parses a raw BTF blob (as found in `/sys/kernel/btf/vmlinux`).
+    #[cfg(test)]
     pub fn parse(data: &[u8]) -> Result<Btf> {
         Btf::parse_owned(data.to_vec())
     }
@@ -452,6 +453,7 @@ impl Btf {
     /// Offset in bytes of member `path` (`a`, or `a.b.c` through nested
     /// structs/unions) of `struct strukt`. Members of anonymous structs and
     /// unions are found as if they were direct members, as in C.
+    #[cfg(test)]
     pub fn member_offset(&self, strukt: &str, path: &str) -> Result<u32> {
         Ok(self.member(strukt, path)?.offset)
     }

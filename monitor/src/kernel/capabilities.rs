@@ -11,7 +11,6 @@ use super::tracefs::Tracefs;
 pub mod cap {
     pub const DAC_READ_SEARCH: u32 = 2;
     pub const SYS_ADMIN: u32 = 21;
-    pub const SYS_RESOURCE: u32 = 24;
     pub const PERFMON: u32 = 38;
     pub const BPF: u32 = 39;
 }

@@ -12,9 +12,6 @@ pub mod doctor;
 pub mod offsets;
 pub mod tracefs;
 
-pub use doctor::{PreflightError, preflight, run_doctor};
-pub use offsets::kernel_offsets;
-
 /// Mounts a pseudo filesystem (tracefs, bpffs) of type `fstype` at `target`.
 pub fn mount_pseudo_fs(fstype: &std::ffi::CStr, target: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;

@@ -120,14 +120,6 @@ pub enum MountOutcome {
     Mounted(PathBuf),
 }
 
-impl MountOutcome {
-    pub fn path(&self) -> &Path {
-        match self {
-            MountOutcome::AlreadyMounted(p) | MountOutcome::Mounted(p) => p,
-        }
-    }
-}
-
 impl fmt::Display for MountOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -164,11 +156,6 @@ impl Tracefs {
         Err(denied.map_or(TracefsError::NotMounted, TracefsError::NotAccessible))
     }
 
-    /// A tracefs at a given directory (also for tests on copies).
-    pub fn at(root: impl Into<PathBuf>) -> Tracefs {
-        Tracefs { root: root.into() }
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -200,6 +187,7 @@ impl Tracefs {
 
     /// Offset of `field` in the record of `category:name`; `None` when the
     /// tracepoint exists but has no such field.
+    #[cfg(test)]
     pub fn field_offset(
         &self,
         category: &str,
@@ -238,16 +226,6 @@ pub fn ensure_mounted() -> Result<(Tracefs, MountOutcome), TracefsError> {
 
 fn mount_tracefs(target: &Path) -> Result<(), TracefsError> {
     super::mount_pseudo_fs(c"tracefs", target).map_err(TracefsError::MountFailed)
-}
-
-/// Whether `category:name` exists, using the mounted tracefs (false if none).
-pub fn tracepoint_exists(category: &str, name: &str) -> bool {
-    Tracefs::find().is_ok_and(|t| t.tracepoint_exists(category, name))
-}
-
-/// Offset of `field` in the record of `category:name`, using the mounted tracefs.
-pub fn field_offset(category: &str, name: &str, field: &str) -> Result<Option<u32>, TracefsError> {
-    Tracefs::find()?.field_offset(category, name, field)
 }
 
 /// Parses the text of a tracepoint `format` file.

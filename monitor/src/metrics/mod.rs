@@ -240,7 +240,8 @@ impl Snapshot {
     }
 }
 
-/// A parsed sample, for tests and the end-to-end checks: name, labels, value.
+/// A parsed sample, for tests: name, labels, value.
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub name: String,
@@ -250,6 +251,7 @@ pub struct Sample {
 
 /// Parses the text format back (the subset [`Snapshot::render`] writes);
 /// returns the samples and the `(name, type)` pairs of the TYPE lines.
+#[cfg(test)]
 pub fn parse(text: &str) -> Result<(Vec<Sample>, BTreeMap<String, String>), String> {
     let mut samples = Vec::new();
     let mut types = BTreeMap::new();
@@ -299,6 +301,7 @@ pub fn parse(text: &str) -> Result<(Vec<Sample>, BTreeMap<String, String>), Stri
     Ok((samples, types))
 }
 
+#[cfg(test)]
 fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let mut chars = body.chars().peekable();

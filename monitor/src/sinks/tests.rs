@@ -99,12 +99,13 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
 
     let n = 50;
     for i in 0..n {
-        alerts.health(
+        alerts.raise_health(crate::alerts::Alert::health(
             "Test alert",
             "Warning",
             format!("alert {i}"),
             Default::default(),
-        );
+            "h",
+        ));
     }
     assert!(
         wait_until(|| out.lines().len() == n),
@@ -145,7 +146,13 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
     );
 
     // Rate-limited: more losses right away are not reported again yet.
-    alerts.health("Test alert", "Warning", "more".into(), Default::default());
+    alerts.raise_health(crate::alerts::Alert::health(
+        "Test alert",
+        "Warning",
+        "more".into(),
+        Default::default(),
+        "h",
+    ));
     alerts.tick();
     assert!(wait_until(|| out.lines().len() == n + 2));
     std::thread::sleep(Duration::from_millis(200));
