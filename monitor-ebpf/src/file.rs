@@ -217,6 +217,10 @@ fn try_complete<const WALK: bool>() -> Option<()> {
         ev.mode = pending.mode;
         ev.ret = ret;
         let mut fl = 0;
+        // The path as passed is read now, at exit, from the caller's memory:
+        // another thread of the process could have changed it since the
+        // kernel read it (docs/events.md says so). What the kernel opened is
+        // `resolved`, walked from the file itself, which no thread can change.
         ev.path_len =
             match bpf_probe_read_user_str_bytes(pending.filename as *const u8, &mut ev.path) {
                 Ok(s) => {

@@ -214,7 +214,9 @@ pub fn handle_call(_ctx: TracePointContext) -> u32 {
 }
 
 /// Reads the string argument `arg` (or nothing for [`NO_ARG`]) into `out`;
-/// returns its length and `PATH_TRUNCATED` / `PATH_UNREADABLE`.
+/// returns its length and `PATH_TRUNCATED` / `PATH_UNREADABLE`. Read at
+/// exit from the caller's memory: a racing thread of the process could have
+/// changed it since the call read it (docs/events.md says so).
 #[inline(always)]
 unsafe fn read_str(h: *const Handoff, arg: u8, out: &mut [u8]) -> (u32, u32) {
     if arg == NO_ARG {
