@@ -97,6 +97,7 @@ impl Tracker {
     /// Forgets untagged processes that no longer exist.
     pub fn prune(&mut self) {
         self.table.prune();
+        self.enricher.table_pruned(&self.table);
     }
 
     /// Turns one kernel record into an event for tagged processes, updating the

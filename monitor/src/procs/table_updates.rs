@@ -70,7 +70,7 @@ impl ProcessTable {
             },
             comm: header.comm.clone(),
             exepath,
-            argv,
+            argv: argv.into(),
             cwd: scan::cwd(header.tgid).unwrap_or(previous.cwd),
             uid: header.uid,
             gid: header.gid,

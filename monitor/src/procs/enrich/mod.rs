@@ -5,6 +5,7 @@
 //! the server's recent activity. The tracker updates the process table and
 //! the tags first; enrichment only reads them, and keeps the state of its own:
 //! the socket fds seen, the server's activity, user names.
+mod shared;
 mod syscalls;
 
 use monitor_common::{OpenSyscall, flags};
@@ -41,6 +42,8 @@ pub struct Enricher {
     monitor_pids: Vec<u32>,
     /// `user.name` by uid.
     users: users::UserNames,
+    /// The command lines and ancestors each process's events share.
+    shared: shared::SharedByProcess,
     /// What each server did lately: files written, discovery commands run,
     /// pipes written.
     pub activity: activity::Activity,
@@ -53,6 +56,7 @@ impl Default for Enricher {
             sockets: sockets::SocketMemory::default(),
             monitor_pids: Vec::new(),
             users: users::UserNames::default(),
+            shared: shared::SharedByProcess::default(),
             activity: activity::Activity::default(),
         }
     }
@@ -69,9 +73,15 @@ impl Enricher {
         self.sockets.inherit(parent, child);
     }
 
-    /// Forgets what was known of an exited process's fds.
+    /// Forgets what was known of an exited process.
     pub fn process_exited(&mut self, pid: u32) {
         self.sockets.forget_process(pid);
+        self.shared.forget(pid);
+    }
+
+    /// Forgets what it keeps of processes the table no longer has.
+    pub fn table_pruned(&mut self, table: &ProcessTable) {
+        self.shared.retain_known(table);
     }
 
     /// The event of a record of a tagged process, `None` for an untagged one.
@@ -204,12 +214,8 @@ impl Enricher {
             return None;
         }
         let p = ctx.table.get(header.tgid)?;
-        let ancestors = ctx.table.ancestors(header.tgid);
+        let shared = self.shared.of(ctx.table, p, &header.comm);
         let server = ctx.servers.get(header.server_id);
-        let cmdline = std::iter::once(header.comm.as_str())
-            .chain(p.argv.iter().skip(1).map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
         Some(Event {
             evt_type: evt_type.into(),
             category: category.into(),
@@ -219,16 +225,13 @@ impl Enricher {
             ppid: p.ppid,
             name: header.comm.clone(),
             exepath: p.exepath.clone(),
-            cmdline,
-            args: p.argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" "),
+            cmdline: shared.cmdline,
+            args: shared.args,
             argv: p.argv.clone(),
             cwd: p.cwd.clone(),
-            pname: ancestors
-                .first()
-                .map(|a| a.comm.clone())
-                .unwrap_or_default(),
-            anames: ancestors.iter().map(|a| a.comm.clone()).collect(),
-            apids: ancestors.iter().map(|a| a.pid).collect(),
+            pname: shared.anames.first().cloned().unwrap_or_default(),
+            anames: shared.anames,
+            apids: shared.apids,
             uid: header.uid,
             user_name: self.users.name(header.uid),
             gid: header.gid,
