@@ -32,11 +32,12 @@ fn base(evt_type: &str, category: &str, i: usize) -> Event {
             "node".into(),
             "/home/u/.npm/_npx/1a2b/node_modules/.bin/mcp-server-filesystem".into(),
             "/home/u/project".into(),
-        ],
+        ]
+        .into(),
         cwd: "/home/u/project".into(),
         pname: "npm exec @mode".into(),
-        anames: vec!["npm exec @mode".into(), "claude".into(), "bash".into()],
-        apids: vec![3999, 3000, 2000],
+        anames: vec!["npm exec @mode".into(), "claude".into(), "bash".into()].into(),
+        apids: vec![3999, 3000, 2000].into(),
         uid: 1000,
         user_name: "u".into(),
         gid: 1000,
@@ -84,8 +85,8 @@ fn exec(i: usize, name: &str, argv: &[&str]) -> Event {
     e.name = name.into();
     e.exepath = format!("/usr/bin/{name}");
     e.argv = argv.iter().map(|s| s.to_string()).collect();
-    e.args = argv[1..].join(" ");
-    e.cmdline = format!("{name} {}", e.args);
+    e.args = argv[1..].join(" ").into();
+    e.cmdline = format!("{name} {}", e.args).into();
     e.pname = "node".into();
     e
 }

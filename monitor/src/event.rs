@@ -5,6 +5,8 @@
 //! users write in rules (`evt.type`, `proc.pid`, `fd.name`, `mcp.server`, …), the
 //! names Falco uses where the meaning is the same. Absent fields are left out.
 //! `run --events` prints these objects, and `rules test` reads them back.
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One observed action of a process.
@@ -170,18 +172,22 @@ pub struct Event {
     #[serde(rename = "proc.exepath", skip_serializing_if = "String::is_empty")]
     pub exepath: String,
     /// `proc.name` followed by the arguments, as Falco writes it.
-    #[serde(rename = "proc.cmdline", skip_serializing_if = "String::is_empty")]
-    pub cmdline: String,
+    ///
+    /// This and `proc.args`, `proc.argv`, `proc.aname` and `proc.apid` are
+    /// shared (`Arc`): every event of a process carries the same ones, made
+    /// once per process rather than copied into each event.
+    #[serde(rename = "proc.cmdline", skip_serializing_if = "str::is_empty")]
+    pub cmdline: Arc<str>,
     /// The arguments after argv\[0\], space-joined.
-    #[serde(rename = "proc.args", skip_serializing_if = "String::is_empty")]
-    pub args: String,
+    #[serde(rename = "proc.args", skip_serializing_if = "str::is_empty")]
+    pub args: Arc<str>,
     /// At exec: the dynamic loader's variables of the new environment
     /// (`LD_PRELOAD=…`), space-joined; nothing else of the environment is kept.
     #[serde(rename = "proc.env", skip_serializing_if = "String::is_empty")]
     pub env: String,
     /// The full argument vector, argv\[0\] included.
-    #[serde(rename = "proc.argv", skip_serializing_if = "Vec::is_empty")]
-    pub argv: Vec<String>,
+    #[serde(rename = "proc.argv", skip_serializing_if = "no_items")]
+    pub argv: Arc<[String]>,
     #[serde(rename = "proc.cwd", skip_serializing_if = "String::is_empty")]
     pub cwd: String,
     /// execve: the script argument names a file the same server wrote lately.
@@ -197,11 +203,11 @@ pub struct Event {
     #[serde(rename = "proc.pname", skip_serializing_if = "String::is_empty")]
     pub pname: String,
     /// Names of the ancestors, parent first (`proc.aname[1]` is the parent).
-    #[serde(rename = "proc.aname", skip_serializing_if = "Vec::is_empty")]
-    pub anames: Vec<String>,
+    #[serde(rename = "proc.aname", skip_serializing_if = "no_items")]
+    pub anames: Arc<[String]>,
     /// Pids of the ancestors, parent first.
-    #[serde(rename = "proc.apid", skip_serializing_if = "Vec::is_empty")]
-    pub apids: Vec<u32>,
+    #[serde(rename = "proc.apid", skip_serializing_if = "no_items")]
+    pub apids: Arc<[u32]>,
     #[serde(rename = "user.uid")]
     pub uid: u32,
     #[serde(rename = "user.name", skip_serializing_if = "String::is_empty")]
@@ -281,6 +287,10 @@ pub struct Event {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn no_items<T>(items: &[T]) -> bool {
+    items.is_empty()
 }
 
 impl Event {
@@ -461,8 +471,8 @@ mod tests {
         let ev = Event {
             name: "sh".into(),
             pid: 3,
-            anames: vec!["node".into(), "npx".into()],
-            apids: vec![2, 1],
+            anames: vec!["node".into(), "npx".into()].into(),
+            apids: vec![2, 1].into(),
             ..Default::default()
         };
         assert_eq!(ev.aname(0), Some("sh"));

@@ -60,11 +60,11 @@ impl Default for Counters {
 impl Pipeline {
     /// Raises the servers' lifecycle alerts the tracker noted.
     pub fn lifecycle_alerts(&mut self) {
-        for note in self.tracker.lifecycle.take_notes() {
+        for note in self.tracker.tagger.lifecycle.take_notes() {
             if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
                 // No process carries its id any more: a restart need not name it.
                 self.tags.forget_server(note.server.id);
-                self.tracker.activity.forget(note.server.id);
+                self.tracker.enricher.activity.forget(note.server.id);
             }
             let alert = health::from_note(&note, self.alerts.hostname());
             self.alerts.lifecycle(alert);
@@ -77,6 +77,7 @@ impl Pipeline {
         match compiled.map(|(set, warnings)| (self.detector.install(set), warnings)) {
             Ok((summary, warnings)) => {
                 self.tracker
+                    .enricher
                     .activity
                     .set_discovery_commands(self.detector.rules().list_items(DISCOVERY_LIST));
                 // As at start: a reload's warnings are said, not dropped.
@@ -166,7 +167,7 @@ impl Pipeline {
                 .pids()
                 .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
                 .count() as u64,
-            servers: self.tracker.lifecycle.live() as u64,
+            servers: self.tracker.tagger.lifecycle.live() as u64,
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
             sinks: self.alerts.sink_figures(),

@@ -78,10 +78,10 @@ pub fn event(ev: &Event) -> Cow<'_, Event> {
         return Cow::Borrowed(ev);
     }
     let mut ev = ev.clone();
-    ev.cmdline = text(&ev.cmdline).into_owned();
-    ev.args = text(&ev.args).into_owned();
+    ev.cmdline = text(&ev.cmdline).into();
+    ev.args = text(&ev.args).into();
     if let Some(argv) = argv(&ev.argv) {
-        ev.argv = argv;
+        ev.argv = argv.into();
     }
     Cow::Owned(ev)
 }
@@ -95,7 +95,7 @@ pub struct EventRedactor {
 
 struct Seen {
     pid: u32,
-    cmdline: String,
+    cmdline: std::sync::Arc<str>,
     argv0: String,
     secret: bool,
 }
@@ -650,16 +650,16 @@ mod tests {
     fn events_keep_their_fields_but_not_the_secret() {
         let ev = Event {
             name: "node".into(),
-            cmdline: format!("node srv.js --token {GHP}"),
-            args: format!("srv.js --token {GHP}"),
-            argv: vec!["node".into(), "srv.js".into(), "--token".into(), GHP.into()],
+            cmdline: format!("node srv.js --token {GHP}").into(),
+            args: format!("srv.js --token {GHP}").into(),
+            argv: vec!["node".into(), "srv.js".into(), "--token".into(), GHP.into()].into(),
             ..Default::default()
         };
         let shown = event(&ev);
         assert!(matches!(shown, Cow::Owned(_)));
         let line = shown.to_json_line();
         assert!(!line.contains(&GHP[4..]), "{line}");
-        assert_eq!(shown.cmdline, "node srv.js --token <redacted>");
+        assert_eq!(&*shown.cmdline, "node srv.js --token <redacted>");
         assert_eq!(shown.argv[3], REDACTED);
         let plain = Event {
             cmdline: "node srv.js".into(),
@@ -690,8 +690,8 @@ mod tests {
             evt_type: "execve".into(),
             name: "node".into(),
             exepath: "/usr/bin/node".into(),
-            cmdline: format!("node srv.js --api-key {SK} GITHUB_TOKEN={GHP}"),
-            args: format!("srv.js --api-key {SK} GITHUB_TOKEN={GHP}"),
+            cmdline: format!("node srv.js --api-key {SK} GITHUB_TOKEN={GHP}").into(),
+            args: format!("srv.js --api-key {SK} GITHUB_TOKEN={GHP}").into(),
             argv: [
                 "node",
                 "srv.js",
@@ -700,9 +700,10 @@ mod tests {
                 &format!("GITHUB_TOKEN={GHP}"),
             ]
             .map(String::from)
-            .to_vec(),
-            apids: vec![1],
-            anames: vec!["sh".into()],
+            .to_vec()
+            .into(),
+            apids: vec![1].into(),
+            anames: vec!["sh".into()].into(),
             ..Default::default()
         };
         let mut alerts = Vec::new();

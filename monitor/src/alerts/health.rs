@@ -524,7 +524,7 @@ mod tests {
                     pid: 42,
                     ppid: 9,
                     comm: "sleep".into(),
-                    argv: vec!["sleep".into(), "30".into()],
+                    argv: vec!["sleep".into(), "30".into()].into(),
                     ..Default::default()
                 },
                 ancestors: vec![(9, "sh".into())],
@@ -599,7 +599,8 @@ mod tests {
             "pkg",
         ]
         .map(String::from)
-        .to_vec();
+        .to_vec()
+        .into();
         let a = from_note(&n, "h");
         assert_eq!(a.output_fields["mcp.command"], "npx -y pkg");
         assert!(a.output.contains("cmdline=npx -y pkg)"), "{}", a.output);

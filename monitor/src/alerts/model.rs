@@ -91,12 +91,12 @@ impl Alert {
                 ppid: ev.ppid,
                 name: ev.name.clone(),
                 exepath: ev.exepath.clone(),
-                cmdline: ev.cmdline.clone(),
+                cmdline: ev.cmdline.to_string(),
                 uid: ev.uid,
                 ancestors: ev
                     .apids
                     .iter()
-                    .zip(&ev.anames)
+                    .zip(ev.anames.iter())
                     .map(|(pid, name)| Ancestor {
                         pid: *pid,
                         name: name.clone(),

@@ -162,6 +162,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         ..
     } = tracking;
     tracker
+        .enricher
         .activity
         .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
     let mut pipeline = Pipeline {

@@ -84,7 +84,7 @@ pub(super) fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut
         }
     }
     if new.lifecycle != running.lifecycle {
-        p.tracker.lifecycle.set_config(new.lifecycle.clone());
+        p.tracker.tagger.lifecycle.set_config(new.lifecycle.clone());
     }
     let sinks = match p.alerts.reconfigure(&new.sinks) {
         Ok(()) => new.sinks,

@@ -96,7 +96,10 @@ pub(super) fn start_tracker(
     let mut tracker = Tracker::new(scan::scan_all(), recogniser);
     let resumed = tracker.resume(tags);
     tracker.set_previous_daemons(previous_daemon.into_iter().collect());
-    tracker.lifecycle.set_config(config.lifecycle.clone());
+    tracker
+        .tagger
+        .lifecycle
+        .set_config(config.lifecycle.clone());
     let policy_watch = FileWatch::new(vec![servers.policy_dir.clone()]);
     tracker.set_policies(read_policies(&servers.policy_dir));
     let mut tagged = resumed;
@@ -118,7 +121,7 @@ pub(super) fn start_tracker(
             .map_err(|e| anyhow::anyhow!("--pid {pid}: {e}"))?;
     }
     tagged.extend(tracker.tag_matching_processes(tags));
-    tracker.lifecycle.set_running();
+    tracker.tagger.lifecycle.set_running();
     Ok(Tracking {
         tracker,
         homes,

@@ -331,7 +331,7 @@ mod tests {
         let root = RootProcess {
             info: ProcInfo {
                 pid: 100,
-                argv: vec!["npx".into(), "fs".into()],
+                argv: vec!["npx".into(), "fs".into()].into(),
                 ..Default::default()
             },
             ancestors: vec![(50, "claude".into())],
@@ -354,7 +354,7 @@ mod tests {
         let notes = l.take_notes();
         assert!(
             matches!(&notes[..], [Note { what: Happened::Started { at_start: false, .. }, root, .. }]
-                if root.info.argv == ["npx", "fs"] && root.ancestors[0].1 == "claude"),
+                if root.info.argv[..] == ["npx", "fs"] && root.ancestors[0].1 == "claude"),
             "{notes:?}"
         );
         l.event(id);

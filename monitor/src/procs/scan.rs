@@ -17,7 +17,7 @@ pub fn read_process(pid: u32) -> Option<ProcInfo> {
             .exe()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        argv: read_argv(pid),
+        argv: read_argv(pid).into(),
         cwd: proc_
             .cwd()
             .map(|p| p.to_string_lossy().into_owned())

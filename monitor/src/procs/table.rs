@@ -1,6 +1,9 @@
 //! What user space knows about every process it has seen: identity, command
 //! line, cwd, parent, and which MCP server (if any) it belongs to.
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 /// One process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -9,7 +12,8 @@ pub struct ProcInfo {
     pub ppid: u32,
     pub comm: String,
     pub exepath: String,
-    pub argv: Vec<String>,
+    /// Shared with the events of the process (see [`crate::event::Event`]).
+    pub argv: Arc<[String]>,
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
@@ -77,21 +81,20 @@ impl ProcessTable {
 
     /// Ancestors of `pid`, parent first, at most [`MAX_ANCESTORS`].
     pub fn ancestors(&self, pid: u32) -> Vec<&ProcInfo> {
-        let mut out = Vec::new();
+        self.ancestors_iter(pid).collect()
+    }
+
+    /// [`Self::ancestors`] without collecting them (enrichment walks them for
+    /// every event).
+    pub fn ancestors_iter(&self, pid: u32) -> impl Iterator<Item = &ProcInfo> {
         let mut cur = self.procs.get(&pid).map(|p| p.ppid);
-        while let Some(ppid) = cur {
-            if ppid == 0 || out.len() >= MAX_ANCESTORS {
-                break;
-            }
-            match self.procs.get(&ppid) {
-                Some(p) => {
-                    out.push(p);
-                    cur = Some(p.ppid);
-                }
-                None => break,
-            }
-        }
-        out
+        std::iter::from_fn(move || {
+            let ppid = cur.filter(|&ppid| ppid != 0)?;
+            let p = self.procs.get(&ppid);
+            cur = p.map(|p| p.ppid);
+            p
+        })
+        .take(MAX_ANCESTORS)
     }
 
     /// `pid` and all its descendants known to the table.

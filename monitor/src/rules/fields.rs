@@ -211,13 +211,7 @@ impl FieldRef {
     pub fn get<'a>(self, ev: &'a Event) -> Value<'a> {
         use Value::*;
         let s = |o: Option<&'a String>| o.map_or(Absent, |s| Str(s.as_str()));
-        let ne = |s: &'a String| {
-            if s.is_empty() {
-                Absent
-            } else {
-                Str(s.as_str())
-            }
-        };
+        let ne = |s: &'a str| if s.is_empty() { Absent } else { Str(s) };
         let ip = |o: Option<IpAddr>| o.map_or(Absent, Ip);
         let int = |o: Option<i64>| o.map_or(Absent, Int);
         match self.field {
@@ -709,7 +703,7 @@ mod tests {
     fn values_from_an_event() {
         let ev = Event {
             name: "sh".into(),
-            anames: vec!["node".into(), "npx".into()],
+            anames: vec!["node".into(), "npx".into()].into(),
             fd_typechar: Some("f".into()),
             fd_name: Some("/srv/data/x".into()),
             mcp_roots: vec!["/srv/data/".into()],

@@ -43,10 +43,11 @@ fn open_ev(path: &str) -> Event {
             "server.js".into(),
             "--root".into(),
             "/srv".into(),
-        ],
+        ]
+        .into(),
         pname: "npm exec".into(),
-        anames: vec!["npm exec".into(), "claude".into()],
-        apids: vec![9, 1],
+        anames: vec!["npm exec".into(), "claude".into()].into(),
+        apids: vec![9, 1].into(),
         fd_name: Some(path.into()),
         arg_path: Some(path.into()),
         fd_typechar: Some("f".into()),
@@ -82,10 +83,10 @@ fn exec_ev(name: &str, argv: &[&str], pname: &str) -> Event {
         name: name.into(),
         exepath: format!("/usr/bin/{name}"),
         argv: argv.iter().map(|s| s.to_string()).collect(),
-        args: argv[1..].join(" "),
-        cmdline: format!("{name} {}", argv[1..].join(" ")),
+        args: argv[1..].join(" ").into(),
+        cmdline: format!("{name} {}", argv[1..].join(" ")).into(),
         pname: pname.into(),
-        anames: vec![pname.into(), "node".into()],
+        anames: vec![pname.into(), "node".into()].into(),
         mcp_server: Some("fs".into()),
         ..Default::default()
     }

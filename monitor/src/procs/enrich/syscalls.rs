@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use monitor_common::{AT_CWD, AT_FDCWD, NO_ARG, Syscall, flags};
 
-use super::{TagStore, Tracker, procnet, procnet::FdInfo, set_result};
+use super::{Context, Enricher, set_result};
+use crate::procs::{procnet, procnet::FdInfo, tag_store::TagStore};
 use crate::{
     decode::{Call, Endpoint, Header, KernelBase, KernelPath},
     event::Event,
@@ -62,18 +63,18 @@ fn absolute(
     paths::open_name(pid, dirfd, raw, cwd, kernel)
 }
 
-impl Tracker {
+impl Enricher {
     pub(super) fn ingest_path(
         &mut self,
+        ctx: &Context,
         header: &Header,
         call: &Call,
-        path: String,
-        path2: String,
-        short: String,
+        // The record's two paths and its short string (a name, a type).
+        (path, path2, short): (String, String, String),
         base: &KernelBase,
     ) -> Option<Event> {
         use Syscall::*;
-        let mut ev = self.base_event(header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
         set_result(&mut ev, call.ret);
         ev.truncated = header.flags & (flags::PATH_TRUNCATED | flags::PATH2_TRUNCATED) != 0;
         let ok1 = header.flags & flags::PATH_UNREADABLE == 0;
@@ -187,13 +188,14 @@ impl Tracker {
 
     pub(super) fn ingest_call(
         &mut self,
+        ctx: &Context,
         header: &Header,
         call: &Call,
         data: &[u8],
         store: &impl TagStore,
     ) -> Option<Event> {
         use Syscall::*;
-        let mut ev = self.base_event(header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
         set_result(&mut ev, call.ret);
         let pid = header.tgid;
         let a = call.args;
@@ -213,11 +215,11 @@ impl Tracker {
                 ev.arg_request = Some(names::value(request, names::PTRACE_REQUESTS));
                 // PTRACE_TRACEME names no process.
                 if request != 0 {
-                    self.set_target(&mut ev, header, call.int(1).into(), store);
+                    self.set_target(ctx, &mut ev, header, call.int(1).into(), store);
                 }
             }
             ProcessVmReadv | ProcessVmWritev => {
-                self.set_target(&mut ev, header, call.int(0).into(), store);
+                self.set_target(ctx, &mut ev, header, call.int(0).into(), store);
                 ev.rawarg_flags = Some(a[5]);
             }
             InitModule => ev.arg_len = Some(a[1]),
@@ -331,7 +333,7 @@ impl Tracker {
                 } else {
                     target.into()
                 };
-                self.set_target(&mut ev, header, target, store);
+                self.set_target(ctx, &mut ev, header, target, store);
                 // tkill names a thread: the argument stays what was given.
                 ev.arg_pid = Some(call.int(0).into());
             }
@@ -342,11 +344,12 @@ impl Tracker {
 
     pub(super) fn ingest_sock(
         &mut self,
+        ctx: &Context,
         header: &Header,
         call: &Call,
         endpoint: Option<Endpoint>,
     ) -> Option<Event> {
-        let mut ev = self.base_event(header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
         set_result(&mut ev, call.ret);
         let pid = header.tgid;
         let fd = call.int(0);
@@ -435,19 +438,26 @@ impl Tracker {
     /// The `target.*` fields for a pid argument: from the process table
     /// (or its recently exited entries), else procfs and the tag store.
     /// Negative and zero pids (process groups, everyone) name no one process.
-    fn set_target(&mut self, ev: &mut Event, header: &Header, pid: i64, store: &impl TagStore) {
+    fn set_target(
+        &mut self,
+        ctx: &Context,
+        ev: &mut Event,
+        header: &Header,
+        pid: i64,
+        store: &impl TagStore,
+    ) {
         ev.arg_pid = Some(pid);
         if pid <= 0 || pid > u32::MAX as i64 {
             return;
         }
         let pid = pid as u32;
         ev.target_pid = Some(pid);
-        let known = self
+        let known = ctx
             .table
             .get(pid)
-            .or_else(|| self.table.recently_gone(pid))
+            .or_else(|| ctx.table.recently_gone(pid))
             .cloned()
-            .or_else(|| super::scan::read_process(pid));
+            .or_else(|| crate::procs::scan::read_process(pid));
         let Some(info) = known else {
             // A daemon that ran before this one (a signal recorded while no
             // daemon was running): gone, but known for what it was.
@@ -465,7 +475,7 @@ impl Tracker {
         ev.target_name = Some(info.comm.clone()).filter(|c| !c.is_empty());
         ev.target_exepath = Some(info.exepath.clone()).filter(|e| !e.is_empty());
         ev.target_server = (server != 0).then(|| {
-            self.servers
+            ctx.servers
                 .get(server)
                 .map_or_else(|| format!("#{server}"), |s| s.name.clone())
         });
@@ -531,7 +541,7 @@ mod tests {
     fn the_events_table_lists_every_syscall_in_its_category() {
         // docs/events.md's table of calls by evt.category follows the
         // syscall table: a new syscall, or a moved one, fails here.
-        let doc = include_str!("../../../docs/events.md");
+        let doc = include_str!("../../../../docs/events.md");
         let mut listed: Vec<(String, String)> = Vec::new();
         for line in doc.lines() {
             let cols: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -567,7 +577,7 @@ mod tests {
     }
     use crate::{
         decode::Record,
-        procs::{patterns, recognise::Recogniser, table::ProcInfo, table::ProcessTable},
+        procs::{Tracker, patterns, recognise::Recogniser, table::ProcInfo, table::ProcessTable},
     };
 
     fn tracker() -> (Tracker, u32) {
@@ -576,6 +586,7 @@ mod tests {
             Recogniser::patterns_only(patterns::PatternSet::new(false, [])),
         );
         let id = t
+            .tagger
             .servers
             .add("zoo", None, TagSource::Wrapper, std::process::id());
         (t, id)
@@ -727,7 +738,7 @@ mod tests {
     #[test]
     fn targets_in_and_out_of_the_tree() {
         let (mut t, id) = tracker();
-        let other = t.servers.add("other", None, TagSource::Pid, 1);
+        let other = t.tagger.servers.add("other", None, TagSource::Pid, 1);
         let mut store: HashMap<u32, Tag> = HashMap::new();
         // Near PID_MAX_LIMIT, where no real process is.
         let (mine, theirs, gone) = (4_194_300, 4_194_301, 4_194_302);
@@ -892,6 +903,6 @@ mod tests {
             },
             &mut store,
         );
-        assert!(t.sockets.get(std::process::id(), 900).is_none());
+        assert!(t.enricher.sockets.get(std::process::id(), 900).is_none());
     }
 }
