@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::{
     alerts::{Alert, gate::Gate, health, hostname},
     event::Event,
-    metrics::Tally,
+    priority::Priority,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
     sinks::{Delivery, SinkKind, SinkStats, Sinks, config::SinksConfig},
     watch::FileWatch,
@@ -82,7 +82,7 @@ pub struct AlertSink {
     config: SinksConfig,
     pub gate: Gate,
     /// Alerts sent, by rule, then by priority.
-    pub sent: HashMap<String, Tally>,
+    pub sent: HashMap<String, BTreeMap<Priority, u64>>,
 }
 
 impl AlertSink {
@@ -130,7 +130,7 @@ impl AlertSink {
     pub fn health(
         &mut self,
         rule: &str,
-        priority: &str,
+        priority: Priority,
         output: String,
         fields: BTreeMap<String, serde_json::Value>,
     ) {
@@ -193,11 +193,10 @@ impl AlertSink {
     fn send(&mut self, mut alert: Alert, skip: &[SinkKind]) {
         crate::redact::alert(&mut alert);
         match self.sent.get_mut(&alert.rule) {
-            Some(t) => t.add(&alert.priority, 1),
+            Some(by_priority) => *by_priority.entry(alert.priority).or_default() += 1,
             None => {
-                let mut t = Tally::default();
-                t.add(&alert.priority, 1);
-                self.sent.insert(alert.rule.clone(), t);
+                let by_priority = BTreeMap::from([(alert.priority, 1)]);
+                self.sent.insert(alert.rule.clone(), by_priority);
             }
         }
         self.sinks.send_except(&Delivery::new(alert), skip);

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod names;
 pub mod paths;
 pub mod pipeline;
+pub mod priority;
 pub mod probes;
 pub mod procs;
 pub mod redact;
