@@ -15,6 +15,7 @@ use std::{
 use mcp_monitor::{
     alerts::{Alert, AlertProcess, Ancestor},
     config::{ByteSize, HumanDuration, LogConfig, SinksConfig},
+    priority::Priority,
     sinks::{Delivery, Sink, SinkKind, Sinks, log::LogSink},
 };
 
@@ -29,7 +30,7 @@ fn alert(i: usize) -> Alert {
     fields.insert("mcp.server".into(), "filesystem".into());
     let mut a = Alert::health(
         "MCP server read SSH keys or configuration",
-        "Critical",
+        Priority::Critical,
         format!("node read /home/u/.ssh/id_ed25519.{i} (server=filesystem host=claude-code)"),
         fields,
         "build-host",

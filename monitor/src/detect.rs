@@ -6,7 +6,7 @@
 //! the old one between two events, or keeps the old one if the new files do
 //! not compile.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     io::IsTerminal as _,
     time::{Duration, Instant},
 };
@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::{
     alerts::{Alert, gate::Gate, health, hostname},
     event::Event,
-    metrics::Tally,
+    priority::Priority,
     rules::{self, LoadError, LoadOptions, RuleSet, Warning, ruleset::ReloadSummary},
     sinks::{Delivery, SinkKind, Sinks, config::SinksConfig},
     watch::FileWatch,
@@ -81,7 +81,7 @@ pub struct AlertSink {
     config: SinksConfig,
     pub gate: Gate,
     /// Alerts sent, by rule, then by priority.
-    pub sent: HashMap<String, Tally>,
+    pub sent: HashMap<String, BTreeMap<Priority, u64>>,
 }
 
 impl AlertSink {
@@ -175,11 +175,10 @@ impl AlertSink {
     fn send(&mut self, mut alert: Alert, skip: &[SinkKind]) {
         crate::redact::alert(&mut alert);
         match self.sent.get_mut(&alert.rule) {
-            Some(t) => t.add(&alert.priority, 1),
+            Some(by_priority) => *by_priority.entry(alert.priority).or_default() += 1,
             None => {
-                let mut t = Tally::default();
-                t.add(&alert.priority, 1);
-                self.sent.insert(alert.rule.clone(), t);
+                let by_priority = BTreeMap::from([(alert.priority, 1)]);
+                self.sent.insert(alert.rule.clone(), by_priority);
             }
         }
         self.sinks.send_except(&Delivery::new(alert), skip);

@@ -22,6 +22,7 @@ pub(crate) mod metrics;
 pub(crate) mod names;
 pub(crate) mod paths;
 pub(crate) mod pipeline;
+pub mod priority;
 pub(crate) mod probes;
 pub mod procs;
 pub mod redact;

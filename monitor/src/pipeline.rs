@@ -153,11 +153,7 @@ impl Pipeline {
                 .sent
                 .iter()
                 .flat_map(|(rule, by_priority)| {
-                    by_priority
-                        .sorted()
-                        .into_iter()
-                        .map(|(p, n)| ((rule.clone(), p.to_owned()), n))
-                        .collect::<Vec<_>>()
+                    by_priority.iter().map(|(p, n)| ((rule.clone(), *p), *n))
                 })
                 .collect(),
             suppressed: self.alerts.gate.suppressed.clone(),

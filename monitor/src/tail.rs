@@ -338,9 +338,16 @@ fn explain(e: &std::io::Error, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::priority::Priority;
 
     fn alert(time: &str, rule: &str) -> (Alert, String) {
-        let mut a = Alert::health(rule, "Notice", String::new(), Default::default(), "h");
+        let mut a = Alert::health(
+            rule,
+            Priority::Notice,
+            String::new(),
+            Default::default(),
+            "h",
+        );
         a.time = time.into();
         let line = a.to_json_line();
         (a, line)

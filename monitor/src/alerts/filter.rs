@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Alert;
-use crate::{glob::glob_match, rules::Priority};
+use crate::{glob::glob_match, priority::Priority};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,11 +38,10 @@ impl AlertFilter {
     }
 
     pub fn matches(&self, a: &Alert) -> bool {
-        if let Some(min) = self.min_priority.as_deref().and_then(Priority::parse) {
-            // An alert with a priority nobody knows is shown rather than hidden.
-            if Priority::parse(&a.priority).is_some_and(|p| severity(p) > severity(min)) {
-                return false;
-            }
+        if let Some(min) = self.min_priority.as_deref().and_then(Priority::parse)
+            && a.priority > min
+        {
+            return false;
         }
         if let Some(s) = &self.server
             && !a.mcp.server.as_deref().is_some_and(|n| glob_match(s, n))
@@ -58,19 +57,11 @@ impl AlertFilter {
     }
 }
 
-/// 0 for the most severe.
-fn severity(p: Priority) -> usize {
-    Priority::ALL
-        .iter()
-        .position(|q| *q == p)
-        .unwrap_or(usize::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn alert(priority: &str, server: Option<&str>, rule: &str) -> Alert {
+    fn alert(priority: Priority, server: Option<&str>, rule: &str) -> Alert {
         let mut a = Alert::health(rule, priority, String::new(), Default::default(), "h");
         a.mcp.server = server.map(str::to_owned);
         a
@@ -82,20 +73,20 @@ mod tests {
             min_priority: Some("warning".into()),
             ..Default::default()
         };
-        assert!(f.matches(&alert("Critical", None, "x")));
-        assert!(f.matches(&alert("Warning", None, "x")));
-        assert!(!f.matches(&alert("Notice", None, "x")));
+        assert!(f.matches(&alert(Priority::Critical, None, "x")));
+        assert!(f.matches(&alert(Priority::Warning, None, "x")));
+        assert!(!f.matches(&alert(Priority::Notice, None, "x")));
 
         let f = AlertFilter {
             server: Some("git*".into()),
             rule: Some("*SSH*".into()),
             ..Default::default()
         };
-        assert!(f.matches(&alert("Notice", Some("github"), "Read of SSH key")));
-        assert!(!f.matches(&alert("Notice", Some("fs"), "Read of SSH key")));
-        assert!(!f.matches(&alert("Notice", None, "Read of SSH key")));
-        assert!(!f.matches(&alert("Notice", Some("github"), "Shell spawned")));
-        assert!(AlertFilter::default().matches(&alert("Debug", None, "x")));
+        assert!(f.matches(&alert(Priority::Notice, Some("github"), "Read of SSH key")));
+        assert!(!f.matches(&alert(Priority::Notice, Some("fs"), "Read of SSH key")));
+        assert!(!f.matches(&alert(Priority::Notice, None, "Read of SSH key")));
+        assert!(!f.matches(&alert(Priority::Notice, Some("github"), "Shell spawned")));
+        assert!(AlertFilter::default().matches(&alert(Priority::Debug, None, "x")));
 
         assert!(
             AlertFilter {

@@ -139,7 +139,7 @@ mod tests {
     use std::{cell::Cell, collections::BTreeMap, time::Duration};
 
     use super::*;
-    use crate::{alerts::suppress::ThrottleConfig, rules::diag::RuleSource};
+    use crate::{alerts::suppress::ThrottleConfig, priority::Priority, rules::diag::RuleSource};
 
     #[test]
     fn repeats_are_not_built_and_everything_held_is_counted_and_reported() {
@@ -171,7 +171,13 @@ mod tests {
             let e = ev(file);
             gate.rule_alert("Marker", &e, t0, || {
                 built.set(built.get() + 1);
-                let mut a = Alert::health("Marker", "Warning", "x".into(), BTreeMap::new(), "h");
+                let mut a = Alert::health(
+                    "Marker",
+                    Priority::Warning,
+                    "x".into(),
+                    BTreeMap::new(),
+                    "h",
+                );
                 a.mcp.server = Some("fs".into());
                 a
             })

@@ -17,6 +17,7 @@ use super::{
     suppress::{Notice, Summary},
 };
 use crate::{
+    priority::Priority,
     procs::{
         lifecycle::{Happened, Note, RootProcess, decode_status},
         servers::{ServerInfo, source_name},
@@ -70,7 +71,7 @@ fn server_fields(s: &ServerInfo) -> Fields {
 
 fn build(
     rule: &str,
-    priority: &str,
+    priority: Priority,
     output: String,
     fields: Fields,
     tags: &[&str],
@@ -120,7 +121,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
     let server = &note.server;
     let mut f = server_fields(server);
     let cmdline = note.root.info.argv.join(" ");
-    let (rule, priority, output, tags): (&str, &str, String, &[&str]) = match &note.what {
+    let (rule, priority, output, tags): (&str, Priority, String, &[&str]) = match &note.what {
         Happened::Started {
             host_process,
             at_start,
@@ -143,7 +144,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
             };
             (
                 rule::SERVER_STARTED,
-                "Informational",
+                Priority::Informational,
                 format!(
                     "MCP server {} {verb} (pid={} host={} tag_source={} cmdline={})",
                     server.name,
@@ -173,7 +174,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
             };
             (
                 rule::SERVER_EXITED,
-                "Informational",
+                Priority::Informational,
                 format!(
                     "MCP server {} exited ({how}, pid={}, ran {:.1} s, {events} events)",
                     server.name,
@@ -192,7 +193,7 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
             f.insert("mcp.running_pids".into(), running.clone().into());
             (
                 rule::SERVER_OUTLIVED_HOST,
-                "Warning",
+                Priority::Warning,
                 format!(
                     "MCP server {} outlived its host {} (pid={}): {} process(es) still running (pids {:?}); \
                      a server that keeps running without its host may have daemonised",
@@ -252,7 +253,7 @@ pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
                 .join(" ");
             let mut a = build(
                 rule::ALERTS_SUPPRESSED,
-                priority,
+                *priority,
                 format!(
                     "suppressed {count} similar alerts in the last {} s: rule {rule:?} server {} ({key_text})",
                     window.as_secs(),
@@ -274,7 +275,7 @@ pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
             burst,
         } => build(
             rule::THROTTLE_STARTED,
-            "Warning",
+            Priority::Warning,
             format!(
                 "MCP server {server} raised more than {burst} alerts at once and more than {rate}/s: \
                  its alerts are dropped (and counted) until it calms down"
@@ -297,7 +298,7 @@ pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
             lasted,
         } => build(
             rule::THROTTLE_STOPPED,
-            "Notice",
+            Priority::Notice,
             format!(
                 "MCP server {server}: throttling ended after {:.1} s, {dropped} alert(s) were dropped",
                 secs(*lasted)
@@ -321,7 +322,7 @@ pub fn from_notice(notice: &Notice, hostname: &str) -> Alert {
 pub fn rules_reloaded(why: &str, loaded: usize, s: &ReloadSummary, hostname: &str) -> Alert {
     build(
         rule::RULES_RELOADED,
-        "Informational",
+        Priority::Informational,
         format!(
             "rules reloaded ({why}): {loaded} rules; {} added, {} removed, {} changed",
             s.added.len(),
@@ -351,7 +352,7 @@ pub fn rules_rejected(why: &str, e: &LoadError, hostname: &str) -> Alert {
     let message = first.map(|d| d.message.clone()).unwrap_or_default();
     build(
         rule::RULES_REJECTED,
-        "Error",
+        Priority::Error,
         format!(
             "rules reload ({why}) rejected, the previous rules stay in force: {at}: {message}{}; \
              fix the file (see `mcp-monitor rules check`)",
@@ -377,7 +378,7 @@ pub fn rules_rejected(why: &str, e: &LoadError, hostname: &str) -> Alert {
 pub fn delivery_failed(text: &str, fields: Fields, hostname: &str) -> Alert {
     build(
         rule::DELIVERY_FAILED,
-        "Error",
+        Priority::Error,
         format!(
             "alerts did not reach every sink ({text}); a slow or failing sink loses alerts rather than delay detection"
         ),
@@ -396,7 +397,7 @@ pub fn events_lost(
 ) -> Alert {
     build(
         rule::EVENTS_LOST,
-        "Warning",
+        Priority::Warning,
         output.to_owned(),
         fields,
         &[HEALTH],
@@ -410,7 +411,7 @@ pub fn events_lost(
 pub fn probes_unavailable(hooks: &[String], hostname: &str) -> Alert {
     build(
         rule::PROBE_UNAVAILABLE,
-        "Notice",
+        Priority::Notice,
         format!(
             "{} optional probe(s) not available on this kernel: {}; the events they report are \
              not seen (run `mcp-monitor doctor` for details)",
@@ -560,7 +561,7 @@ mod tests {
         assert_eq!(p.cmdline, "sleep 30");
         assert_eq!(p.ancestors[0].name, "sh");
         assert_eq!(a.rule, rule::SERVER_EXITED);
-        assert_eq!(a.priority, "Informational");
+        assert_eq!(a.priority, Priority::Informational);
         assert_eq!(a.mcp.server.as_deref(), Some("orphan"));
         assert_eq!(a.output_fields["mcp.exit_code"], 3);
         assert_eq!(a.output_fields["mcp.events"], 7);
@@ -577,7 +578,7 @@ mod tests {
             "h",
         );
         assert_eq!(o.rule, rule::SERVER_OUTLIVED_HOST);
-        assert_eq!(o.priority, "Warning");
+        assert_eq!(o.priority, Priority::Warning);
         assert_eq!(o.output_fields["mcp.host_pid"], 9);
         assert!(o.tags.contains(&"slowmist.11".to_string()));
     }
@@ -616,7 +617,7 @@ mod tests {
         let a = from_notice(
             &Notice::Summary(Box::new(Summary {
                 rule: "Marker".into(),
-                priority: "Critical".into(),
+                priority: Priority::Critical,
                 tags: vec!["t".into()],
                 mcp: mcp_of(&server()),
                 process: None,
@@ -627,7 +628,7 @@ mod tests {
             "h",
         );
         assert_eq!(a.rule, rule::ALERTS_SUPPRESSED);
-        assert_eq!(a.priority, "Critical");
+        assert_eq!(a.priority, Priority::Critical);
         assert!(
             a.output
                 .starts_with("suppressed 199 similar alerts in the last 60 s"),
@@ -650,7 +651,7 @@ mod tests {
         .unwrap_err();
         let a = rules_rejected("SIGHUP", &broken, "h");
         assert_eq!(a.rule, rule::RULES_REJECTED);
-        assert_eq!(a.priority, "Error");
+        assert_eq!(a.priority, Priority::Error);
         let at = a.output_fields["rules.error_location"].as_str().unwrap();
         assert!(at.starts_with("my.yaml:3:"), "{at}");
         assert!(
@@ -665,13 +666,13 @@ mod tests {
             changed: vec!["B".into(), "C".into()],
         };
         let r = rules_reloaded("SIGHUP", 5, &summary, "h");
-        assert_eq!(r.priority, "Informational");
+        assert_eq!(r.priority, Priority::Informational);
         assert_eq!(r.output_fields["rules.added"], 1);
         assert_eq!(r.output_fields["rules.changed"], 2);
         assert_eq!(r.output_fields["rules.changed_names"][1], "C");
 
         let p = probes_unavailable(&["tracepoint syscalls:sys_enter_openat2".into()], "h");
-        assert_eq!(p.priority, "Notice");
+        assert_eq!(p.priority, Priority::Notice);
         assert!(p.output.contains("sys_enter_openat2"), "{}", p.output);
         assert!(p.tags.contains(&HEALTH.to_string()));
     }
@@ -683,7 +684,7 @@ mod tests {
         let mk = |n: u32| {
             Alert::health(
                 rule::EVENTS_LOST,
-                "Warning",
+                Priority::Warning,
                 format!("lost {n}"),
                 BTreeMap::new(),
                 "h",
@@ -695,7 +696,7 @@ mod tests {
         // Another rule is not held back by this one.
         let other = Alert::health(
             rule::RULES_RELOADED,
-            "Informational",
+            Priority::Informational,
             "r".into(),
             BTreeMap::new(),
             "h",

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{event::Event, rules::ruleset::Match};
+use crate::{event::Event, priority::Priority, rules::ruleset::Match};
 
 /// One alert, as written to every sink.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -10,8 +10,8 @@ pub struct Alert {
     /// RFC 3339 with nanoseconds, UTC.
     pub time: String,
     pub rule: String,
-    /// Falco's capitalised names: `Critical`, `Warning`, …
-    pub priority: String,
+    /// Written as Falco writes it: `Critical`, `Warning`, …
+    pub priority: Priority,
     pub output: String,
     pub output_fields: BTreeMap<String, serde_json::Value>,
     pub tags: Vec<String>,
@@ -73,7 +73,7 @@ impl Alert {
         let mut alert = Alert {
             time: rfc3339_nanos(ev.time_ns),
             rule: m.rule.to_owned(),
-            priority: m.priority.as_str().to_owned(),
+            priority: m.priority,
             output: m.output.clone(),
             output_fields: m.output_fields.clone(),
             tags: m.tags.to_vec(),
@@ -111,7 +111,7 @@ impl Alert {
     /// An alert about the monitor itself (events lost, …): no process, no server.
     pub fn health(
         rule: &str,
-        priority: &str,
+        priority: Priority,
         output: String,
         output_fields: BTreeMap<String, serde_json::Value>,
         hostname: &str,
@@ -122,7 +122,7 @@ impl Alert {
         Alert {
             time: rfc3339_nanos(now),
             rule: rule.to_owned(),
-            priority: priority.to_owned(),
+            priority,
             output,
             output_fields,
             tags: vec!["mcp_monitor_health".into()],

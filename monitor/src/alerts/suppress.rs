@@ -23,7 +23,7 @@ use std::{
 use serde::Deserialize;
 
 use super::{Alert, AlertMcp, AlertProcess};
-use crate::rules::Priority;
+use crate::priority::Priority;
 use crate::units::HumanDuration;
 
 /// The `suppression:` settings.
@@ -144,7 +144,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
     pub rule: String,
-    pub priority: String,
+    pub priority: Priority,
     pub tags: Vec<String>,
     pub mcp: AlertMcp,
     pub process: Option<AlertProcess>,
@@ -257,7 +257,7 @@ impl Suppressor {
         }
         // The throttle keeps a noisy server from drowning the others; it must
         // not cost the alerts that matter most: Error and above bypass it.
-        let urgent = Priority::parse(&alert.priority).is_some_and(|p| p <= Priority::Error);
+        let urgent = alert.priority <= Priority::Error;
         if let Some(server) = &alert.mcp.server
             && !urgent
             && !self.take_token(server, alert.process.as_ref().map(|p| p.uid), now)
@@ -274,7 +274,7 @@ impl Suppressor {
                     opened: now,
                     summary: Summary {
                         rule: alert.rule.clone(),
-                        priority: alert.priority.clone(),
+                        priority: alert.priority,
                         tags: alert.tags.clone(),
                         mcp: alert.mcp.clone(),
                         process: alert.process.clone(),
@@ -439,7 +439,7 @@ mod tests {
     use super::*;
 
     fn alert(rule: &str, server: &str) -> Alert {
-        let mut a = Alert::health(rule, "Warning", "x".into(), BTreeMap::new(), "h");
+        let mut a = Alert::health(rule, Priority::Warning, "x".into(), BTreeMap::new(), "h");
         a.mcp.server = Some(server.into());
         a.mcp.root_pid = Some(7);
         a
@@ -584,9 +584,9 @@ mod tests {
         assert_eq!(s.admit(&noise, key("/1", 60), t0), Verdict::Send);
         assert_eq!(s.admit(&noise, key("/2", 60), t0), Verdict::Throttled);
         let mut secret = alert("SSH key read", "fs");
-        secret.priority = "Critical".into();
+        secret.priority = Priority::Critical;
         assert_eq!(s.admit(&secret, key("/id_rsa", 60), t0), Verdict::Send);
-        secret.priority = "Error".into();
+        secret.priority = Priority::Error;
         assert_eq!(s.admit(&secret, key("/id_ed25519", 60), t0), Verdict::Send);
         // Still one alert per key within its window.
         assert_eq!(

@@ -4,6 +4,7 @@
 use super::*;
 use crate::{
     event::Event,
+    priority::Priority,
     rules::{self, LoadOptions},
     sinks::{Losses, SinkKind},
 };
@@ -76,7 +77,7 @@ fn health_alerts_match_the_schema() {
         &v,
         &Alert::health(
             "Alert delivery failed",
-            "Error",
+            Priority::Error,
             losses.text(),
             losses.fields(),
             "host",
@@ -86,7 +87,13 @@ fn health_alerts_match_the_schema() {
     fields.insert("monitor.lost".to_owned(), 12.into());
     assert_valid(
         &v,
-        &Alert::health("Kernel events lost", "Warning", "x".into(), fields, "host"),
+        &Alert::health(
+            "Kernel events lost",
+            Priority::Warning,
+            "x".into(),
+            fields,
+            "host",
+        ),
     );
 }
 
@@ -153,7 +160,7 @@ fn lifecycle_flood_and_reload_alerts_match_the_schema() {
         assert_valid(&v, &health::from_note(&note, "host"));
     }
     // A summary keeps the process of the alert that went out.
-    let rule_alert = Alert::health("r", "Warning", "x".into(), Default::default(), "h");
+    let rule_alert = Alert::health("r", Priority::Warning, "x".into(), Default::default(), "h");
     let process = Some(AlertProcess {
         pid: 42,
         ppid: 9,
@@ -166,7 +173,7 @@ fn lifecycle_flood_and_reload_alerts_match_the_schema() {
     for n in [
         Notice::Summary(Box::new(Summary {
             rule: "MCP server read SSH keys or configuration".into(),
-            priority: "Critical".into(),
+            priority: Priority::Critical,
             tags: vec!["mcp".into()],
             mcp: rule_alert.mcp.clone(),
             process,
@@ -205,14 +212,25 @@ fn lifecycle_flood_and_reload_alerts_match_the_schema() {
 #[test]
 fn the_schema_rejects_what_is_not_an_alert() {
     let v = validator();
-    let mut a = Alert::health("r", "Warning", "x".into(), Default::default(), "h");
-    a.priority = "Loud".into();
-    let json: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+    let a = Alert::health("r", Priority::Warning, "x".into(), Default::default(), "h");
+    let mut json: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+    json["priority"] = "Loud".into();
     assert!(!v.is_valid(&json));
     let mut json: serde_json::Value = serde_json::from_str(
-        &Alert::health("r", "Warning", "x".into(), Default::default(), "h").to_json_line(),
+        &Alert::health("r", Priority::Warning, "x".into(), Default::default(), "h").to_json_line(),
     )
     .unwrap();
     json["tags"] = serde_json::json!(["test"]);
     assert!(!v.is_valid(&json), "a rule alert needs its process");
+}
+
+#[test]
+fn the_schema_names_every_priority_in_order() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/alert.schema.json")).unwrap();
+    let names: Vec<&str> = Priority::ALL.iter().map(|p| p.as_str()).collect();
+    assert_eq!(
+        schema["properties"]["priority"]["enum"],
+        serde_json::json!(names)
+    );
 }

@@ -1,11 +1,12 @@
 use super::Alert;
+use crate::priority::Priority;
 
 /// One line for a terminal: time, priority, server, the rule's output, the rule
 /// name; coloured by priority when `colour` is set.
 pub fn render_text(alert: &Alert, colour: bool) -> String {
     let time = alert.time.get(11..23).unwrap_or(&alert.time);
     let server = alert.mcp.server.as_deref().unwrap_or("-");
-    let priority = alert.priority.to_uppercase();
+    let priority = alert.priority.as_str().to_uppercase();
     // The output is the rule author's text: keep it on one line.
     let output: String = alert
         .output
@@ -15,12 +16,12 @@ pub fn render_text(alert: &Alert, colour: bool) -> String {
     if !colour {
         return format!("{time} {priority:<8} [{server}] {output} ({})", alert.rule);
     }
-    let code = match alert.priority.as_str() {
-        "Emergency" | "Alert" | "Critical" => "1;31",
-        "Error" => "31",
-        "Warning" => "33",
-        "Notice" => "36",
-        _ => "2",
+    let code = match alert.priority {
+        Priority::Emergency | Priority::Alert | Priority::Critical => "1;31",
+        Priority::Error => "31",
+        Priority::Warning => "33",
+        Priority::Notice => "36",
+        Priority::Informational | Priority::Debug => "2",
     };
     format!(
         "\x1b[2m{time}\x1b[0m \x1b[{code}m{priority:<8}\x1b[0m \x1b[1m[{server}]\x1b[0m {output} \x1b[2m({})\x1b[0m",
@@ -38,7 +39,7 @@ mod tests {
         let a = Alert {
             time: "2026-11-25T06:14:03.123456789Z".into(),
             rule: "Read of SSH key".into(),
-            priority: "Critical".into(),
+            priority: Priority::Critical,
             output: "node read /home/u/.ssh/id_rsa\n(injected)".into(),
             output_fields: Default::default(),
             tags: vec![],

@@ -11,6 +11,8 @@ use std::{collections::BTreeMap, fmt::Write as _, net::SocketAddr};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use crate::priority::Priority;
+
 /// The `metrics:` settings.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -84,7 +86,7 @@ pub struct Snapshot {
     pub kernel_failures: Tally,
     pub undecodable_records: u64,
     /// Alerts sent, by rule then priority.
-    pub alerts: BTreeMap<(String, String), u64>,
+    pub alerts: BTreeMap<(String, Priority), u64>,
     pub suppressed: Tally,
     pub throttled: Tally,
     pub throttled_servers: u64,
@@ -170,8 +172,11 @@ impl Snapshot {
             .sample(m, &[], self.undecodable_records);
         let m = "mcp_monitor_alerts_total";
         f.head(m, "counter", "Alerts sent, by rule and priority.");
-        for ((rule, priority), n) in &self.alerts {
-            f.sample(m, &[("rule", rule), ("priority", priority)], n);
+        // By rule, then by the priority's name: the order scrapers have seen.
+        let mut alerts: Vec<_> = self.alerts.iter().collect();
+        alerts.sort_by_key(|((rule, p), _)| (rule.as_str(), p.as_str()));
+        for ((rule, priority), n) in alerts {
+            f.sample(m, &[("rule", rule), ("priority", priority.as_str())], n);
         }
         let m = "mcp_monitor_alerts_suppressed_total";
         f.head(
@@ -352,7 +357,7 @@ mod tests {
         s.events.add("openat", 2);
         s.kernel_lost.add("open", 7);
         s.alerts
-            .insert(("Marker \"x\"\\y".into(), "Warning".into()), 5);
+            .insert(("Marker \"x\"\\y".into(), Priority::Warning), 5);
         s.suppressed.add("Marker", 199);
         s.throttled.add("noisy", 4);
         s.rule_reloads.add("ok", 1);
@@ -364,6 +369,21 @@ mod tests {
             failed: 1,
         });
         s
+    }
+
+    #[test]
+    fn a_rules_priorities_come_in_the_order_of_their_names() {
+        let mut s = Snapshot::default();
+        for p in [Priority::Warning, Priority::Notice, Priority::Critical] {
+            s.alerts.insert(("Alerts suppressed".into(), p), 1);
+        }
+        let text = s.render();
+        let order: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("mcp_monitor_alerts_total{"))
+            .filter_map(|l| l.split("priority=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(order, ["Critical", "Notice", "Warning"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
     CompileOptions, Diagnostic, Kind, LoadError, LoadOptions, RuleSet, RuleSource, Severity,
     default_sources, fields::FIELDS, load_configured, read_path,
 };
-use crate::event::Event;
+use crate::{event::Event, priority::Priority};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
@@ -375,8 +375,8 @@ fn test(rules: &[PathBuf], events: &PathBuf, no_defaults: bool) -> anyhow::Resul
     Ok(if bad > 0 { 1 } else { 0 })
 }
 
-fn priority_colour(p: super::Priority) -> &'static str {
-    use super::Priority::*;
+fn priority_colour(p: Priority) -> &'static str {
+    use Priority::*;
     match p {
         Emergency | Alert | Critical | Error => "1;31",
         Warning => "1;33",

@@ -1,11 +1,10 @@
 //! One rule file's YAML tree to typed items (rules, lists, macros), checking
 //! the shape Falco's format defines and keeping the position of every value.
-use std::fmt;
-
 use super::{
     diag::{Diagnostic, Kind, Severity, SourceFile},
     yaml::{Node, NodeKind, Span},
 };
+use crate::priority::Priority;
 
 /// A scalar from a file, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,63 +13,6 @@ pub struct Text {
     pub span: Span,
     /// Index of the file among the loaded sources.
     pub file: usize,
-}
-
-/// Alert priority, most severe first (Falco's scale).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    Emergency,
-    Alert,
-    Critical,
-    Error,
-    Warning,
-    Notice,
-    Informational,
-    Debug,
-}
-
-impl Priority {
-    pub const ALL: &[Priority] = &[
-        Priority::Emergency,
-        Priority::Alert,
-        Priority::Critical,
-        Priority::Error,
-        Priority::Warning,
-        Priority::Notice,
-        Priority::Informational,
-        Priority::Debug,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "Emergency",
-            Priority::Alert => "Alert",
-            Priority::Critical => "Critical",
-            Priority::Error => "Error",
-            Priority::Warning => "Warning",
-            Priority::Notice => "Notice",
-            Priority::Informational => "Informational",
-            Priority::Debug => "Debug",
-        }
-    }
-
-    /// Case-insensitive; `info` is accepted for `informational`.
-    pub fn parse(s: &str) -> Option<Priority> {
-        let s = s.trim().to_ascii_lowercase();
-        if s == "info" {
-            return Some(Priority::Informational);
-        }
-        Priority::ALL
-            .iter()
-            .copied()
-            .find(|p| p.as_str().eq_ignore_ascii_case(&s))
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

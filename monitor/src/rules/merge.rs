@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use super::{
     context::Ctx,
     diag::Kind,
-    document::{Exception, Item, ListDoc, MacroDoc, Mode, Priority, RuleDoc, Text},
+    document::{Exception, Item, ListDoc, MacroDoc, Mode, RuleDoc, Text},
 };
+use crate::priority::Priority;
 
 #[derive(Debug)]
 pub struct ListDef {

@@ -81,7 +81,6 @@ pub mod yaml;
 mod tests;
 
 pub use diag::{Diagnostic, Kind, LoadError, Location, RuleSource, Severity, Warning};
-pub use document::Priority;
 pub use loader::{
     DEFAULT_PREFIX, LoadOptions, SYSTEM_RULES_DIR, configured_sources, default_sources,
     load_configured, read_path,

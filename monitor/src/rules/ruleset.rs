@@ -13,7 +13,7 @@ use super::{
     context::Ctx,
     diag::{Diagnostic, Kind, LoadError, Location, RuleSource, Severity, SourceFile, Warning},
     dispatch::Dispatch,
-    document::{ExcValue, Exception, Priority, Reader},
+    document::{ExcValue, Exception, Reader},
     eval::Node,
     fields::FieldRef,
     merge::{Defs, RuleDef, merge},
@@ -22,7 +22,7 @@ use super::{
     resolve::Resolver,
     yaml,
 };
-use crate::event::Event;
+use crate::{event::Event, priority::Priority};
 
 /// How strict loading is.
 #[derive(Clone, Debug, Default)]

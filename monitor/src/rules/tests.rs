@@ -1,7 +1,7 @@
 //! Engine tests: every operator, every error class with its file, line and
 //! column, overrides, outputs, dispatch, the default rules and Falco's files.
 use super::*;
-use crate::event::Event;
+use crate::{event::Event, priority::Priority};
 
 fn load(text: &str) -> RuleSet {
     match RuleSet::load(&[RuleSource::new("t.yaml", text)]) {

@@ -261,13 +261,14 @@ mod tests {
     use super::*;
     use crate::{
         alerts::Alert,
+        priority::Priority,
         units::{ByteSize, HumanDuration},
     };
 
     fn delivery(i: usize) -> Arc<Delivery> {
         let alert = Alert::health(
             "Test",
-            "Notice",
+            Priority::Notice,
             format!("alert {i:04} {}", "x".repeat(100)),
             Default::default(),
             "h",

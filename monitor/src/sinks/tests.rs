@@ -13,6 +13,7 @@ use crate::{
     alerts::Alert,
     config::{AlertFormat, HumanDuration, SinksConfig, WebhookConfig},
     detect::AlertSink,
+    priority::Priority,
 };
 
 /// A writer the test can read back.
@@ -101,7 +102,7 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
     for i in 0..n {
         alerts.raise_health(crate::alerts::Alert::health(
             "Test alert",
-            "Warning",
+            Priority::Warning,
             format!("alert {i}"),
             Default::default(),
             "h",
@@ -133,7 +134,7 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
     assert!(wait_until(|| out.lines().len() == n + 1));
     let report: Alert = serde_json::from_str(&out.lines()[n]).unwrap();
     assert_eq!(report.rule, "Alert delivery failed");
-    assert_eq!(report.priority, "Error");
+    assert_eq!(report.priority, Priority::Error);
     assert!(report.output.contains("webhook"), "{}", report.output);
     assert_eq!(
         report.output_fields["monitor.sink.webhook.overflow"],
@@ -148,7 +149,7 @@ fn a_blocked_webhook_loses_alerts_counted_and_reported_while_stdout_gets_all() {
     // Rate-limited: more losses right away are not reported again yet.
     alerts.raise_health(crate::alerts::Alert::health(
         "Test alert",
-        "Warning",
+        Priority::Warning,
         "more".into(),
         Default::default(),
         "h",
@@ -203,7 +204,7 @@ fn reconfigure_restarts_what_changed_and_keeps_what_cannot_start() {
     let alert = || {
         Delivery::new(Alert::health(
             "T",
-            "Notice",
+            Priority::Notice,
             "x".into(),
             Default::default(),
             "h",

@@ -147,7 +147,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::{alerts::Alert, units::HumanDuration};
+    use crate::{alerts::Alert, priority::Priority, units::HumanDuration};
 
     #[test]
     fn urls() {
@@ -247,7 +247,7 @@ mod tests {
     fn delivery() -> Arc<Delivery> {
         Delivery::new(Alert::health(
             "Test",
-            "Notice",
+            Priority::Notice,
             "hello".into(),
             Default::default(),
             "h",

@@ -10,6 +10,7 @@ use std::{
 use super::*;
 use crate::{
     config::{LogConfig, SinksConfig, SocketConfig},
+    priority::Priority,
     sinks::{SinkKind, Sinks, log::LogSink, tests::wait_until},
 };
 
@@ -66,7 +67,7 @@ fn fixture(tag: &str, with_log: bool) -> Fixture {
 fn alert(rule: &str, n: usize, pad: usize) -> Arc<Delivery> {
     let mut a = Alert::health(
         rule,
-        "Warning",
+        Priority::Warning,
         format!("#{n} {}", "x".repeat(pad)),
         Default::default(),
         "h",
