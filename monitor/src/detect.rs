@@ -61,8 +61,12 @@ impl Detector {
         summary
     }
 
-    /// Loads from other places from now on (takes effect at the next reload).
-    pub fn set_options(&mut self, opts: LoadOptions) {
+    /// Loads from `opts` from now on (takes effect at the next reload); the
+    /// same options again change nothing.
+    pub fn reconfigure(&mut self, opts: LoadOptions) {
+        if opts == self.opts {
+            return;
+        }
         self.files = FileWatch::new(opts.rules_dir.iter().chain(&opts.extra).cloned().collect());
         self.opts = opts;
     }
@@ -186,6 +190,19 @@ impl AlertSink {
 
     /// Applies changed sink settings; the sinks that cannot take them keep
     /// their old ones (and the error says why).
+    /// Suppression and throttling from `cfg` (for the rules `set`); returns
+    /// warnings. The same settings again change nothing.
+    pub fn reconfigure_suppression(
+        &mut self,
+        cfg: &crate::alerts::suppress::SuppressionConfig,
+        set: &RuleSet,
+    ) -> Vec<String> {
+        if cfg == self.gate.config() {
+            return Vec::new();
+        }
+        self.gate.reconfigure(cfg.clone(), set)
+    }
+
     pub fn reconfigure(&mut self, config: &SinksConfig) -> anyhow::Result<()> {
         if *config == self.config {
             return Ok(());
@@ -193,6 +210,29 @@ impl AlertSink {
         self.sinks.reconfigure(&self.config, config)?;
         self.config = config.clone();
         Ok(())
+    }
+
+    /// The sinks' configuration in force.
+    pub fn sinks_config(&self) -> &SinksConfig {
+        &self.config
+    }
+
+    /// What the alert sink reports of itself, for metrics: alerts sent by
+    /// rule and priority, what the gate held back, and each sink's figures.
+    pub fn figures(&self) -> crate::metrics::AlertFigures {
+        crate::metrics::AlertFigures {
+            sent: self
+                .sent
+                .iter()
+                .flat_map(|(rule, by_priority)| {
+                    by_priority.iter().map(|(p, n)| ((rule.clone(), *p), *n))
+                })
+                .collect(),
+            suppressed: self.gate.suppressed.clone(),
+            throttled: self.gate.throttled.clone(),
+            throttled_servers: self.gate.throttled_servers() as u64,
+            sinks: self.sink_figures(),
+        }
     }
 
     /// The running sinks' figures, for metrics.

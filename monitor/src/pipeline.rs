@@ -60,7 +60,7 @@ impl Default for Counters {
 impl Pipeline {
     /// Raises the servers' lifecycle alerts the tracker noted.
     pub fn lifecycle_alerts(&mut self) {
-        for note in self.tracker.tagger.lifecycle.take_notes() {
+        for note in self.tracker.take_lifecycle_notes() {
             if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
                 // No process carries its id any more: a restart need not name it.
                 self.tags.forget_server(note.server.id);
@@ -141,32 +141,43 @@ impl Pipeline {
         for (kind, n) in failures {
             kernel_failures.add(kind.name(), *n);
         }
-        let table = &self.tracker.table;
         Snapshot {
             uptime_seconds: self.counters.started.elapsed().as_secs_f64(),
             events: self.counters.events.clone(),
             kernel_lost,
             kernel_failures,
             undecodable_records: self.drops_watch.bad_total,
-            alerts: self
-                .alerts
-                .sent
-                .iter()
-                .flat_map(|(rule, by_priority)| {
-                    by_priority.iter().map(|(p, n)| ((rule.clone(), *p), *n))
-                })
-                .collect(),
-            suppressed: self.alerts.gate.suppressed.clone(),
-            throttled: self.alerts.gate.throttled.clone(),
-            throttled_servers: self.alerts.gate.throttled_servers() as u64,
-            tagged_processes: table
-                .pids()
-                .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
-                .count() as u64,
-            servers: self.tracker.tagger.lifecycle.live() as u64,
+            alerts: self.alerts.figures(),
+            tracking: self.tracker.figures(),
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
-            sinks: self.alerts.sink_figures(),
+        }
+    }
+
+    /// Takes what `new` changes in the parts that can change while running:
+    /// each compares with what it runs and changes only what differs.
+    /// Returns the sinks' configuration now in force (the old one if the new
+    /// one could not be started).
+    pub fn reconfigure(
+        &mut self,
+        new: &crate::config::Config,
+        rules: crate::rules::LoadOptions,
+    ) -> crate::config::SinksConfig {
+        self.detector.reconfigure(rules);
+        self.sink.reconfigure(new.sinks.stdout.events);
+        for w in self
+            .alerts
+            .reconfigure_suppression(&new.suppression, self.detector.rules())
+        {
+            eprintln!("mcp-monitor: warning: {w}");
+        }
+        self.tracker.reconfigure(&new.lifecycle);
+        match self.alerts.reconfigure(&new.sinks) {
+            Ok(()) => new.sinks.clone(),
+            Err(e) => {
+                eprintln!("mcp-monitor: {e:#}");
+                self.alerts.sinks_config().clone()
+            }
         }
     }
 

@@ -48,6 +48,11 @@ impl Gate {
     }
 
     /// New settings (a configuration reload).
+    /// The settings in force.
+    pub fn config(&self) -> &SuppressionConfig {
+        &self.cfg
+    }
+
     pub fn reconfigure(&mut self, cfg: SuppressionConfig, set: &RuleSet) -> Vec<String> {
         self.suppressor.set_throttle(cfg.throttle.clone());
         self.health.set_interval(cfg.health_interval.0);

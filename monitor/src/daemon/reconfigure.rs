@@ -9,7 +9,6 @@ use crate::{
     discover::{self, ConfigMatchers},
     pipeline::Pipeline,
     probes,
-    sinks::events::EventSink,
 };
 
 /// What the rules are loaded from, with the monitor's own files (wherever the
@@ -67,32 +66,8 @@ pub(super) fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut
             source.path().display()
         );
     }
-    if new.rules != running.rules {
-        p.detector.set_options(rule_options(&new, source));
-    }
-    if new.sinks.stdout.events != running.sinks.stdout.events {
-        p.sink.flush();
-        p.sink = EventSink::new(new.sinks.stdout.events);
-    }
-    if new.suppression != running.suppression {
-        for w in p
-            .alerts
-            .gate
-            .reconfigure(new.suppression.clone(), p.detector.rules())
-        {
-            eprintln!("mcp-monitor: warning: {w}");
-        }
-    }
-    if new.lifecycle != running.lifecycle {
-        p.tracker.tagger.lifecycle.set_config(new.lifecycle.clone());
-    }
-    let sinks = match p.alerts.reconfigure(&new.sinks) {
-        Ok(()) => new.sinks,
-        Err(e) => {
-            eprintln!("mcp-monitor: {e:#}");
-            running.sinks.clone()
-        }
-    };
+    let rules = rule_options(&new, source);
+    let sinks = p.reconfigure(&new, rules);
     // What needs a restart stays as it runs, so the warning repeats until then.
     *running = Config {
         rules: new.rules,

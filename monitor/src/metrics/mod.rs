@@ -85,16 +85,30 @@ pub struct Snapshot {
     /// Kernel-side failures (`KernelFailure`), by kind.
     pub kernel_failures: Tally,
     pub undecodable_records: u64,
+    /// What the alert sink reports of itself.
+    pub alerts: AlertFigures,
+    /// What the tracker reports of itself.
+    pub tracking: TrackingFigures,
+    pub rules_loaded: u64,
+    pub rule_reloads: Tally,
+}
+
+/// The alert sink's figures (`AlertSink::figures`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFigures {
     /// Alerts sent, by rule then priority.
-    pub alerts: BTreeMap<(String, Priority), u64>,
+    pub sent: BTreeMap<(String, Priority), u64>,
     pub suppressed: Tally,
     pub throttled: Tally,
     pub throttled_servers: u64,
+    pub sinks: Vec<SinkFigures>,
+}
+
+/// The tracker's figures (`Tracker::figures`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrackingFigures {
     pub tagged_processes: u64,
     pub servers: u64,
-    pub rules_loaded: u64,
-    pub rule_reloads: Tally,
-    pub sinks: Vec<SinkFigures>,
 }
 
 /// One metric family: name, help, type, samples.
@@ -173,7 +187,7 @@ impl Snapshot {
         let m = "mcp_monitor_alerts_total";
         f.head(m, "counter", "Alerts sent, by rule and priority.");
         // By rule, then by the priority's name: the order scrapers have seen.
-        let mut alerts: Vec<_> = self.alerts.iter().collect();
+        let mut alerts: Vec<_> = self.alerts.sent.iter().collect();
         alerts.sort_by_key(|((rule, p), _)| (rule.as_str(), p.as_str()));
         for ((rule, priority), n) in alerts {
             f.sample(m, &[("rule", rule), ("priority", priority.as_str())], n);
@@ -184,37 +198,37 @@ impl Snapshot {
             "counter",
             "Repeats held back by suppression windows (reported in summaries), by rule.",
         )
-        .tally(m, "rule", &self.suppressed);
+        .tally(m, "rule", &self.alerts.suppressed);
         let m = "mcp_monitor_alerts_throttled_total";
         f.head(
             m,
             "counter",
             "Alerts dropped because their MCP server exceeded its alert rate, by server.",
         )
-        .tally(m, "server", &self.throttled);
+        .tally(m, "server", &self.alerts.throttled);
         let m = "mcp_monitor_throttled_servers";
         f.head(
             m,
             "gauge",
             "MCP servers whose alerts are being throttled now.",
         )
-        .sample(m, &[], self.throttled_servers);
+        .sample(m, &[], self.alerts.throttled_servers);
         let m = "mcp_monitor_tagged_processes";
         f.head(m, "gauge", "Processes tagged as part of an MCP server.")
-            .sample(m, &[], self.tagged_processes);
+            .sample(m, &[], self.tracking.tagged_processes);
         let m = "mcp_monitor_servers";
         f.head(m, "gauge", "MCP servers running now.")
-            .sample(m, &[], self.servers);
+            .sample(m, &[], self.tracking.servers);
         let m = "mcp_monitor_rules_loaded";
         f.head(m, "gauge", "Detection rules in the running set.")
             .sample(m, &[], self.rules_loaded);
         let m = "mcp_monitor_rule_reloads_total";
         f.head(m, "counter", "Rule reloads, by result (ok, rejected).")
             .tally(m, "result", &self.rule_reloads);
-        if !self.sinks.is_empty() {
+        if !self.alerts.sinks.is_empty() {
             let m = "mcp_monitor_sink_queue_depth";
             f.head(m, "gauge", "Alerts waiting in each sink's queue.");
-            for s in &self.sinks {
+            for s in &self.alerts.sinks {
                 f.sample(m, &[("sink", &s.name)], s.queue_depth);
             }
             let m = "mcp_monitor_sink_overflow_total";
@@ -223,12 +237,12 @@ impl Snapshot {
                 "counter",
                 "Alerts a sink lost because its queue was full, by sink.",
             );
-            for s in &self.sinks {
+            for s in &self.alerts.sinks {
                 f.sample(m, &[("sink", &s.name)], s.overflow);
             }
             let m = "mcp_monitor_sink_delivered_total";
             f.head(m, "counter", "Alerts a sink delivered, by sink.");
-            for s in &self.sinks {
+            for s in &self.alerts.sinks {
                 f.sample(m, &[("sink", &s.name)], s.delivered);
             }
             let m = "mcp_monitor_sink_failed_total";
@@ -237,7 +251,7 @@ impl Snapshot {
                 "counter",
                 "Alerts a sink took but could not deliver (and live clients dropped for being slow), by sink.",
             );
-            for s in &self.sinks {
+            for s in &self.alerts.sinks {
                 f.sample(m, &[("sink", &s.name)], s.failed);
             }
         }
@@ -347,8 +361,10 @@ mod tests {
         let mut s = Snapshot {
             uptime_seconds: 12.5,
             undecodable_records: 1,
-            tagged_processes: 3,
-            servers: 2,
+            tracking: TrackingFigures {
+                tagged_processes: 3,
+                servers: 2,
+            },
             rules_loaded: 31,
             ..Default::default()
         };
@@ -357,11 +373,12 @@ mod tests {
         s.events.add("openat", 2);
         s.kernel_lost.add("open", 7);
         s.alerts
+            .sent
             .insert(("Marker \"x\"\\y".into(), Priority::Warning), 5);
-        s.suppressed.add("Marker", 199);
-        s.throttled.add("noisy", 4);
+        s.alerts.suppressed.add("Marker", 199);
+        s.alerts.throttled.add("noisy", 4);
         s.rule_reloads.add("ok", 1);
-        s.sinks.push(SinkFigures {
+        s.alerts.sinks.push(SinkFigures {
             name: "stdout".into(),
             queue_depth: 3,
             overflow: 2,
@@ -375,7 +392,7 @@ mod tests {
     fn a_rules_priorities_come_in_the_order_of_their_names() {
         let mut s = Snapshot::default();
         for p in [Priority::Warning, Priority::Notice, Priority::Critical] {
-            s.alerts.insert(("Alerts suppressed".into(), p), 1);
+            s.alerts.sent.insert(("Alerts suppressed".into(), p), 1);
         }
         let text = s.render();
         let order: Vec<&str> = text

@@ -94,6 +94,28 @@ impl Tracker {
         self.tagger.tag_matching_processes(&mut self.table, store)
     }
 
+    /// Servers' lifecycle settings from now on.
+    pub fn reconfigure(&mut self, config: &lifecycle::LifecycleConfig) {
+        self.tagger.lifecycle.set_config(config.clone());
+    }
+
+    /// The lifecycle alerts noted since the last call.
+    pub fn take_lifecycle_notes(&mut self) -> Vec<lifecycle::Note> {
+        self.tagger.lifecycle.take_notes()
+    }
+
+    /// What the tracker reports of itself, for metrics.
+    pub fn figures(&self) -> crate::metrics::TrackingFigures {
+        let table = &self.table;
+        crate::metrics::TrackingFigures {
+            tagged_processes: table
+                .pids()
+                .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
+                .count() as u64,
+            servers: self.tagger.lifecycle.live() as u64,
+        }
+    }
+
     /// Forgets untagged processes that no longer exist.
     pub fn prune(&mut self) {
         self.table.prune();

@@ -24,7 +24,7 @@ pub const SYSTEM_RULES_DIR: &str = "/etc/mcp-monitor/rules.d";
 pub const DEFAULT_PREFIX: &str = "<default>/";
 
 /// What to load; `Default` is the daemon's normal configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoadOptions {
     /// Load the embedded default rules first (`--no-default-rules` turns it off).
     pub default_rules: bool,

@@ -25,7 +25,7 @@ use super::{
 use crate::{event::Event, priority::Priority};
 
 /// How strict loading is.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CompileOptions {
     /// Rules whose condition names a Falco field mcp-monitor does not provide,
     /// or uses a field with a type other than Falco's, are dropped with a

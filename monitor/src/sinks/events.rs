@@ -22,6 +22,14 @@ impl EventSink {
         }
     }
 
+    /// Prints events from now on, or stops, as `enabled` says.
+    pub fn reconfigure(&mut self, enabled: bool) {
+        if enabled != self.out.is_some() {
+            self.flush();
+            *self = EventSink::new(enabled);
+        }
+    }
+
     pub fn event(&mut self, ev: &Event) {
         if let Some(out) = &mut self.out {
             out.extend_from_slice(self.redactor.event(ev).to_json_line().as_bytes());
