@@ -59,6 +59,7 @@
 //! formats errors; `loader` finds files; `reference` writes docs/rules.md;
 //! `cli` is `mcp-monitor rules …`.
 pub mod ast;
+mod build;
 pub mod cli;
 pub mod compile;
 mod context;

@@ -9,8 +9,8 @@ use std::{collections::BTreeSet, fmt::Write as _};
 
 use super::{
     RuleSource,
+    build::definitions,
     merge::{Defs, RuleDef},
-    ruleset::definitions,
 };
 
 /// Where users put their own rule files.
