@@ -55,9 +55,10 @@
 //! # Modules
 //! `yaml` (YAML with positions) → `document` (typed entries) → `merge`
 //! (overrides) → `parser`/`ast` (conditions) → `resolve` (macros, lists) →
-//! `compile` (types, matchers) → `eval`; `output` renders templates; `diag`
-//! formats errors; `loader` finds files; `reference` writes docs/rules.md;
-//! `cli` is `mcp-monitor rules …`.
+//! `compile` (types, matchers) → `eval`; `build` drives that sequence into a
+//! `ruleset` (the compiled rules, dispatched by event type); `output` renders
+//! templates; `diag` formats errors; `loader` finds files; `reference` writes
+//! docs/rules.md; `cli` is `mcp-monitor rules …`.
 pub mod ast;
 mod build;
 pub mod cli;
