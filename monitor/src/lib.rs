@@ -33,3 +33,4 @@ pub(crate) mod tail;
 pub(crate) mod textfile;
 pub mod units;
 pub(crate) mod watch;
+pub mod yaml;

@@ -1,4 +1,4 @@
-//! serde over the rule loader's YAML tree ([`crate::rules::yaml`]), so that
+//! serde over the rule loader's YAML tree ([`crate::yaml`]), so that
 //! a config error points at the line and column of the value that caused it.
 //!
 //! Generic YAML deserialisers lose positions for errors raised by `Deserialize`
@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer as _, Visitor};
 
-use crate::rules::yaml::{Node, NodeKind, Pos};
+use crate::yaml::{Node, NodeKind, Pos};
 
 /// A deserialisation error and where it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,7 +347,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::rules::yaml;
+    use crate::yaml;
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields, rename_all = "snake_case")]

@@ -25,10 +25,8 @@ use crate::{
     alerts::suppress::SuppressionConfig,
     metrics::MetricsConfig,
     procs::{cgroups::WatchedCgroup, lifecycle::LifecycleConfig},
-    rules::{
-        Diagnostic, Kind, Location, Severity,
-        yaml::{self, Node, Pos},
-    },
+    rules::{Diagnostic, Kind, Location, Severity},
+    yaml::{self, Node, Pos},
 };
 
 /// Where the configuration is read from unless `--config` says otherwise.

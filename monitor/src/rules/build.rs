@@ -22,8 +22,8 @@ use super::{
     parser,
     resolve::Resolver,
     ruleset::{CompileOptions, Rule, RuleSet, SkippedRule},
-    yaml,
 };
+use crate::yaml;
 
 impl RuleSet {
     /// Compiles `sources` in order (later files may override earlier ones).

@@ -4,8 +4,8 @@ use super::{
     ast::At,
     diag::{Diagnostic, Kind, Location, Severity, SourceFile},
     document::Text,
-    yaml::Span,
 };
+use crate::yaml::Span;
 
 /// A text that conditions are parsed from: one scalar, or a condition with
 /// the parts later files appended to it (joined by one space).

@@ -1,7 +1,7 @@
 //! Errors and warnings with file, line and column, and how they are shown.
 use std::{fmt, sync::Arc};
 
-use super::yaml::{Pos, Span};
+use crate::yaml::{Pos, Span};
 
 /// A rule source: a file name (or `<default>/name.yaml`) and its text.
 #[derive(Clone, Debug)]
@@ -328,7 +328,7 @@ impl SourceFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::yaml;
+    use crate::yaml;
 
     #[test]
     fn positions_inside_folded_scalars() {

@@ -1,10 +1,10 @@
 //! One rule file's YAML tree to typed items (rules, lists, macros), checking
 //! the shape Falco's format defines and keeping the position of every value.
-use super::{
-    diag::{Diagnostic, Kind, Severity, SourceFile},
+use super::diag::{Diagnostic, Kind, Severity, SourceFile};
+use crate::{
+    priority::Priority,
     yaml::{Node, NodeKind, Span},
 };
-use crate::priority::Priority;
 
 /// A scalar from a file, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

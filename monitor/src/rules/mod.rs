@@ -77,11 +77,12 @@ pub mod parser;
 pub mod reference;
 mod resolve;
 pub mod ruleset;
-pub mod yaml;
 
 #[cfg(test)]
 mod tests;
 
+/// The YAML reader with positions the rules (and the config) are read with.
+pub use crate::yaml;
 pub use diag::{Diagnostic, Kind, LoadError, Location, RuleSource, Severity, Warning};
 pub use loader::{
     DEFAULT_PREFIX, LoadOptions, SYSTEM_RULES_DIR, configured_sources, default_sources,
