@@ -12,7 +12,6 @@ pub mod config;
 pub(crate) mod control;
 pub(crate) mod daemon;
 pub mod decode;
-pub(crate) mod detect;
 pub(crate) mod discover;
 pub mod event;
 pub(crate) mod glob;

@@ -10,14 +10,15 @@ use monitor_common::KernelFailure;
 
 use crate::{
     alerts::health,
+    alerts::sink::AlertSink,
     decode,
-    detect::{self, AlertSink, Compiled, Detector},
     metrics::{Snapshot, Tally},
     probes::{
         self,
         drops::{DropWatch, FailureWatch, LostKind},
     },
     procs::Tracker,
+    rules::detector::{self, Compiled, Detector},
     sinks::events::EventSink,
 };
 
@@ -118,7 +119,7 @@ impl Pipeline {
                 eprintln!(
                     "mcp-monitor: rules reload ({why}) failed; the previous rules stay in force:"
                 );
-                detect::report_load_error(&e);
+                detector::report_load_error(&e);
                 self.counters.reloads.add("rejected", 1);
                 let alert = health::rules_rejected(why, &e, self.alerts.hostname());
                 self.alerts.raise_health(alert);

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod health;
 pub mod keys;
 mod model;
+pub mod sink;
 pub mod suppress;
 #[cfg(test)]
 mod tests;

@@ -21,14 +21,15 @@ use tokio::{
 };
 
 use crate::{
+    alerts::sink::AlertSink,
     alerts::{gate::Gate, health},
     config::ConfigSource,
     control::{self, TagCommand},
-    detect::{self, AlertSink, Detector, Reloads},
     kernel,
     pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
     probes::{self, drops::DropWatch},
     procs::TagRequest,
+    rules::detector::{self, Detector, Reloads},
     sinks::events::EventSink,
 };
 use reconfigure::{read_host_configs, read_policies, reload_config, reselect_hooks, rule_options};
@@ -102,7 +103,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let (detector, warnings) = match Detector::load(rule_options(&config, &source)) {
         Ok(loaded) => loaded,
         Err(e) => {
-            detect::report_load_error(&e);
+            detector::report_load_error(&e);
             anyhow::bail!("the rules do not compile; fix them (see `mcp-monitor rules check`)");
         }
     };

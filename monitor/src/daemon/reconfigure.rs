@@ -5,10 +5,10 @@ use std::{io::IsTerminal as _, path::PathBuf};
 
 use crate::{
     config::{Config, ConfigSource},
-    detect::Detector,
     discover::{self, ConfigMatchers},
     pipeline::Pipeline,
     probes,
+    rules::detector::Detector,
 };
 
 /// What the rules are loaded from, with the monitor's own files (wherever the

@@ -8,9 +8,9 @@ use monitor_common::TagSource;
 use super::reconfigure::{read_host_configs, read_policies, wanted_hooks};
 use crate::{
     config::Config,
-    detect::Detector,
     discover, probes,
     procs::{TagRequest, Tracker, patterns::PatternSet, recognise::Recogniser, scan},
+    rules::detector::Detector,
     watch::FileWatch,
 };
 

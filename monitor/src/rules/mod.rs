@@ -64,6 +64,7 @@ mod build;
 pub mod cli;
 pub mod compile;
 mod context;
+pub mod detector;
 pub mod diag;
 mod dispatch;
 pub mod document;

@@ -10,9 +10,8 @@ use std::{
 
 use super::{stdout::StdoutSink, webhook::WebhookSink, *};
 use crate::{
-    alerts::Alert,
+    alerts::{Alert, sink::AlertSink},
     config::{AlertFormat, HumanDuration, SinksConfig, WebhookConfig},
-    detect::AlertSink,
     priority::Priority,
 };
 
