@@ -89,6 +89,35 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
         None => String::new(),
     };
     let mut out = Vec::new();
+    // A parent reaches its children without `crate::` or `super::`: through
+    // `mod child;` and then `child::…` paths. Re-exports (`pub use child::…`)
+    // are the child's API shown through the parent, not a use of it; comments
+    // are not code.
+    let code: String = text
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("pub use ") && !l.starts_with("//")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = code.as_str();
+    for child in declared_children(text) {
+        let path = if module.is_empty() {
+            child.clone()
+        } else {
+            format!("{module}::{child}")
+        };
+        let used = text.match_indices(&format!("{child}::")).any(|(i, _)| {
+            !text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        });
+        if used {
+            out.push(path);
+        }
+    }
     for (anchor, base) in [("crate::", String::new()), ("super::", parent)] {
         let mut rest = text;
         while let Some(i) = rest.find(anchor) {
@@ -102,6 +131,24 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The modules `text` declares with `mod name;` (any visibility).
+fn declared_children(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let rest = line.strip_prefix("pub ").or(Some(line))?;
+            let rest = match rest.strip_prefix("pub(") {
+                Some(r) => r.split_once(") ")?.1,
+                None => rest,
+            };
+            let name = rest.strip_prefix("mod ")?.strip_suffix(';')?;
+            name.chars()
+                .all(|c| c.is_alphanumeric() || c == '_')
+                .then(|| name.to_owned())
+        })
+        .collect()
 }
 
 /// Adds the paths of the use-tree at the start of `text` (`a::b`, `a::{b, c::d}`)
@@ -259,6 +306,15 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("c.rs"), "use crate::a;").unwrap();
         assert_eq!(circles(&dir).unwrap(), [["a", "b"]]);
+        // A parent using its child through `mod`, the child using the parent.
+        std::fs::write(
+            dir.join("c.rs"),
+            "mod d;\npub use d::thing;\npub struct Thing;",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join("c")).unwrap();
+        std::fs::write(dir.join("c/d.rs"), "use super::Thing;").unwrap();
+        assert_eq!(circles(&dir).unwrap(), [vec!["a", "b"], vec!["c", "c::d"]]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -20,7 +20,7 @@ use std::{
 use anyhow::Context as _;
 
 use super::config::LogConfig;
-use super::{Delivery, Sink};
+use super::sink::{Delivery, Sink};
 
 pub struct LogSink {
     path: PathBuf,

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod events;
 pub mod log;
+pub mod sink;
 pub mod socket;
 pub mod stdout;
 pub mod webhook;
@@ -24,35 +25,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::alerts::Alert;
 use config::SinksConfig;
-
-/// An alert on its way to the sinks, serialised once for all of them.
-#[derive(Debug)]
-pub struct Delivery {
-    pub alert: Alert,
-    /// One JSON line, no newline.
-    pub json: String,
-}
-
-impl Delivery {
-    pub fn new(alert: Alert) -> Arc<Delivery> {
-        let json = alert.to_json_line();
-        Arc::new(Delivery { alert, json })
-    }
-}
-
-/// What a sink does with the alerts its thread takes from its queue.
-pub trait Sink: Send + 'static {
-    /// Handles one alert; an error means it did not reach its destination
-    /// (counted as failed, and reported).
-    fn deliver(&mut self, d: &Arc<Delivery>) -> Result<(), String>;
-    /// After a run of alerts and at least every [`POLL`] while idle: flushing,
-    /// fsync, serving new clients.
-    fn idle(&mut self) {}
-    /// Once, when the sink stops: make everything durable.
-    fn close(&mut self) {}
-}
+use sink::Msg;
+pub use sink::{Delivery, POLL, Sink, SinkContext, Waker};
 
 /// The kinds of sink, each with a fixed slot in [`SinkStats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,35 +108,10 @@ impl SinkStats {
     }
 }
 
-/// How long a sink thread sleeps on an empty queue before its idle work.
-pub const POLL: Duration = Duration::from_millis(100);
 /// Alerts a sink takes from its queue before its idle work gets a turn.
 const RUN: usize = 256;
 /// Lost alerts are reported at most this often.
 const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(10);
-
-enum Msg {
-    Alert(Arc<Delivery>),
-    /// Do the idle work now (a new live client is waiting).
-    Wake,
-}
-
-/// A handle that makes a sink's thread do its idle work soon.
-#[derive(Clone)]
-pub struct Waker(SyncSender<Msg>);
-
-impl Waker {
-    pub fn wake(&self) {
-        let _ = self.0.try_send(Msg::Wake);
-    }
-}
-
-/// What a sink's constructor is given besides its config.
-pub struct SinkContext {
-    /// Set when the daemon stops: cut retries and waits short.
-    pub stopping: Arc<AtomicBool>,
-    pub waker: Waker,
-}
 
 /// A running sink: its queue and its thread.
 struct Running {

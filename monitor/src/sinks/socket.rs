@@ -41,7 +41,11 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Delivery, Sink, SinkContext, Waker, config::SinksConfig, log::read_back};
+use super::{
+    config::SinksConfig,
+    log::read_back,
+    sink::{Delivery, Sink, SinkContext, Waker},
+};
 use crate::alerts::{Alert, AlertFilter};
 
 pub use super::config::DEFAULT_SOCKET;

@@ -4,7 +4,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{Delivery, Sink};
+use super::sink::{Delivery, Sink};
 use crate::{
     alerts::render_text,
     config::{AlertFormat, StdoutConfig},

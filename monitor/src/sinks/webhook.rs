@@ -17,7 +17,7 @@ use std::{
 
 pub use super::config::HttpUrl;
 use super::config::WebhookConfig;
-use super::{Delivery, Sink};
+use super::sink::{Delivery, Sink};
 
 pub struct WebhookSink {
     url: HttpUrl,
