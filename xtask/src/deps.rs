@@ -309,12 +309,19 @@ mod tests {
         // A parent using its child through `mod`, the child using the parent.
         std::fs::write(
             dir.join("c.rs"),
-            "mod d;\npub use d::thing;\npub struct Thing;",
+            "mod d;\npub use d::thing;\n// d::thing in a comment\nfn f() { d::thing(); }\npub struct Thing;",
         )
         .unwrap();
         std::fs::create_dir_all(dir.join("c")).unwrap();
         std::fs::write(dir.join("c/d.rs"), "use super::Thing;").unwrap();
         assert_eq!(circles(&dir).unwrap(), [vec!["a", "b"], vec!["c", "c::d"]]);
+        // A re-export alone is not a use.
+        std::fs::write(
+            dir.join("c.rs"),
+            "mod d;\npub use d::thing;\npub struct Thing;",
+        )
+        .unwrap();
+        assert_eq!(circles(&dir).unwrap(), [["a", "b"]]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
