@@ -218,7 +218,9 @@ impl Pipeline {
                     if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
-                        self.alerts.evaluate(&self.detector, &ev);
+                        for rule in self.detector.rules().matching(&ev) {
+                            self.alerts.raise_match(rule, &ev);
+                        }
                     }
                 }
                 Err(e) => self.drops_watch.bad_record(&e),

@@ -10,7 +10,7 @@ use super::{Alert, gate::Gate, health, hostname};
 use crate::{
     event::Event,
     priority::Priority,
-    rules::{RuleSet, detector::Detector},
+    rules::{RuleSet, ruleset::Rule},
     sinks::{Delivery, SinkKind, Sinks, config::SinksConfig},
 };
 
@@ -50,19 +50,16 @@ impl AlertSink {
         &self.hostname
     }
 
-    /// Evaluates `ev` against `detector`'s rules and raises an alert per match
-    /// that the gate lets through.
-    pub fn evaluate(&mut self, detector: &Detector, ev: &Event) {
-        for rule in detector.rules().matching(ev) {
-            let hostname = &self.hostname;
-            // Rendered only when it goes out: repeats in a flood cost a key.
-            let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
-                Alert::new(&rule.to_match(ev), ev, hostname)
-            });
-            self.send_pending();
-            if let Some(alert) = alert {
-                self.send(alert, &[]);
-            }
+    /// Raises the alert `rule` matching `ev` gives, if the gate lets it through.
+    pub fn raise_match(&mut self, rule: &Rule, ev: &Event) {
+        let hostname = &self.hostname;
+        // Rendered only when it goes out: repeats in a flood cost a key.
+        let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
+            Alert::new(&rule.to_match(ev), ev, hostname)
+        });
+        self.send_pending();
+        if let Some(alert) = alert {
+            self.send(alert, &[]);
         }
     }
 

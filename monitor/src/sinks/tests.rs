@@ -189,6 +189,29 @@ fn losses_are_counted_per_sink() {
 }
 
 #[test]
+fn a_sink_whose_old_settings_fail_too_is_said_to_be_stopped() {
+    let dir = std::env::temp_dir().join(format!("mcpmon-rollback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = SinksConfig::default();
+    cfg.stdout.enabled = false;
+    cfg.socket.enabled = false;
+    cfg.log.path = dir.join("logs/a.jsonl");
+    let mut sinks = Sinks::start(&cfg).unwrap();
+    assert_eq!(sinks.kinds(), [SinkKind::Log]);
+    // The old log's directory becomes a file: restarting on it fails too.
+    std::fs::remove_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs"), "not a directory").unwrap();
+    let mut broken = cfg.clone();
+    broken.log.path = PathBuf::from("/proc/mcpmon/alerts.jsonl");
+    let e = sinks.reconfigure(&cfg, &broken).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("the log sink is stopped"), "{text}");
+    assert!(sinks.kinds().is_empty(), "{:?}", sinks.kinds());
+    assert!(sinks.shutdown(Duration::from_secs(5)).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn reconfigure_restarts_what_changed_and_keeps_what_cannot_start() {
     let dir = std::env::temp_dir().join(format!("mcpmon-reconf-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
