@@ -70,6 +70,16 @@ pub const SENSITIVE_DEPTH: u64 = 4;
 /// them against tracefs before it lets the kernel read them.
 pub const URING_COMPLETE_REQ: usize = 16;
 pub const URING_COMPLETE_RES: usize = 32;
+/// The io_uring opcodes that open a file (`IORING_OP_OPENAT`, `_OPENAT2`):
+/// their result is the new fd.
+pub const IORING_OPEN_OPS: [u8; 2] = [18, 28];
+
+/// Whether an io_uring opcode opens a file.
+#[inline(always)]
+pub const fn is_uring_open(opcode: u8) -> bool {
+    opcode == IORING_OPEN_OPS[0] || opcode == IORING_OPEN_OPS[1]
+}
+
 /// Capacity of the map that reports each file an io_uring request used once.
 pub const MAX_URING_FILES: u32 = 4096;
 

@@ -16,7 +16,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     AT_FDCWD, EventKind, Handler, KernelOffsets, OpenSyscall, URING_COMPLETE_REQ,
-    URING_COMPLETE_RES,
+    URING_COMPLETE_RES, is_uring_open,
 };
 
 use crate::{
@@ -26,9 +26,6 @@ use crate::{
     kpath::{fd_file, file_flags, file_is_regular},
     maps::{URING_FILES, offsets},
 };
-
-const IORING_OP_OPENAT: u8 = 18;
-const IORING_OP_OPENAT2: u8 = 28;
 
 /// A field of the `io_kiocb` at `req`, read at `off`.
 #[inline(always)]
@@ -40,7 +37,7 @@ unsafe fn req_field<T: Copy + Default>(req: *const u8, off: u32) -> T {
 #[inline(always)]
 unsafe fn file_of(off: &KernelOffsets, req: *const u8, opcode: u8, res: i32) -> *const u8 {
     unsafe {
-        if opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2 {
+        if is_uring_open(opcode) {
             if res < 0 || req_field::<u32>(req, off.io_open_file_slot) != 0 {
                 return core::ptr::null();
             }

@@ -188,14 +188,20 @@ fn losses_are_counted_per_sink() {
     );
 }
 
+/// Sinks with only the alert log, at `path`.
+fn log_only(path: PathBuf) -> SinksConfig {
+    let mut cfg = SinksConfig::default();
+    cfg.stdout.enabled = false;
+    cfg.socket.enabled = false;
+    cfg.log.path = path;
+    cfg
+}
+
 #[test]
 fn a_sink_whose_old_settings_fail_too_is_said_to_be_stopped() {
     let dir = std::env::temp_dir().join(format!("mcpmon-rollback-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut cfg = SinksConfig::default();
-    cfg.stdout.enabled = false;
-    cfg.socket.enabled = false;
-    cfg.log.path = dir.join("logs/a.jsonl");
+    let cfg = log_only(dir.join("logs/a.jsonl"));
     let mut sinks = Sinks::start(&cfg).unwrap();
     assert_eq!(sinks.kinds(), [SinkKind::Log]);
     // The old log's directory becomes a file: restarting on it fails too.
@@ -215,10 +221,7 @@ fn a_sink_whose_old_settings_fail_too_is_said_to_be_stopped() {
 fn reconfigure_restarts_what_changed_and_keeps_what_cannot_start() {
     let dir = std::env::temp_dir().join(format!("mcpmon-reconf-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut cfg = SinksConfig::default();
-    cfg.stdout.enabled = false;
-    cfg.socket.enabled = false;
-    cfg.log.path = dir.join("a.jsonl");
+    let cfg = log_only(dir.join("a.jsonl"));
     let mut sinks = Sinks::start(&cfg).unwrap();
     assert_eq!(sinks.kinds(), [SinkKind::Log]);
     let stats = sinks.stats();

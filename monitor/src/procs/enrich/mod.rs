@@ -137,7 +137,7 @@ impl Enricher {
                 if syscall == OpenSyscall::IoUring {
                     // A request's result is an fd only for an open.
                     let op = names::value(mode, names::IORING_OPS);
-                    if ret >= 0 && (op == "IORING_OP_OPENAT" || op == "IORING_OP_OPENAT2") {
+                    if ret >= 0 && monitor_common::is_uring_open(mode as u8) {
                         ev.fd_num = Some(ret);
                     }
                     ev.arg_request = Some(op);

@@ -13,11 +13,6 @@ use crate::{
     names, paths,
 };
 
-/// `evt.category` of a syscall (a column of the syscall table).
-pub fn category(s: Syscall) -> &'static str {
-    s.category()
-}
-
 /// An id argument as given: `(uid_t)-1` ("unchanged") is -1, others are
 /// unsigned.
 fn id(v: u64) -> i64 {
@@ -74,7 +69,7 @@ impl Enricher {
         base: &KernelBase,
     ) -> Option<Event> {
         use Syscall::*;
-        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), call.syscall.category())?;
         set_result(&mut ev, call.ret);
         ev.truncated = header.flags & (flags::PATH_TRUNCATED | flags::PATH2_TRUNCATED) != 0;
         let ok1 = header.flags & flags::PATH_UNREADABLE == 0;
@@ -148,7 +143,7 @@ impl Enricher {
         if !matches!(call.syscall, Fchown | Fchmod | Ioctl) {
             ev.arg_path = Some(path);
         }
-        if category(call.syscall) == "file" {
+        if call.syscall.category() == "file" {
             ev.fd_typechar = Some("f".into());
         }
         let flag_arg = match call.syscall {
@@ -195,7 +190,7 @@ impl Enricher {
         store: &impl TagStore,
     ) -> Option<Event> {
         use Syscall::*;
-        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), call.syscall.category())?;
         set_result(&mut ev, call.ret);
         let pid = header.tgid;
         let a = call.args;
@@ -349,7 +344,7 @@ impl Enricher {
         call: &Call,
         endpoint: Option<Endpoint>,
     ) -> Option<Event> {
-        let mut ev = self.base_event(ctx, header, call.syscall.name(), category(call.syscall))?;
+        let mut ev = self.base_event(ctx, header, call.syscall.name(), call.syscall.category())?;
         set_result(&mut ev, call.ret);
         let pid = header.tgid;
         let fd = call.int(0);
@@ -560,17 +555,17 @@ mod tests {
             assert!(
                 listed
                     .iter()
-                    .any(|(c, n)| c == category(*s) && n == s.name()),
+                    .any(|(c, n)| c == s.category() && n == s.name()),
                 "docs/events.md does not list `{}` under `{}`",
                 s.name(),
-                category(*s)
+                s.category()
             );
         }
         for (c, n) in &listed {
             assert!(
                 Syscall::ALL
                     .iter()
-                    .any(|s| s.name() == n && category(*s) == c),
+                    .any(|s| s.name() == n && s.category() == c),
                 "docs/events.md lists `{n}` under `{c}`, which is not a reported call of that category"
             );
         }
@@ -614,10 +609,10 @@ mod tests {
 
     #[test]
     fn categories_and_ids() {
-        assert_eq!(category(Syscall::Mount), "security");
-        assert_eq!(category(Syscall::Renameat2), "file");
-        assert_eq!(category(Syscall::Accept4), "net");
-        assert_eq!(category(Syscall::Kill), "process");
+        assert_eq!(Syscall::Mount.category(), "security");
+        assert_eq!(Syscall::Renameat2.category(), "file");
+        assert_eq!(Syscall::Accept4.category(), "net");
+        assert_eq!(Syscall::Kill.category(), "process");
         assert_eq!(id(u32::MAX as u64), -1);
         assert_eq!(id(u64::MAX), -1);
         assert_eq!(id(1000), 1000);
