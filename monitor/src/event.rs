@@ -283,6 +283,15 @@ pub struct Event {
 
     #[serde(rename = "container.id", skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+
+    /// What the kernel did at the call in enforce mode: `killed` (SIGKILL
+    /// sent before the call returned to the process) or `denied` (the call
+    /// failed with EPERM).
+    #[serde(rename = "evt.enforced", skip_serializing_if = "Option::is_none")]
+    pub enforced: Option<String>,
+    /// The rule whose compiled condition the kernel acted on.
+    #[serde(rename = "evt.enforced_by", skip_serializing_if = "Option::is_none")]
+    pub enforced_by: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -13,6 +13,7 @@ pub(crate) mod control;
 pub(crate) mod daemon;
 pub mod decode;
 pub(crate) mod discover;
+pub mod enforce;
 pub mod event;
 pub(crate) mod glob;
 pub(crate) mod kernel;

@@ -521,6 +521,7 @@ impl Loader {
             &def.tags,
             def.enabled,
             &def.desc,
+            def.action,
         )
             .hash(&mut h);
         let evt_types = event_types(&cond);
@@ -530,7 +531,9 @@ impl Loader {
             priority: def.priority,
             tags: def.tags.clone(),
             enabled: def.enabled,
+            action: def.action,
             location: self.ctx.location_of_span(def.name.file, def.name.span),
+            resolved: resolved.clone(),
             condition,
             cond,
             output,

@@ -2,6 +2,7 @@
 //! the shape Falco's format defines and keeping the position of every value.
 use super::diag::{Diagnostic, Kind, Severity, SourceFile};
 use crate::{
+    enforce::Action,
     priority::Priority,
     yaml::{Node, NodeKind, Span},
 };
@@ -47,6 +48,8 @@ pub struct RuleDoc {
     pub priority: Option<(Priority, Text)>,
     pub tags: Option<Vec<Text>>,
     pub enabled: Option<bool>,
+    /// `action:`: `Some(None)` for `none` (clears an earlier rule's action).
+    pub action: Option<Option<Action>>,
     pub exceptions: Option<Vec<Exception>>,
     pub source: Option<Text>,
     /// Legacy `append: true`.
@@ -94,6 +97,7 @@ const RULE_KEYS: &[&str] = &[
     "priority",
     "tags",
     "enabled",
+    "action",
     "exceptions",
     "source",
     "append",
@@ -111,6 +115,7 @@ const OVERRIDABLE: &[(&str, bool, bool)] = &[
     ("priority", false, true),
     ("tags", true, true),
     ("enabled", false, true),
+    ("action", false, true),
     ("exceptions", true, true),
     ("items", true, true),
 ];
@@ -444,6 +449,9 @@ impl Reader<'_> {
         if let Some(n) = node.get("enabled") {
             doc.enabled = Some(self.bool(n, "enabled")?);
         }
+        if let Some(n) = node.get("action") {
+            doc.action = Some(self.action(n)?);
+        }
         if let Some(n) = node.get("exceptions") {
             doc.exceptions = Some(self.exceptions(n)?);
         }
@@ -457,11 +465,32 @@ impl Reader<'_> {
                 "priority",
                 "tags",
                 "enabled",
+                "action",
                 "exceptions",
             ],
         )?;
         doc.name = Some(name);
         Some(doc)
+    }
+
+    /// `action: kill | kill-server | deny | none`.
+    fn action(&mut self, node: &Node) -> Option<Option<Action>> {
+        let t = self.text(node, "action")?;
+        if t.value == "none" {
+            return Some(None);
+        }
+        match Action::parse(&t.value) {
+            Some(a) => Some(Some(a)),
+            None => {
+                self.error(
+                    node.span,
+                    Kind::Schema,
+                    format!("unknown action `{}`", t.value),
+                    "kill, kill-server, deny, or none",
+                );
+                None
+            }
+        }
     }
 
     fn exceptions(&mut self, node: &Node) -> Option<Vec<Exception>> {

@@ -8,7 +8,7 @@ use super::{
     diag::Kind,
     document::{Exception, Item, ListDoc, MacroDoc, Mode, RuleDoc, Text},
 };
-use crate::priority::Priority;
+use crate::{enforce::Action, priority::Priority};
 
 #[derive(Debug)]
 pub struct ListDef {
@@ -32,6 +32,7 @@ pub struct RuleDef {
     pub priority: Priority,
     pub tags: Vec<String>,
     pub enabled: bool,
+    pub action: Option<Action>,
     pub exceptions: Vec<Exception>,
     /// Falco's event source (`syscall` when absent).
     pub event_source: Option<Text>,
@@ -142,6 +143,7 @@ fn rule(ctx: &mut Ctx, defs: &mut Defs, r: RuleDoc) {
         && r.desc.is_none()
         && r.priority.is_none()
         && r.tags.is_none()
+        && r.action.is_none()
         && r.exceptions.is_none()
         && r.overrides.is_empty();
     let is_change = !r.overrides.is_empty() || r.append || (enabled_only && existing.is_some());
@@ -209,6 +211,7 @@ fn rule(ctx: &mut Ctx, defs: &mut Defs, r: RuleDoc) {
             .map(|t| t.value)
             .collect(),
         enabled: r.enabled.unwrap_or(true),
+        action: r.action.flatten(),
         exceptions: r.exceptions.unwrap_or_default(),
         event_source: r.source,
     };
@@ -271,6 +274,11 @@ fn apply_overrides(def: &mut RuleDef, r: RuleDoc) {
             "enabled" => {
                 if let Some(e) = r.enabled {
                     def.enabled = e;
+                }
+            }
+            "action" => {
+                if let Some(a) = r.action {
+                    def.action = a;
                 }
             }
             "exceptions" => {

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use super::{
+    ast::Expr,
     diag::Location,
     dispatch::Dispatch,
     eval::Node,
     fields::FieldRef,
     output::{Seg, Template},
 };
-use crate::{event::Event, priority::Priority};
+use crate::{enforce::Action, event::Event, priority::Priority};
 
 /// How strict loading is.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -31,7 +32,11 @@ pub struct Rule {
     pub(super) priority: Priority,
     pub(super) tags: Vec<String>,
     pub(super) enabled: bool,
+    pub(super) action: Option<Action>,
     pub(super) location: Location,
+    /// The condition with macros, lists and exceptions inlined, as a tree
+    /// (what the kernel plan compiles).
+    pub(super) resolved: Expr,
     pub(super) condition: String,
     pub(super) cond: Node,
     pub(super) output: Template,
@@ -59,6 +64,14 @@ impl Rule {
     /// Where the rule was defined (file, line, column of its name).
     pub fn location(&self) -> &Location {
         &self.location
+    }
+    /// What the rule does besides alerting, in enforce mode.
+    pub fn action(&self) -> Option<Action> {
+        self.action
+    }
+    /// The condition with macros, lists and exceptions inlined.
+    pub fn resolved(&self) -> &Expr {
+        &self.resolved
     }
     /// The condition with macros and lists inlined, in canonical form.
     pub fn condition(&self) -> &str {
@@ -99,6 +112,7 @@ impl Rule {
                 .collect(),
             tags: &self.tags,
             source_file: &self.location.file,
+            action: self.action,
         }
     }
 
@@ -128,6 +142,8 @@ pub struct Match<'a> {
     pub tags: &'a [String],
     /// The file that defined the rule.
     pub source_file: &'a str,
+    /// The rule's `action:` (acted on only in enforce mode).
+    pub action: Option<Action>,
 }
 
 /// A rule left out by lenient loading ([`CompileOptions::skip_unsupported`]).

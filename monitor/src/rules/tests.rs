@@ -1184,3 +1184,43 @@ fn open_access_tests_are_decided_by_dispatch_as_they_would_be_evaluated() {
         &read
     ));
 }
+
+#[test]
+fn action_key_sets_overrides_and_clears() {
+    use crate::enforce::Action;
+    let base =
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: warning\n";
+    assert_eq!(load(base).rule("r").unwrap().action(), None);
+    let killing = format!("{base}  action: kill\n");
+    assert_eq!(
+        load(&killing).rule("r").unwrap().action(),
+        Some(Action::Kill)
+    );
+    // An override turns enforcement on for a rule defined earlier, and
+    // `none` turns it off again; the action is part of the rule's identity.
+    let set = load(&format!(
+        "{base}- rule: r\n  action: kill-server\n  override:\n    action: replace\n"
+    ));
+    assert_eq!(set.rule("r").unwrap().action(), Some(Action::KillServer));
+    let set = load(&format!(
+        "{killing}- rule: r\n  action: none\n  override:\n    action: replace\n"
+    ));
+    assert_eq!(set.rule("r").unwrap().action(), None);
+    let changed = diff(&load(base), &load(&killing));
+    assert_eq!(changed.changed, vec!["r".to_string()]);
+    // An unknown action is an error at its line and column, naming the choices.
+    let (kind, line, col, d) = one_error(&format!("{base}  action: block\n"));
+    assert_eq!((kind, line, col), (Kind::Schema, 6, 11));
+    assert!(d.render(false).contains("kill, kill-server, deny, or none"));
+    // `append` makes no sense for an action.
+    let errs = load_err(&format!(
+        "{base}- rule: r\n  action: kill\n  override:\n    action: append\n"
+    ));
+    assert!(
+        errs[0]
+            .message
+            .contains("`action` cannot be overridden with append"),
+        "{}",
+        errs[0].message
+    );
+}
