@@ -208,9 +208,23 @@ fn try_complete<const WALK: bool>() -> Option<()> {
         count_failure(KernelFailure::Unpaired);
         return None;
     };
-    let tag = Some(current_tag()?);
-    emit_trimmed(tag, |ev: &mut OpenEvent| unsafe {
-        let ret = (*h).ret;
+    let tag = current_tag()?;
+    // What prevent mode did: the LSM hook's refusal, else a decision on the
+    // file the call opened (not for io_uring's, whose request cannot be
+    // stopped from here).
+    let mut enforced = crate::enforce::take_verdict();
+    // SAFETY: this CPU's hand-off slot.
+    let (ret, uring_file) = unsafe { ((*h).ret, (*h).file) };
+    if enforced == 0 && uring_file == 0 && ret >= 0 {
+        enforced = crate::enforce::on_open(
+            ret,
+            pending.syscall,
+            pending.flags,
+            &tag,
+            crate::emit::current_tgid(),
+        );
+    }
+    emit_trimmed(Some(tag), |ev: &mut OpenEvent| unsafe {
         ev.syscall = pending.syscall;
         ev.dirfd = pending.dirfd;
         ev.flags = pending.flags;
@@ -261,7 +275,11 @@ fn try_complete<const WALK: bool>() -> Option<()> {
             }
             None => 0,
         };
+        if enforced != 0 {
+            fl |= flags::ENFORCED;
+        }
         ev.header.flags = fl;
+        ev.header.enforced = enforced;
         OpenEvent::MIN_LEN + ev.resolved_len as usize
     });
     Some(())

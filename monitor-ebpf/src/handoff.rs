@@ -36,6 +36,9 @@ pub struct Handoff {
     pub dirfds: [u8; 2],
     pub data_arg: u8,
     pub data_len: u8,
+    /// What prevent mode did at the call (`EventHeader::enforced`), set by
+    /// the handler before it builds the record.
+    pub enforced: u32,
     /// The call's arguments, copied here by the handler: reading one by a
     /// runtime index is then a bounded map-value access, which every kernel
     /// accepts (a variable stack offset is refused by older verifiers).

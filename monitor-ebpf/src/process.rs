@@ -60,8 +60,18 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 fn complete_exec<const SCAN: bool>(ctx: &TracePointContext) -> u32 {
     let off = offsets();
     let tag = current_tag();
+    // Prevent mode: a SIGKILL now is delivered before the new program's
+    // first instruction.
+    let enforced = match &tag {
+        Some(t) => crate::enforce::on_exec(t, crate::emit::current_tgid()),
+        None => 0,
+    };
     emit_trimmed(tag, |ev: &mut ExecEvent| unsafe {
         let mut fl = 0;
+        if enforced != 0 {
+            fl |= flags::ENFORCED;
+        }
+        ev.header.enforced = enforced;
 
         // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
         let loc: u32 = ctx.read_at(off.exec_filename as usize).unwrap_or(0);

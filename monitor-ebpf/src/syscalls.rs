@@ -93,7 +93,21 @@ fn take_call() -> Option<(*mut Handoff, Tag)> {
         }
         (*h).call = call;
     }
-    Some((h, current_tag()?))
+    let tag = current_tag()?;
+    let enforced = crate::enforce::on_call(call.syscall, &tag, crate::emit::current_tgid());
+    // SAFETY: as above.
+    unsafe { (*h).enforced = enforced };
+    Some((h, tag))
+}
+
+/// Reports in `header` what prevent mode did at the call in slot `h`.
+#[inline(always)]
+unsafe fn report_enforced(h: *const Handoff, header: &mut monitor_common::EventHeader) {
+    let v = unsafe { (*h).enforced };
+    header.enforced = v;
+    if v != 0 {
+        header.flags |= flags::ENFORCED;
+    }
 }
 
 /// Argument `i` of the call in the hand-off slot (0 for an index out of range).
@@ -141,6 +155,7 @@ fn complete_path<const WALK: bool>() -> u32 {
             }
         }
         ev.header.flags = fl;
+        report_enforced(h, &mut ev.header);
         PathEvent::MIN_LEN + ev.base_len as usize
     });
     0
@@ -184,6 +199,7 @@ pub fn handle_sock(_ctx: TracePointContext) -> u32 {
         } else {
             0
         };
+        report_enforced(h, &mut ev.header);
     });
     0
 }
@@ -209,6 +225,7 @@ pub fn handle_call(_ctx: TracePointContext) -> u32 {
                 Err(_) => ev.header.flags = flags::DATA_UNREADABLE,
             }
         }
+        report_enforced(h, &mut ev.header);
     });
     0
 }

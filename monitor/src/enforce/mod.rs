@@ -6,6 +6,7 @@
 //! otherwise the alert says what would have been done (`would-kill`).
 use std::fmt;
 
+pub mod narrow;
 pub mod plan;
 
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,10 @@ impl fmt::Display for Action {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod action_tests {
     use super::*;
 
     #[test]
