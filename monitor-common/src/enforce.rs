@@ -10,9 +10,7 @@
 
 /// Slots: bits of a `u32` mask.
 pub const MAX_KERNEL_RULES: u32 = 32;
-/// Candidate slots one call examines; more overlapping rules are left to
-/// user space.
-pub const MAX_CANDIDATES: usize = 4;
+
 /// Directories above a file whose rules cover it (`pmatch` of a directory).
 pub const IDENTITY_DEPTH: usize = 5;
 pub const MAX_ENFORCE_INODES: u32 = 8192;
@@ -60,8 +58,8 @@ pub mod access {
 /// Ports one connect rule may name.
 pub const RULE_PORTS: usize = 8;
 
-/// One compiled rule.
-#[repr(C)]
+/// One compiled rule, as user space sums it up: the kernel gets it spread
+/// over the [`masks`] (and its ports over a port map).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelRule {
     /// A [`class`] constant; 0 for an empty slot.
@@ -74,21 +72,38 @@ pub struct KernelRule {
     pub flags: u8,
     /// `OpenSyscall` kinds (bit per value) the file class applies to.
     pub open_types: u8,
-    /// Bytes of `comm_prefix` to compare, for the process (0) and its
-    /// parent (1); 0: no prefix exemption.
-    pub comm_prefix_len: [u8; 2],
     /// Ports in `ports` (connect); 0: any port.
     pub nports: u8,
-    /// A name prefix that exempts the process (0) or its parent (1)
-    /// (`proc.name startswith "npm exec "`).
-    pub comm_prefix: [[u8; 16]; 2],
     pub ports: [u16; RULE_PORTS],
+}
+
+/// A name prefix (at most 15 bytes) as [`PrefixRule`] holds it.
+pub fn comm_prefix_words(prefix: &[u8]) -> ([u64; 2], [u64; 2]) {
+    let mut bytes = [0u8; 16];
+    let mut mask = [0u8; 16];
+    let n = if prefix.len() > 15 { 15 } else { prefix.len() };
+    let mut i = 0;
+    while i < n {
+        bytes[i] = prefix[i];
+        mask[i] = 0xff;
+        i += 1;
+    }
+    (words(&bytes), words(&mask))
+}
+
+/// A 16-byte name as two little-endian words.
+pub fn words(b: &[u8; 16]) -> [u64; 2] {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&b[..8]);
+    hi.copy_from_slice(&b[8..]);
+    [u64::from_le_bytes(lo), u64::from_le_bytes(hi)]
 }
 
 /// Key of the inode map: the kernel's `s_dev` of the file's filesystem and
 /// its inode number.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InodeKey {
     pub ino: u64,
     pub dev: u32,
@@ -144,6 +159,47 @@ pub mod config {
     /// Non-zero when any slot is filled: probes skip the lookups otherwise.
     pub const ACTIVE: u32 = 0;
     pub const LEN: u32 = 1;
+}
+
+/// Indexes of the `ENFORCE_MASKS` array: for each property of a call, the
+/// slots whose rule allows it. The probe ANDs the masks of the call's
+/// properties into its candidates, so that checking every rule costs a few
+/// array reads and no branch per rule (which the verifier would explore).
+pub mod masks {
+    /// + a [`super::class`] constant: the slots of that class.
+    pub const CLASS: u32 = 0;
+    /// + the open's [`super::access`] bits (1 to 3): slots that allow it.
+    pub const ACCESS: u32 = 8;
+    /// + the `OpenSyscall` value: slots of file rules that name it.
+    pub const OPEN_TYPE: u32 = 12;
+    /// Slots that also act when the open reached a directory.
+    pub const DIR_OK: u32 = 20;
+    /// Slots that also act on the process the server was tagged at.
+    pub const ROOT_OK: u32 = 21;
+    /// Slots whose action is deny.
+    pub const DENY: u32 = 22;
+    /// Connect slots that name no port.
+    pub const ANY_PORT: u32 = 23;
+    pub const LEN: u32 = 24;
+}
+
+/// Name prefixes that exempt a process or its parent (`proc.name
+/// startswith "npm exec "`).
+pub const MAX_PREFIXES: u32 = 8;
+
+/// One name prefix, with the slots it exempts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixRule {
+    /// The prefix as two little-endian words of a 16-byte name, and the
+    /// mask of the bytes it covers: a name has it when `name & mask ==
+    /// prefix` (two compares, where a byte loop would cost the verifier a
+    /// branch per byte). All-zero mask: an empty entry.
+    pub words: [u64; 2],
+    pub mask: [u64; 2],
+    /// Slots it exempts as the process's own name, and as its parent's.
+    pub own: u32,
+    pub parent: u32,
 }
 
 #[cfg(test)]

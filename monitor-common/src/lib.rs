@@ -121,6 +121,17 @@ pub mod names {
         "PENDING_OPEN",
         "PENDING_CONNECT",
         "PENDING_CALL",
+        // Prevent mode's: old and new programs decide from the same plan.
+        "ENFORCE_CONFIG",
+        "ENFORCE_MASKS",
+        "ENFORCE_PORTS",
+        "ENFORCE_PREFIXES",
+        "ENFORCE_INODES",
+        "ENFORCE_NETS",
+        "ENFORCE_COMMS",
+        "ENFORCE_CALLS",
+        "ENFORCE_SKIP",
+        "VERDICTS",
     ];
 }
 
@@ -167,15 +178,26 @@ pub enum Handler {
     Call = 3,
     /// Completes an exec ([`ExecEvent`]).
     Exec = 4,
+    /// Prevent mode's decisions, each then handing over to the handler of
+    /// its record: the file an open opened, the program an exec runs, a
+    /// generic syscall, and a connect's destination (at enter).
+    EnforceOpen = 5,
+    EnforceExec = 6,
+    EnforceCall = 7,
+    EnforceConnect = 8,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 5] = [
+    pub const ALL: [Handler; 9] = [
         Handler::Open,
         Handler::Path,
         Handler::Sock,
         Handler::Call,
         Handler::Exec,
+        Handler::EnforceOpen,
+        Handler::EnforceExec,
+        Handler::EnforceCall,
+        Handler::EnforceConnect,
     ];
 
     /// The program's name in the eBPF object. `walk`: the variant that
@@ -191,6 +213,10 @@ impl Handler {
             (Handler::Call, _) => "handle_call",
             (Handler::Exec, true) => "handle_exec",
             (Handler::Exec, false) => "handle_exec_raw",
+            (Handler::EnforceOpen, _) => "enforce_open",
+            (Handler::EnforceExec, _) => "enforce_exec",
+            (Handler::EnforceCall, _) => "enforce_call",
+            (Handler::EnforceConnect, _) => "enforce_connect",
         }
     }
 
@@ -731,9 +757,9 @@ mod pod {
     unsafe impl aya::Pod for Tag {}
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for ServerRecord {}
-    unsafe impl aya::Pod for enforce::KernelRule {}
     unsafe impl aya::Pod for enforce::InodeKey {}
     unsafe impl aya::Pod for enforce::InodeRules {}
     unsafe impl aya::Pod for enforce::CommRules {}
     unsafe impl aya::Pod for enforce::NetKey {}
+    unsafe impl aya::Pod for enforce::PrefixRule {}
 }

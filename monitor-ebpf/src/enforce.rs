@@ -8,36 +8,45 @@
 //! nothing is looked up while no rule is compiled.
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_send_signal},
-    macros::{cgroup_sock_addr, lsm, map},
+    macros::{cgroup_sock_addr, lsm, map, tracepoint},
     maps::{Array, HashMap, LpmTrie, LruHashMap, lpm_trie::Key},
-    programs::{LsmContext, SockAddrContext},
+    programs::{LsmContext, SockAddrContext, TracePointContext},
 };
 use monitor_common::{
-    KernelOffsets, Syscall, Tag,
+    EventKind, Handler, KernelOffsets, Syscall, Tag,
     enforce::{
-        CommRules, IDENTITY_DEPTH, InodeKey, InodeRules, KernelRule, MAX_CANDIDATES,
-        MAX_ENFORCE_COMMS, MAX_ENFORCE_INODES, MAX_ENFORCE_NETS, MAX_KERNEL_RULES, MAX_VERDICTS,
-        action, class, config, enforced, rule_flags,
+        CommRules, IDENTITY_DEPTH, InodeKey, InodeRules, MAX_ENFORCE_COMMS, MAX_ENFORCE_INODES,
+        MAX_ENFORCE_NETS, MAX_KERNEL_RULES, MAX_PREFIXES, MAX_VERDICTS, PrefixRule, action, class,
+        config, enforced, masks, words,
     },
 };
 
 use crate::{
     emit::{current_is_tagged, current_tag, current_task, current_tgid},
+    handoff::{hand_over, slot},
     kpath::{read_ptr, read_u32},
-    maps::offsets,
+    maps::{PENDING_CONNECT, offsets},
 };
 
 const SIGKILL: u32 = 9;
 /// `BPF_F_NO_PREALLOC`, which an LPM trie requires.
 const NO_PREALLOC: u32 = 1;
 
-/// The compiled rules, by slot.
-#[map]
-pub static ENFORCE_RULES: Array<KernelRule> = Array::with_max_entries(MAX_KERNEL_RULES, 0);
-
 /// `config::ACTIVE` and friends.
 #[map]
 pub static ENFORCE_CONFIG: Array<u32> = Array::with_max_entries(config::LEN, 0);
+
+/// Slot masks by property of a call (`monitor_common::enforce::masks`).
+#[map]
+pub static ENFORCE_MASKS: Array<u32> = Array::with_max_entries(masks::LEN, 0);
+
+/// Destination port → connect slots that name it.
+#[map]
+pub static ENFORCE_PORTS: HashMap<u16, u32> = HashMap::with_max_entries(1024, 0);
+
+/// Name prefixes that exempt a process or its parent.
+#[map]
+pub static ENFORCE_PREFIXES: Array<PrefixRule> = Array::with_max_entries(MAX_PREFIXES, 0);
 
 /// (device, inode) → the slots the file stands for.
 #[map]
@@ -150,21 +159,6 @@ fn parent_comm(off: &KernelOffsets) -> [u8; 16] {
     comm
 }
 
-#[inline(always)]
-fn has_prefix(comm: &[u8; 16], prefix: &[u8; 16], len: u8) -> bool {
-    let mut i = 0;
-    while i < 16 {
-        if i >= len as usize {
-            return true;
-        }
-        if comm[i] != prefix[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// What the deciding hook can do.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -176,102 +170,101 @@ pub enum Hook {
     Both,
 }
 
-/// Decides among `candidates` (slots of rules of `call.class`) for the
+/// Decides among `candidates` (slots the call's target stands for) for the
 /// current process with tag `tag`; on a match, acts (a kill is sent here; a
 /// deny is the caller's to return) and returns the header value that
 /// reports it (`enforce::enforced`), else 0.
+///
+/// Every rule is checked at once: each property of the call selects the
+/// mask of the slots that allow it, and the masks are ANDed.
 #[inline(always)]
 pub fn decide(candidates: u32, call: &Call, tag: &Tag, tgid: u32, hook: Hook) -> u32 {
     let off = offsets();
     if candidates == 0 || off.identity == 0 {
         return 0;
     }
-    let mut mask = candidates;
+    let mut mask = candidates & mask_at(masks::CLASS + (call.class & 7) as u32);
+    if call.class == class::FILE {
+        mask &= mask_at(masks::ACCESS + (call.access & 3) as u32);
+        mask &= mask_at(masks::OPEN_TYPE + (call.open_type & 7) as u32);
+        if call.is_dir {
+            mask &= mask_at(masks::DIR_OK);
+        }
+    }
+    if call.class == class::CONNECT {
+        let named = unsafe { ENFORCE_PORTS.get(&call.port) }
+            .copied()
+            .unwrap_or(0);
+        mask &= mask_at(masks::ANY_PORT) | named;
+    }
+    if tag.root_tgid == tgid {
+        mask &= mask_at(masks::ROOT_OK);
+    }
     if let Some(skip) = unsafe { ENFORCE_SKIP.get(&tag.server_id) } {
         mask &= !*skip;
     }
     if mask == 0 {
         return 0;
     }
-    let own = bpf_get_current_comm().unwrap_or([0; 16]);
-    let parent = parent_comm(&off);
-    if let Some(c) = unsafe { ENFORCE_COMMS.get(&own) } {
-        mask &= !c.own;
+    mask &= !exempt(&off);
+    let deny = mask_at(masks::DENY);
+    match hook {
+        Hook::Kill => mask &= !deny,
+        Hook::Deny => mask &= deny,
+        Hook::Both => {}
     }
-    if let Some(c) = unsafe { ENFORCE_COMMS.get(&parent) } {
-        mask &= !c.parent;
+    if mask == 0 {
+        return 0;
     }
-    let mut n = 0;
-    while n < MAX_CANDIDATES {
-        if mask == 0 {
-            return 0;
-        }
-        let low = mask & mask.wrapping_neg();
-        mask &= !low;
-        let slot = bit_index(low);
-        n += 1;
-        let Some(rule) = ENFORCE_RULES.get(slot) else {
-            continue;
-        };
-        if rule.class != call.class {
-            continue;
-        }
-        if rule.access != 0 && rule.access & call.access == 0 {
-            continue;
-        }
-        if call.class == class::FILE && rule.open_types & call.open_type == 0 {
-            continue;
-        }
-        if rule.flags & rule_flags::NOT_DIR != 0 && call.is_dir {
-            continue;
-        }
-        if rule.flags & rule_flags::NOT_ROOT != 0 && tag.root_tgid == tgid {
-            continue;
-        }
-        if rule.comm_prefix_len[0] != 0
-            && has_prefix(&own, &rule.comm_prefix[0], rule.comm_prefix_len[0])
-        {
-            continue;
-        }
-        if rule.comm_prefix_len[1] != 0
-            && has_prefix(&parent, &rule.comm_prefix[1], rule.comm_prefix_len[1])
-        {
-            continue;
-        }
-        if rule.nports != 0 && !port_in(rule, call.port) {
-            continue;
-        }
-        // A deny slot exists only where some hook can fail the call (user
-        // space compiles deny as kill elsewhere); other hooks leave it be.
-        if rule.action == action::DENY {
-            if hook == Hook::Kill {
-                continue;
-            }
-            return enforced(action::DENY, slot);
-        }
-        if hook == Hook::Deny {
-            continue;
-        }
-        // SAFETY: a helper call; the signal goes to the current process.
-        unsafe { bpf_send_signal(SIGKILL) };
-        return enforced(action::KILL, slot);
+    let low = mask & mask.wrapping_neg();
+    let slot = bit_index(low);
+    if low & deny != 0 {
+        return enforced(action::DENY, slot);
     }
-    0
+    // SAFETY: a helper call; the signal goes to the current process.
+    unsafe { bpf_send_signal(SIGKILL) };
+    enforced(action::KILL, slot)
 }
 
 #[inline(always)]
-fn port_in(rule: &KernelRule, port: u16) -> bool {
+fn mask_at(i: u32) -> u32 {
+    ENFORCE_MASKS.get(i).copied().unwrap_or(0)
+}
+
+/// The slots the current process is exempt from by its name or its
+/// parent's (exact names, then prefixes).
+#[inline(always)]
+fn exempt(off: &KernelOffsets) -> u32 {
+    let own = bpf_get_current_comm().unwrap_or([0; 16]);
+    let parent = parent_comm(off);
+    let mut out = 0;
+    if let Some(c) = unsafe { ENFORCE_COMMS.get(&own) } {
+        out |= c.own;
+    }
+    if let Some(c) = unsafe { ENFORCE_COMMS.get(&parent) } {
+        out |= c.parent;
+    }
+    let (own, parent) = (words(&own), words(&parent));
     let mut i = 0;
-    while i < rule.ports.len() {
-        if i >= rule.nports as usize {
-            return false;
-        }
-        if rule.ports[i] == port {
-            return true;
+    while i < MAX_PREFIXES {
+        if let Some(p) = ENFORCE_PREFIXES.get(i) {
+            if has_prefix(&own, p) {
+                out |= p.own;
+            }
+            if has_prefix(&parent, p) {
+                out |= p.parent;
+            }
         }
         i += 1;
     }
-    false
+    out
+}
+
+/// Whether `name` (as two words) starts with prefix `p` (an empty entry
+/// matches nothing).
+#[inline(always)]
+fn has_prefix(name: &[u64; 2], p: &PrefixRule) -> bool {
+    p.mask[0] != 0 && name[0] & p.mask[0] == p.words[0] && name[1] & p.mask[1] == p.words[1]
 }
 
 /// The index of the one bit set in `bit` (a binary search: BPF has no
@@ -348,10 +341,10 @@ pub fn access_of(open_flags: u64) -> u8 {
     }
 }
 
-/// A successful open (fd `fd`) of `open_type` (an `OpenSyscall` as bit
-/// index) by the current tagged process.
+/// A successful open (fd `fd`) of `open_type` (an `OpenSyscall`) by the
+/// current tagged process.
 #[inline(always)]
-pub fn on_open(fd: i64, open_type: u32, open_flags: u64, tag: &Tag, tgid: u32) -> u32 {
+pub fn on_open(fd: i64, open_type: u32, tag: &Tag, tgid: u32) -> u32 {
     if !active() {
         return 0;
     }
@@ -371,8 +364,8 @@ pub fn on_open(fd: i64, open_type: u32, open_flags: u64, tag: &Tag, tgid: u32) -
         }
         let call = Call {
             class: class::FILE,
-            access: access_of(open_flags),
-            open_type: 1u8.wrapping_shl(open_type & 7),
+            access: access_of(read_u32(file, off.file_f_flags) as u64),
+            open_type: open_type as u8,
             is_dir: is_dir(&off, dentry),
             port: 0,
         };
@@ -508,8 +501,9 @@ pub fn enforce_file_open(ctx: LsmContext) -> i32 {
             class: class::FILE,
             access: access_of(read_u32(file, off.file_f_flags) as u64),
             // Which syscall is not known here: user space compiles deny
-            // only for rules that cover every open syscall.
-            open_type: 0xff,
+            // only for rules that cover every open syscall, openat's mask
+            // stands for them all.
+            open_type: monitor_common::OpenSyscall::OpenAt as u8,
             is_dir: is_dir(&off, dentry),
             port: 0,
         };
@@ -518,6 +512,72 @@ pub fn enforce_file_open(ctx: LsmContext) -> i32 {
             leave_verdict(v);
             return -EPERM;
         }
+    }
+    0
+}
+
+/// `enforce_open`: decides on the file an open opened, then completes the
+/// record (`handle_open`). A SIGKILL sent here is delivered before the call
+/// returns: the process never reads what it opened.
+#[tracepoint]
+pub fn enforce_open(ctx: TracePointContext) -> u32 {
+    if let Some(h) = slot() {
+        // SAFETY: this CPU's hand-off slot, written by the exit program.
+        unsafe {
+            let mut v = take_verdict();
+            if v == 0
+                && (*h).ret >= 0
+                && (*h).file == 0
+                && let Some(tag) = current_tag()
+            {
+                v = on_open((*h).ret, (*h).syscall, &tag, current_tgid());
+            }
+            (*h).enforced = v;
+        }
+    }
+    hand_over(&ctx, Handler::Open, EventKind::Open);
+    0
+}
+
+/// `enforce_exec`: decides on the program a tagged process now runs, then
+/// completes the record (`handle_exec`). A SIGKILL sent here is delivered
+/// before the program's first instruction.
+#[tracepoint]
+pub fn enforce_exec(ctx: TracePointContext) -> u32 {
+    if let (Some(h), Some(tag)) = (slot(), current_tag()) {
+        // SAFETY: this CPU's hand-off slot.
+        unsafe { (*h).enforced = on_exec(&tag, current_tgid()) };
+    }
+    hand_over(&ctx, Handler::Exec, EventKind::Exec);
+    0
+}
+
+/// `enforce_call`: decides on a generic syscall at its exit, then
+/// completes its record.
+#[tracepoint]
+pub fn enforce_call(ctx: TracePointContext) -> u32 {
+    let Some(h) = slot() else {
+        return 0;
+    };
+    // SAFETY: this CPU's hand-off slot, written by the exit program.
+    let syscall = unsafe { (*h).syscall };
+    if let Some(tag) = current_tag() {
+        unsafe { (*h).enforced = on_call(syscall, &tag, current_tgid()) };
+    }
+    let Some(kind) = Syscall::from_u32(syscall).map(|s| s.record()) else {
+        return 0;
+    };
+    hand_over(&ctx, Handler::of(kind), kind);
+    0
+}
+
+/// `enforce_connect`: decides on a connect's destination at enter, for the
+/// cgroup hook to refuse and the exit to report.
+#[tracepoint]
+pub fn enforce_connect(_ctx: TracePointContext) -> u32 {
+    let key = bpf_get_current_pid_tgid();
+    if let Some(pending) = unsafe { PENDING_CONNECT.get(&key) } {
+        crate::net::decide_connect(&pending.addr);
     }
     0
 }

@@ -75,7 +75,13 @@ pub fn hand_over_call(ctx: &TracePointContext, syscall: Syscall, ret: i64) {
         (*h).dirfds = syscall.dirfds();
         (*h).data_arg = data_arg;
         (*h).data_len = data_len as u8;
+        (*h).enforced = 0;
     }
     let kind = syscall.record();
-    hand_over(ctx, Handler::of(kind), kind);
+    let handler = if crate::enforce::active() {
+        Handler::EnforceCall
+    } else {
+        Handler::of(kind)
+    };
+    hand_over(ctx, handler, kind);
 }

@@ -6,13 +6,13 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    ConnectEvent, KernelFailure, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags,
+    ConnectEvent, Handler, KernelFailure, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags,
 };
 
 use crate::{
     emit::{count_failure, current_is_tagged, current_tag, emit},
     file::arg,
-    maps::PENDING_CONNECT,
+    maps::{HANDLERS, PENDING_CONNECT},
 };
 
 /// A `SockAddr` with nothing in it but the length the process passed.
@@ -86,14 +86,16 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
         return 0;
     }
     pending.flags = fl;
-    if crate::enforce::active() {
-        decide_connect(&pending.addr);
-    }
     if PENDING_CONNECT
         .insert(&bpf_get_current_pid_tgid(), &pending, 0)
         .is_err()
     {
         count_failure(KernelFailure::PendingFull);
+        return 0;
+    }
+    if crate::enforce::active() {
+        // SAFETY: on success control never comes back.
+        unsafe { HANDLERS.tail_call(&ctx, Handler::EnforceConnect as u32) };
     }
     0
 }
@@ -101,7 +103,7 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
 /// Prevent mode: decides on an inet connect before the call runs, so that
 /// the cgroup hook can refuse it.
 #[inline(always)]
-fn decide_connect(a: &SockAddr) {
+pub fn decide_connect(a: &SockAddr) {
     let addr = match a.family {
         af::INET => {
             let mut m = [0u8; 16];

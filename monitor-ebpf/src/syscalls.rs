@@ -93,11 +93,7 @@ fn take_call() -> Option<(*mut Handoff, Tag)> {
         }
         (*h).call = call;
     }
-    let tag = current_tag()?;
-    let enforced = crate::enforce::on_call(call.syscall, &tag, crate::emit::current_tgid());
-    // SAFETY: as above.
-    unsafe { (*h).enforced = enforced };
-    Some((h, tag))
+    Some((h, current_tag()?))
 }
 
 /// Reports in `header` what prevent mode did at the call in slot `h`.

@@ -12,6 +12,7 @@ use crate::{
     alerts::health,
     alerts::sink::AlertSink,
     decode,
+    enforce::plan::KernelPlan,
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -36,6 +37,8 @@ pub struct Pipeline {
     pub sink: EventSink,
     pub alerts: AlertSink,
     pub detector: Detector,
+    /// The rules the probes decide at the call (their slots).
+    pub kernel_plan: KernelPlan,
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
@@ -215,10 +218,24 @@ impl Pipeline {
             n += 1;
             match decode::decode(&item) {
                 Ok(record) => {
-                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                    if let Some(mut ev) = self.tracker.ingest(record, &mut self.tags) {
+                        if let Some(slot) = ev.enforced_slot {
+                            ev.enforced_by = self.kernel_plan.rule_of(slot).map(str::to_owned);
+                        }
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
+                        let mut acted_on = ev.enforced_by.as_deref();
                         for rule in self.detector.rules().matching(&ev) {
+                            if acted_on == Some(rule.name()) {
+                                acted_on = None;
+                            }
+                            self.alerts.raise_match(rule, &ev);
+                        }
+                        // The kernel acted on a narrower condition than the
+                        // rule's: it should match too. Should the two ever
+                        // disagree (a bind mount gives a file another name),
+                        // the action is still reported under its rule.
+                        if let Some(rule) = acted_on.and_then(|r| self.detector.rules().rule(r)) {
                             self.alerts.raise_match(rule, &ev);
                         }
                     }

@@ -5,6 +5,7 @@
 //! (process table, tagging, enrichment) → event sink and rules → alerts. One
 //! task owns it; the control socket sends it tag requests over a channel, so
 //! nothing on the event path takes a lock.
+mod enforcement;
 mod reconfigure;
 mod startup;
 use std::{
@@ -124,12 +125,21 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let (mut probes, maps) = startup::load_probes(&config, &detector, offsets)?;
     let probes::Maps {
         events,
+        mut enforce,
         mut sensitive,
         mut tags,
         drops,
         failures,
         previous_daemon,
     } = maps;
+    let enforce_on = std::env::var_os("MCP_MONITOR_ENFORCE_DEV").is_some();
+    let kernel_plan = enforcement::apply(
+        &mut probes,
+        &mut enforce,
+        detector.rules(),
+        offsets.identity != 0,
+        enforce_on,
+    );
     let held = sensitive.refresh(detector.rules());
     log::info!("{held} sensitive files and directories may use the ring buffer's reserve");
     let tracking = startup::start_tracker(&config, &mut tags, previous_daemon, &opts.pids)?;
@@ -172,6 +182,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         sink: EventSink::new(config.sinks.stdout.events),
         alerts,
         detector,
+        kernel_plan,
         drops_watch: DropWatch::default(),
         failure_watch: Default::default(),
         counters: Counters::default(),
@@ -219,6 +230,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 // Files replaced by rename have new inodes.
                 if sensitive_refreshed.elapsed() >= SENSITIVE_REFRESH {
                     sensitive.refresh(pipeline.detector.rules());
+                    if enforce_on {
+                        enforce.refresh_files(&pipeline.kernel_plan, &crate::rules::fields::home_dirs());
+                    }
                     sensitive_refreshed = Instant::now();
                 }
                 pipeline.tick(&drops.totals(), &failures.totals());
@@ -245,6 +259,13 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.reloaded(why, compiled) {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
                     sensitive.refresh(pipeline.detector.rules());
+                    pipeline.kernel_plan = enforcement::apply(
+                        &mut probes,
+                        &mut enforce,
+                        pipeline.detector.rules(),
+                        offsets.identity != 0,
+                        enforce_on,
+                    );
                 }
                 if let Some(why) = reloads.again.take() {
                     reloads.request(&mut pipeline.detector, why);
@@ -256,6 +277,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     }
 
     notifier.stopping();
+    // Nothing acts in the kernel while no daemon reports it.
+    enforce.deactivate();
     server.abort();
     metrics.stop();
     pipeline.finish(SINK_SHUTDOWN_WAIT, &drops.totals());

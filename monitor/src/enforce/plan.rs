@@ -7,7 +7,10 @@ use std::net::IpAddr;
 
 use monitor_common::{
     Syscall,
-    enforce::{KernelRule, MAX_KERNEL_RULES, RULE_PORTS, access, action, class, rule_flags},
+    enforce::{
+        KernelRule, MAX_KERNEL_RULES, MAX_PREFIXES, PrefixRule, RULE_PORTS, access, action, class,
+        comm_prefix_words, masks, rule_flags,
+    },
 };
 
 use super::{
@@ -92,15 +95,28 @@ impl KernelPlan {
             let Some(act) = rule.action() else {
                 continue;
             };
-            match (plan.slots.len() < MAX_KERNEL_RULES as usize)
+            let compiled = (plan.slots.len() < MAX_KERNEL_RULES as usize)
                 .then(|| compile_rule(rule, act, caps))
                 .flatten()
-            {
+                .filter(|slot| plan.prefixes_fit(slot));
+            match compiled {
                 Some(slot) => plan.slots.push(slot),
                 None => plan.user.push(rule.name().to_owned()),
             }
         }
         plan
+    }
+
+    /// Whether the name prefixes of the plan with `slot` still fit the
+    /// kernel's table.
+    fn prefixes_fit(&self, slot: &Slot) -> bool {
+        let mut all: BTreeSet<&str> = BTreeSet::new();
+        for s in self.slots.iter().chain([slot]) {
+            for ex in [&s.cond.exempt_own, &s.cond.exempt_parent] {
+                all.extend(ex.prefixes.iter().map(String::as_str));
+            }
+        }
+        all.len() <= MAX_PREFIXES as usize
     }
 
     /// Where `rule`'s action is decided (`None` for a rule without action).
@@ -194,6 +210,79 @@ impl KernelPlan {
         out
     }
 
+    /// The slot masks by property of a call (`enforce::masks`).
+    pub fn masks(&self) -> [u32; masks::LEN as usize] {
+        let mut m = [0u32; masks::LEN as usize];
+        for (i, slot) in self.slots.iter().enumerate() {
+            let bit = 1u32 << i;
+            let k = &slot.kernel;
+            m[(masks::CLASS + k.class as u32) as usize] |= bit;
+            for a in 1..=3u8 {
+                if k.access == 0 || k.access & a != 0 {
+                    m[(masks::ACCESS + a as u32) as usize] |= bit;
+                }
+            }
+            for t in 0..8u32 {
+                if k.open_types & (1 << t) != 0 {
+                    m[(masks::OPEN_TYPE + t) as usize] |= bit;
+                }
+            }
+            if k.flags & rule_flags::NOT_DIR == 0 {
+                m[masks::DIR_OK as usize] |= bit;
+            }
+            if k.flags & rule_flags::NOT_ROOT == 0 {
+                m[masks::ROOT_OK as usize] |= bit;
+            }
+            if k.action == action::DENY {
+                m[masks::DENY as usize] |= bit;
+            }
+            if k.nports == 0 {
+                m[masks::ANY_PORT as usize] |= bit;
+            }
+        }
+        m
+    }
+
+    /// Destination port → the connect slots that name it.
+    pub fn ports(&self) -> BTreeMap<u16, u32> {
+        let mut out: BTreeMap<u16, u32> = BTreeMap::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            for p in &slot.kernel.ports[..slot.kernel.nports as usize] {
+                *out.entry(*p).or_default() |= 1 << i;
+            }
+        }
+        out
+    }
+
+    /// The name prefixes that exempt a process or its parent, with their
+    /// slots.
+    pub fn prefixes(&self) -> Vec<PrefixRule> {
+        let mut out: BTreeMap<String, PrefixRule> = BTreeMap::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            for (parent, ex) in [
+                (false, &slot.cond.exempt_own),
+                (true, &slot.cond.exempt_parent),
+            ] {
+                for p in &ex.prefixes {
+                    let e = out.entry(p.clone()).or_insert_with(|| {
+                        let (words, mask) = comm_prefix_words(p.as_bytes());
+                        PrefixRule {
+                            words,
+                            mask,
+                            ..Default::default()
+                        }
+                    });
+                    if parent {
+                        e.parent |= 1 << i;
+                    } else {
+                        e.own |= 1 << i;
+                    }
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
     /// `Syscall` index → call-class slots.
     pub fn calls(&self) -> Vec<u32> {
         let mut out = vec![0u32; Syscall::ALL.len()];
@@ -268,19 +357,6 @@ fn compile_rule(rule: &Rule, act: Action, caps: Capabilities) -> Option<Slot> {
         }
         k.nports = ports.len() as u8;
         k.ports[..ports.len()].copy_from_slice(ports);
-    }
-    for (i, ex) in [&cond.exempt_own, &cond.exempt_parent].iter().enumerate() {
-        match ex.prefixes.len() {
-            0 => {}
-            1 => {
-                let p = ex.prefixes.first()?.as_bytes();
-                let n = p.len().min(15);
-                k.comm_prefix[i][..n].copy_from_slice(&p[..n]);
-                k.comm_prefix_len[i] = n as u8;
-            }
-            // One prefix per name fits a slot.
-            _ => return None,
-        }
     }
     let all_opens = OPEN_TYPES.iter().all(|(_, b)| k.open_types & (1 << b) != 0);
     let can_deny = match class {

@@ -71,7 +71,15 @@ fn metadata_connects_exec_from_tmp_and_module_loads_compile() {
     let tmp = slot("MCP server ran a binary from a temporary directory");
     assert_eq!(tmp.kernel.class, class::EXEC);
     assert_ne!(tmp.kernel.flags & rule_flags::NOT_ROOT, 0);
-    assert_eq!(&tmp.kernel.comm_prefix[1][..9], b"npm exec ");
+    let prefixes = plan.prefixes();
+    let npm = prefixes
+        .iter()
+        .find(|p| p.words == monitor_common::enforce::comm_prefix_words(b"npm exec ").0)
+        .expect("the npm launcher prefix");
+    let tmp_slot = plan
+        .slot_of("MCP server ran a binary from a temporary directory")
+        .unwrap();
+    assert_eq!(npm.parent, 1 << tmp_slot);
     let parents: Vec<_> = plan.comms().into_iter().filter(|(_, m)| m.1 != 0).collect();
     assert!(
         parents.len() >= 3,
