@@ -25,6 +25,7 @@ use crate::{
     alerts::{gate::Gate, health},
     config::ConfigSource,
     control::{self, TagCommand},
+    enforce::{actor::Actor, plan::KernelPlan},
     kernel,
     pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
     probes::{self, drops::DropWatch},
@@ -166,6 +167,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         .enricher
         .activity
         .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
+    let actor = Actor::new(
+        &config.enforcement,
+        KernelPlan::compile(detector.rules()).deny_in_kernel(),
+    );
     let mut pipeline = Pipeline {
         tracker,
         tags,
@@ -175,7 +180,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         drops_watch: DropWatch::default(),
         failure_watch: Default::default(),
         counters: Counters::default(),
+        actor,
     };
+    pipeline.say_enforcement();
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());

@@ -35,6 +35,12 @@ impl KernelPlan {
         KernelPlan::default()
     }
 
+    /// Whether `deny` makes calls fail in the kernel (BPF LSM is active);
+    /// where it is not, user space kills instead.
+    pub fn deny_in_kernel(&self) -> bool {
+        false
+    }
+
     /// Where `rule`'s action is decided (`None` for a rule without action).
     pub fn latency(&self, rule: &Rule) -> Option<Latency> {
         rule.action()?;
