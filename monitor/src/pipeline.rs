@@ -12,14 +12,18 @@ use crate::{
     alerts::health,
     alerts::sink::AlertSink,
     decode,
-    enforce::plan::KernelPlan,
+    enforce::{
+        actor::{Actor, Outcome, Scene},
+        plan::KernelPlan,
+    },
     metrics::{Snapshot, Tally},
     probes::{
         self,
         drops::{DropWatch, FailureWatch, LostKind},
     },
-    procs::Tracker,
+    procs::{TagStore, Tracker},
     rules::detector::{self, Compiled, Detector},
+    rules::ruleset::Rule,
     sinks::events::EventSink,
 };
 
@@ -42,6 +46,8 @@ pub struct Pipeline {
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
+    /// Prevent mode: what rules' actions do (`enforce`).
+    pub actor: Actor,
 }
 
 /// What the event loop counts for metrics: plain fields, no locks.
@@ -70,8 +76,51 @@ impl Pipeline {
                 self.tags.forget_server(note.server.id);
                 self.tracker.enricher.activity.forget(note.server.id);
             }
-            let alert = health::from_note(&note, self.alerts.hostname());
+            let mut alert = health::from_note(&note, self.alerts.hostname());
+            if let Some(rule) = self.actor.killed_by(note.server.id) {
+                health::killed_by(&mut alert, rule);
+            }
+            if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
+                self.actor.forget(note.server.id);
+            }
             self.alerts.lifecycle(alert);
+        }
+    }
+
+    /// Puts the kernel plan of newly installed rules in force and says
+    /// what enforce mode does with them.
+    pub fn set_kernel_plan(&mut self, plan: KernelPlan) {
+        self.kernel_plan = plan;
+        self.say_enforcement();
+    }
+
+    /// Says on stderr whether rules' actions act, and what enforce mode
+    /// cannot do as the rules ask (at start and after each reload).
+    pub fn say_enforcement(&self) {
+        let acting: Vec<(&str, crate::enforce::Action)> = self
+            .detector
+            .rules()
+            .rules()
+            .iter()
+            .filter(|r| r.enabled())
+            .filter_map(|r| Some((r.name(), r.action()?)))
+            .collect();
+        // Denies the probes make need no warning.
+        let unkept = acting
+            .iter()
+            .copied()
+            .filter(|(name, _)| !self.kernel_plan.denies_in_kernel(name));
+        let mode = if self.actor.enabled() {
+            "enforce mode: rules' actions act"
+        } else {
+            "dry run: alerts say what rules' actions would do (enforce with --enforce)"
+        };
+        eprintln!(
+            "mcp-monitor: {mode}; {} rule(s) with an action",
+            acting.len()
+        );
+        for w in self.actor.warnings(unkept) {
+            eprintln!("mcp-monitor: warning: {w}");
         }
     }
 
@@ -176,6 +225,7 @@ impl Pipeline {
             eprintln!("mcp-monitor: warning: {w}");
         }
         self.tracker.reconfigure(&new.lifecycle);
+        self.actor.reconfigure(&new.enforcement);
         match self.alerts.reconfigure(&new.sinks) {
             Ok(()) => new.sinks.clone(),
             Err(e) => {
@@ -224,19 +274,34 @@ impl Pipeline {
                         }
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
-                        let mut acted_on = ev.enforced_by.as_deref();
+                        let mut server = None;
+                        let mut acted_on = ev.enforced_by.clone();
                         for rule in self.detector.rules().matching(&ev) {
-                            if acted_on == Some(rule.name()) {
+                            if acted_on.as_deref() == Some(rule.name()) {
                                 acted_on = None;
                             }
-                            self.alerts.raise_match(rule, &ev);
+                            let sid = *server.get_or_insert_with(|| self.tracker.server_id_of(&ev));
+                            if sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev)) {
+                                continue;
+                            }
+                            let acted =
+                                act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
+                            self.alerts.raise_match(rule, &ev, acted.as_ref());
                         }
                         // The kernel acted on a narrower condition than the
                         // rule's: it should match too. Should the two ever
                         // disagree (a bind mount gives a file another name),
                         // the action is still reported under its rule.
-                        if let Some(rule) = acted_on.and_then(|r| self.detector.rules().rule(r)) {
-                            self.alerts.raise_match(rule, &ev);
+                        if let Some(rule) = acted_on.and_then(|r| self.detector.rules().rule(&r)) {
+                            let sid = self.tracker.server_id_of(&ev);
+                            let acted =
+                                act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
+                            self.alerts.raise_match(rule, &ev, acted.as_ref());
+                        }
+                        for storm in self.actor.take_storms() {
+                            let alert =
+                                health::actions_rate_limited(&storm, self.alerts.hostname());
+                            self.alerts.raise_health(alert);
                         }
                     }
                 }
@@ -247,4 +312,29 @@ impl Pipeline {
         self.lifecycle_alerts();
         n
     }
+}
+
+/// What `rule`'s action does about `ev` of server `sid` (`None` for a rule
+/// without action).
+fn act(
+    actor: &mut Actor,
+    tracker: &Tracker,
+    tags: &probes::TagMap,
+    rule: &Rule,
+    sid: Option<u32>,
+    ev: &crate::event::Event,
+) -> Option<Outcome> {
+    let action = rule.action()?;
+    let id = sid.unwrap_or(0);
+    let tag_of = |pid: u32| TagStore::get(tags, pid).map(|t| t.server_id);
+    let scene = Scene {
+        server_id: id,
+        server: ev.mcp_server.as_deref().unwrap_or(""),
+        root_pid: ev.mcp_root_pid.unwrap_or(0),
+        host_pid: sid.and_then(|id| tracker.host_of(id)),
+        enforce: sid.is_none_or(|id| tracker.enforcement_of(id).enabled),
+        table: &tracker.table,
+        tag_of: &tag_of,
+    };
+    Some(actor.act(rule.name(), action, ev, &scene, Instant::now()))
 }

@@ -38,6 +38,7 @@ pub mod rule {
     pub const ALERTS_SUPPRESSED: &str = "Alerts suppressed";
     pub const THROTTLE_STARTED: &str = "MCP server alerts throttled";
     pub const THROTTLE_STOPPED: &str = "MCP server alerts no longer throttled";
+    pub const ACTIONS_RATE_LIMITED: &str = "Enforcement actions rate-limited";
 }
 
 const HEALTH: &str = "mcp_monitor_health";
@@ -224,6 +225,44 @@ pub fn from_note(note: &Note, hostname: &str) -> Alert {
         hostname,
     );
     a.process = Some(process_of(&note.root));
+    a
+}
+
+/// A server's exit alert after prevent mode killed it: names the rule.
+pub fn killed_by(alert: &mut Alert, rule: &str) {
+    if alert.rule != rule::SERVER_EXITED {
+        return;
+    }
+    alert
+        .output_fields
+        .insert("mcp.killed_by".into(), rule.into());
+    alert.output.push_str(&format!("; killed by rule {rule}"));
+}
+
+/// Prevent mode cut a storm of actions short: once per storm and server.
+pub fn actions_rate_limited(storm: &crate::enforce::actor::Storm, hostname: &str) -> Alert {
+    let mut a = build(
+        rule::ACTIONS_RATE_LIMITED,
+        Priority::Warning,
+        format!(
+            "MCP server {} caused more than {} actions in {:.0} s (last rule {}); further actions \
+             are skipped until it calms down, alerts still go out",
+            storm.server,
+            storm.max,
+            storm.window.as_secs_f64(),
+            storm.rule
+        ),
+        fields([
+            ("mcp.server", storm.server.clone().into()),
+            ("monitor.max_actions", storm.max.into()),
+            ("monitor.window_s", json!(secs(storm.window))),
+            ("rule", storm.rule.clone().into()),
+        ]),
+        &[HEALTH],
+        None,
+        hostname,
+    );
+    a.mcp.server = Some(storm.server.clone());
     a
 }
 

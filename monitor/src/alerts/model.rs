@@ -23,6 +23,24 @@ pub struct Alert {
     /// health alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<AlertProcess>,
+    /// What the rule's `action:` did (absent for rules without one): `kill`,
+    /// `kill-server`, `deny`, or in dry run `would-kill`, … .
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `killed`, `denied`, `failed: WHY`, `skipped: WHY` (absent in dry run).
+    #[serde(
+        rename = "action.result",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub action_result: Option<String>,
+    /// `kernel` (the probe acted at the call) or `user` (after the event).
+    #[serde(
+        rename = "action.latency",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub action_latency: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,6 +121,9 @@ impl Alert {
                     })
                     .collect(),
             }),
+            action: None,
+            action_result: None,
+            action_latency: None,
         };
         crate::redact::alert(&mut alert);
         alert
@@ -130,6 +151,9 @@ impl Alert {
             hostname: hostname.to_owned(),
             mcp: AlertMcp::none(),
             process: None,
+            action: None,
+            action_result: None,
+            action_latency: None,
         }
     }
 

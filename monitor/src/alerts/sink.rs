@@ -8,6 +8,7 @@ use std::{
 
 use super::{Alert, gate::Gate, health, hostname};
 use crate::{
+    enforce::actor::Outcome,
     event::Event,
     priority::Priority,
     rules::{RuleSet, ruleset::Rule},
@@ -50,12 +51,19 @@ impl AlertSink {
         &self.hostname
     }
 
-    /// Raises the alert `rule` matching `ev` gives, if the gate lets it through.
-    pub fn raise_match(&mut self, rule: &Rule, ev: &Event) {
+    /// Raises the alert `rule` matching `ev` gives, if the gate lets it
+    /// through, saying what the rule's action did (`acted`).
+    pub fn raise_match(&mut self, rule: &Rule, ev: &Event, acted: Option<&Outcome>) {
         let hostname = &self.hostname;
         // Rendered only when it goes out: repeats in a flood cost a key.
         let alert = self.gate.rule_alert(rule.name(), ev, Instant::now(), || {
-            Alert::new(&rule.to_match(ev), ev, hostname)
+            let mut a = Alert::new(&rule.to_match(ev), ev, hostname);
+            if let Some(o) = acted {
+                a.action = Some(o.action.to_owned());
+                a.action_result = o.result.clone();
+                a.action_latency = o.latency.map(|l| l.as_str().to_owned());
+            }
+            a
         });
         self.send_pending();
         if let Some(alert) = alert {

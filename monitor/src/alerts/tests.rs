@@ -157,8 +157,31 @@ fn lifecycle_flood_and_reload_alerts_match_the_schema() {
             },
             what,
         };
-        assert_valid(&v, &health::from_note(&note, "host"));
+        let mut alert = health::from_note(&note, "host");
+        assert_valid(&v, &alert);
+        // Killed by prevent mode: the exit alert names the rule.
+        health::killed_by(&mut alert, "Read of SSH key");
+        assert_valid(&v, &alert);
+        if alert.rule == health::rule::SERVER_EXITED {
+            assert_eq!(alert.output_fields["mcp.killed_by"], "Read of SSH key");
+            assert!(alert.output.ends_with("; killed by rule Read of SSH key"));
+        } else {
+            assert!(!alert.output_fields.contains_key("mcp.killed_by"));
+        }
     }
+    let storm = crate::enforce::actor::Storm {
+        server: "fs".into(),
+        rule: "Read of SSH key".into(),
+        max: 10,
+        window: Duration::from_secs(10),
+    };
+    let a = health::actions_rate_limited(&storm, "host");
+    assert_valid(&v, &a);
+    assert!(
+        a.output.contains("more than 10 actions in 10 s"),
+        "{}",
+        a.output
+    );
     // A summary keeps the process of the alert that went out.
     let rule_alert = Alert::health("r", Priority::Warning, "x".into(), Default::default(), "h");
     let process = Some(AlertProcess {
@@ -233,4 +256,64 @@ fn the_schema_names_every_priority_in_order() {
         schema["properties"]["priority"]["enum"],
         serde_json::json!(names)
     );
+}
+
+#[test]
+fn action_fields_match_the_schema() {
+    let v = validator();
+    let (set, _) = rules::load_configured(&LoadOptions {
+        rules_dir: None,
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let ev = Event {
+        evt_type: "openat".into(),
+        category: "file".into(),
+        pid: 10,
+        ppid: 9,
+        name: "cat".into(),
+        fd_name: Some("/root/.ssh/id_rsa".into()),
+        fd_typechar: Some("f".into()),
+        fd_num: Some(3),
+        res: Some("SUCCESS".into()),
+        rawres: Some(3),
+        is_open_read: Some(true),
+        is_open_write: Some(false),
+        mcp_server: Some("fs".into()),
+        mcp_tag_source: Some("wrapper".into()),
+        mcp_root_pid: Some(9),
+        ..Default::default()
+    };
+    let mut acted = 0;
+    set.evaluate(&ev, |m| {
+        let Some(action) = m.action else { return };
+        acted += 1;
+        let mut a = Alert::new(&m, &ev, "host");
+        for (word, result, latency) in [
+            (action.would(), None, None),
+            (action.as_str(), Some("killed"), Some("kernel")),
+            (
+                action.as_str(),
+                Some("skipped: server policy"),
+                Some("user"),
+            ),
+            (
+                action.as_str(),
+                Some("failed: process already gone"),
+                Some("user"),
+            ),
+        ] {
+            a.action = Some(word.into());
+            a.action_result = result.map(Into::into);
+            a.action_latency = latency.map(Into::into);
+            assert_valid(&v, &a);
+            let json: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+            assert_eq!(json["action"], word);
+            assert_eq!(json["action.result"].as_str(), result);
+        }
+        a.action_result = Some("maybe".into());
+        let json: serde_json::Value = serde_json::from_str(&a.to_json_line()).unwrap();
+        assert!(!v.is_valid(&json));
+    });
+    assert!(acted > 0, "an SSH key read kills by default");
 }

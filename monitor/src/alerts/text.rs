@@ -13,9 +13,25 @@ pub fn render_text(alert: &Alert, colour: bool) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
+    // What the rule's action did (`[killed]`), or would do in dry run.
+    let mark = alert.action_result.as_ref().or(alert.action.as_ref());
     if !colour {
-        return format!("{time} {priority:<8} [{server}] {output} ({})", alert.rule);
+        let mark = mark.map(|m| format!(" [{m}]")).unwrap_or_default();
+        return format!(
+            "{time} {priority:<8} [{server}] {output}{mark} ({})",
+            alert.rule
+        );
     }
+    let mark = mark
+        .map(|m| {
+            let code = if m == "killed" || m == "denied" {
+                "1;35"
+            } else {
+                "35"
+            };
+            format!(" \x1b[{code}m[{m}]\x1b[0m")
+        })
+        .unwrap_or_default();
     let code = match alert.priority {
         Priority::Emergency | Priority::Alert | Priority::Critical => "1;31",
         Priority::Error => "31",
@@ -24,7 +40,7 @@ pub fn render_text(alert: &Alert, colour: bool) -> String {
         Priority::Informational | Priority::Debug => "2",
     };
     format!(
-        "\x1b[2m{time}\x1b[0m \x1b[{code}m{priority:<8}\x1b[0m \x1b[1m[{server}]\x1b[0m {output} \x1b[2m({})\x1b[0m",
+        "\x1b[2m{time}\x1b[0m \x1b[{code}m{priority:<8}\x1b[0m \x1b[1m[{server}]\x1b[0m {output}{mark} \x1b[2m({})\x1b[0m",
         alert.rule
     )
 }
@@ -61,6 +77,9 @@ mod tests {
                 uid: 0,
                 ancestors: vec![],
             }),
+            action: None,
+            action_result: None,
+            action_latency: None,
         };
         assert_eq!(
             render_text(&a, false),
@@ -69,5 +88,19 @@ mod tests {
         let c = render_text(&a, true);
         assert!(c.contains("\x1b[1;31mCRITICAL"));
         assert!(!c.contains('\n'));
+        // An action's result is shown before the rule name; in dry run, the
+        // word for what would have been done.
+        let mut acted = a.clone();
+        acted.action = Some("kill".into());
+        acted.action_result = Some("killed".into());
+        assert!(
+            render_text(&acted, false).ends_with("(injected) [killed] (Read of SSH key)"),
+            "{}",
+            render_text(&acted, false)
+        );
+        assert!(render_text(&acted, true).contains("[killed]"));
+        acted.action = Some("would-kill".into());
+        acted.action_result = None;
+        assert!(render_text(&acted, false).contains(" [would-kill] ("));
     }
 }

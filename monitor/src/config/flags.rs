@@ -177,6 +177,18 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION")]
     pub host_grace: Option<HumanDuration>,
 
+    /// Prevent mode: rules' actions act (kill, kill-server, deny); without it
+    /// alerts only say what would have been done [enforcement.enabled].
+    #[arg(long)]
+    pub enforce: bool,
+    /// Actions one MCP server may cause per window before the rest are
+    /// skipped and the storm is reported [enforcement.max_actions, default 10].
+    #[arg(long, value_name = "N")]
+    pub enforce_max_actions: Option<u32>,
+    /// The window of --enforce-max-actions [enforcement.window, default 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub enforce_window: Option<HumanDuration>,
+
     /// Serve Prometheus metrics at http://ADDR/metrics; loopback only, e.g.
     /// 127.0.0.1:9464 [metrics.address].
     #[arg(long, value_name = "ADDR")]
@@ -296,6 +308,12 @@ impl Flags {
             c.lifecycle.outlived_host = false;
         }
         set(&mut c.lifecycle.host_grace, &self.host_grace);
+
+        if self.enforce {
+            c.enforcement.enabled = true;
+        }
+        set(&mut c.enforcement.max_actions, &self.enforce_max_actions);
+        set(&mut c.enforcement.window, &self.enforce_window);
 
         if self.metrics_address.is_some() {
             c.metrics.address = self.metrics_address;

@@ -2,7 +2,7 @@
 //! PATH`), with every option also a `run` flag that wins over the file.
 //!
 //! One section per concern (`rules`, `servers`, `kernel`, `control`, `sinks`,
-//! `suppression`, `lifecycle`, `metrics`);
+//! `suppression`, `lifecycle`, `metrics`, `enforcement`);
 //! each is a struct with its own defaults, so a zero-config start works and a
 //! new concern is a new field here. Unknown keys are errors that name the key
 //! and its place in the file: a typo must not silently leave a sink off.
@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use crate::{
     alerts::suppress::SuppressionConfig,
+    enforce::EnforcementConfig,
     metrics::MetricsConfig,
     procs::{cgroups::WatchedCgroup, lifecycle::LifecycleConfig},
     rules::{Diagnostic, Kind, Location, Severity},
@@ -46,6 +47,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Which of a server's life events are alerts (`procs::lifecycle`).
     pub lifecycle: LifecycleConfig,
+    /// Prevent mode: whether rules' actions act (`enforce`).
+    pub enforcement: EnforcementConfig,
 }
 
 /// Which rule files are loaded.
@@ -248,6 +251,12 @@ impl Config {
                 format!(
                     "kernel.ring_buffer_size is {size}: it must be a power of two between 4KiB and 1GiB"
                 ),
+            ));
+        }
+        if self.enforcement.max_actions == 0 || self.enforcement.window.0.is_zero() {
+            return Err((
+                "enforcement.max_actions",
+                "enforcement.max_actions and enforcement.window must be more than 0".into(),
             ));
         }
         self.suppression.validate()?;

@@ -336,3 +336,33 @@ metrics:
     other.metrics.address = None;
     assert_eq!(c.restart_needed(&other), ["metrics"]);
 }
+
+#[test]
+fn enforcement_is_off_unless_asked_for() {
+    let d = Config::parse("c", "").unwrap();
+    assert!(!d.enforcement.enabled);
+    assert_eq!(d.enforcement.max_actions, 10);
+    assert_eq!(d.enforcement.window.0, Duration::from_secs(10));
+    let mut c = Config::parse(
+        "c",
+        "enforcement:\n  enabled: false\n  max_actions: 3\n  window: 30s\n",
+    )
+    .unwrap();
+    assert_eq!(c.enforcement.max_actions, 3);
+    flags(&[
+        "--enforce",
+        "--enforce-max-actions",
+        "5",
+        "--enforce-window",
+        "1m",
+    ])
+    .apply(&mut c);
+    assert!(c.enforcement.enabled);
+    assert_eq!(c.enforcement.max_actions, 5);
+    assert_eq!(c.enforcement.window.0, Duration::from_secs(60));
+    let (line, _, msg) = error("enforcement:\n  max_actions: 0\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("must be more than 0"), "{msg}");
+    let (_, _, msg) = error("enforcement:\n  enable: true\n");
+    assert!(msg.contains("unknown key `enable`"), "{msg}");
+}

@@ -56,15 +56,6 @@ pub(super) fn apply(
         }
     }
     let plan = KernelPlan::compile(rules, caps);
-    if enabled {
-        for s in plan.slots.iter().filter(|s| s.deny_as_kill) {
-            eprintln!(
-                "mcp-monitor: rule {:?}: deny needs BPF LSM (files) or the cgroup connect hook, \
-                 which this kernel does not offer here; it kills instead",
-                s.rule
-            );
-        }
-    }
     let homes = crate::rules::fields::home_dirs();
     if let Err(e) = maps.apply(enabled.then_some(&plan), &homes) {
         eprintln!(
@@ -80,4 +71,30 @@ pub(super) fn apply(
         );
     }
     plan
+}
+
+/// Gives the kernel each server's policy: the slots it must leave to user
+/// space for that server (all of them when the policy turns enforcement
+/// off; the rules it has exceptions for, which user space applies to the
+/// paths named). Cheap when nothing changed: called after every batch.
+pub(super) fn sync_policies(maps: &mut EnforceMaps, pipeline: &crate::pipeline::Pipeline) {
+    let plan = &pipeline.kernel_plan;
+    if plan.slots.is_empty() {
+        return;
+    }
+    let all = plan.mask_of(plan.slots.iter().map(|s| s.rule.as_str()));
+    let wanted = pipeline
+        .tracker
+        .server_ids()
+        .filter_map(|id| {
+            let e = pipeline.tracker.enforcement_of(id);
+            let mask = if e.enabled {
+                plan.mask_of(e.excepted_rules.iter().copied())
+            } else {
+                all
+            };
+            (mask != 0).then_some((id, mask))
+        })
+        .collect();
+    maps.sync_skips(wanted);
 }

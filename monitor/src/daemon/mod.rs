@@ -26,6 +26,7 @@ use crate::{
     alerts::{gate::Gate, health},
     config::ConfigSource,
     control::{self, TagCommand},
+    enforce::actor::Actor,
     kernel,
     pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
     probes::{self, drops::DropWatch},
@@ -132,13 +133,12 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         failures,
         previous_daemon,
     } = maps;
-    let enforce_on = std::env::var_os("MCP_MONITOR_ENFORCE_DEV").is_some();
     let kernel_plan = enforcement::apply(
         &mut probes,
         &mut enforce,
         detector.rules(),
         offsets.identity != 0,
-        enforce_on,
+        config.enforcement.enabled,
     );
     let held = sensitive.refresh(detector.rules());
     log::info!("{held} sensitive files and directories may use the ring buffer's reserve");
@@ -176,6 +176,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         .enricher
         .activity
         .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
+    // Which denies the kernel makes is the plan's to say (`say_enforcement`).
+    let actor = Actor::new(&config.enforcement, false);
     let mut pipeline = Pipeline {
         tracker,
         tags,
@@ -186,7 +188,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         drops_watch: DropWatch::default(),
         failure_watch: Default::default(),
         counters: Counters::default(),
+        actor,
     };
+    pipeline.say_enforcement();
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());
@@ -218,6 +222,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     Ok(id) => log::info!("pid {} tagged as MCP server {:?} (id {id}) by the launch wrapper", req.pid, req.name),
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
                 }
+                // The server's policy reaches the kernel before the wrapper
+                // hears back and execs the server.
+                enforcement::sync_policies(&mut enforce, &pipeline);
                 let _ = cmd.reply.send(result);
                 pipeline.lifecycle_alerts();
             }
@@ -230,7 +237,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 // Files replaced by rename have new inodes.
                 if sensitive_refreshed.elapsed() >= SENSITIVE_REFRESH {
                     sensitive.refresh(pipeline.detector.rules());
-                    if enforce_on {
+                    if pipeline.actor.enabled() {
                         enforce.refresh_files(&pipeline.kernel_plan, &crate::rules::fields::home_dirs());
                     }
                     sensitive_refreshed = Instant::now();
@@ -259,13 +266,14 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.reloaded(why, compiled) {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
                     sensitive.refresh(pipeline.detector.rules());
-                    pipeline.kernel_plan = enforcement::apply(
+                    let plan = enforcement::apply(
                         &mut probes,
                         &mut enforce,
                         pipeline.detector.rules(),
                         offsets.identity != 0,
-                        enforce_on,
+                        pipeline.actor.enabled(),
                     );
+                    pipeline.set_kernel_plan(plan);
                 }
                 if let Some(why) = reloads.again.take() {
                     reloads.request(&mut pipeline.detector, why);
@@ -274,6 +282,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
+        enforcement::sync_policies(&mut enforce, &pipeline);
     }
 
     notifier.stopping();

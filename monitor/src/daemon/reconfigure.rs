@@ -74,6 +74,7 @@ pub(super) fn reload_config(source: &ConfigSource, running: &mut Config, p: &mut
         sinks,
         suppression: new.suppression,
         lifecycle: new.lifecycle,
+        enforcement: new.enforcement,
         ..running.clone()
     };
     eprintln!(

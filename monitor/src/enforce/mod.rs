@@ -6,10 +6,35 @@
 //! otherwise the alert says what would have been done (`would-kill`).
 use std::fmt;
 
+pub mod actor;
 pub mod narrow;
 pub mod plan;
+pub mod safety;
 
 use serde::{Deserialize, Serialize};
+
+use crate::units::HumanDuration;
+
+/// The `enforcement:` settings.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnforcementConfig {
+    /// Actions act (`run --enforce`); otherwise alerts say what they would do.
+    pub enabled: bool,
+    /// Actions one server may cause per `window` before the rest are skipped.
+    pub max_actions: u32,
+    pub window: HumanDuration,
+}
+
+impl Default for EnforcementConfig {
+    fn default() -> Self {
+        EnforcementConfig {
+            enabled: false,
+            max_actions: 10,
+            window: HumanDuration(std::time::Duration::from_secs(10)),
+        }
+    }
+}
 
 /// A rule's `action:`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -94,6 +94,66 @@ impl Tracker {
         self.tagger.tag_matching_processes(&mut self.table, store)
     }
 
+    /// The id of the server whose process made `ev` (its process may have
+    /// exited since).
+    pub fn server_id_of(&self, ev: &Event) -> Option<u32> {
+        let known = self
+            .table
+            .get(ev.pid)
+            .or_else(|| self.table.recently_gone(ev.pid))
+            .map(|p| p.server_id)
+            .filter(|id| *id != 0);
+        known.or_else(|| {
+            let root = ev.mcp_root_pid?;
+            self.tagger.servers.ids().find(|id| {
+                self.tagger
+                    .servers
+                    .get(*id)
+                    .is_some_and(|s| s.root_pid == root)
+            })
+        })
+    }
+
+    /// What prevent mode may do to server `id`, from its policy file:
+    /// whether actions act, and which rules have exceptions there.
+    pub fn enforcement_of(&self, id: u32) -> policy::Enforcement<'_> {
+        match self.tagger.policy_of(id) {
+            Some(p) => p.enforcement(),
+            None => policy::Enforcement {
+                enabled: true,
+                excepted_rules: Vec::new(),
+            },
+        }
+    }
+
+    /// The ids of the servers known now.
+    pub fn server_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tagger.servers.ids()
+    }
+
+    /// Whether server `id`'s policy has an exception for `rule` on `ev`'s
+    /// path (`~` is the home of the event's user).
+    pub fn allowed(&self, id: u32, rule: &str, ev: &Event) -> bool {
+        let Some(p) = self.tagger.policy_of(id) else {
+            return false;
+        };
+        if !p.allow.iter().any(|a| a.rule == rule) {
+            return false;
+        }
+        let home = policy::home_of(ev.uid);
+        p.allows(rule, ev.fd_name.as_deref(), home.as_deref())
+    }
+
+    /// The pid of the process that started server `id` (its root's parent).
+    pub fn host_of(&self, id: u32) -> Option<u32> {
+        let root = self.tagger.servers.get(id)?.root_pid;
+        self.table
+            .get(root)
+            .or_else(|| self.table.recently_gone(root))
+            .map(|p| p.ppid)
+            .filter(|p| *p != 0)
+    }
+
     /// Servers' lifecycle settings from now on.
     pub fn reconfigure(&mut self, config: &lifecycle::LifecycleConfig) {
         self.tagger.lifecycle.set_config(config.clone());

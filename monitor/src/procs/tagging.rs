@@ -200,6 +200,11 @@ impl Tagger {
         }
     }
 
+    /// The policy file of server `id`, if it has one.
+    pub fn policy_of(&self, id: u32) -> Option<&policy::ServerPolicy> {
+        self.policies.get(&self.servers.get(id)?.name)
+    }
+
     /// A server's roots and destinations from its policy file, if it has one.
     fn apply_policy(&mut self, id: u32) {
         let Some(server) = self.servers.get_mut(id) else {

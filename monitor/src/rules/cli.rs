@@ -33,7 +33,9 @@ pub enum RulesCommand {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// List the loaded rules: name, priority, tags and where each is defined.
+    /// List the loaded rules: name, priority, action (and where it is
+    /// decided: in the kernel or in user space), tags and where each is
+    /// defined.
     List {
         /// Extra rule files or directories, loaded after the defaults and
         /// /etc/mcp-monitor/rules.d.
@@ -242,11 +244,15 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
         .map(|r| r.location().to_string())
         .collect();
     let lwidth = locs.iter().map(String::len).max().unwrap_or(6);
+    let plan = crate::enforce::plan::KernelPlan::compile(
+        &set,
+        crate::enforce::plan::Capabilities::typical(),
+    );
     let mut out = table(
         &style,
         &format!(
-            "{:<width$}  {:<13}  {:<lwidth$}  TAGS",
-            "RULE", "PRIORITY", "SOURCE"
+            "{:<width$}  {:<13}  {:<18}  {:<lwidth$}  TAGS",
+            "RULE", "PRIORITY", "ACTION", "SOURCE"
         ),
     );
     for (r, loc) in set.rules().iter().zip(&locs) {
@@ -256,12 +262,22 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
         }
         let _ = writeln!(
             out,
-            "{name:<width$}  {:<13}  {loc:<lwidth$}  {}",
+            "{name:<width$}  {:<13}  {:<18}  {loc:<lwidth$}  {}",
             r.priority().as_str(),
+            action_column(&plan, r),
             r.tags().join(",")
         );
     }
     Ok(0)
+}
+
+/// `kill (kernel)`, `kill-server (user)`: a rule's action and where it is
+/// decided; `-` without one.
+fn action_column(plan: &crate::enforce::plan::KernelPlan, r: &super::Rule) -> String {
+    match (r.action(), plan.latency(r)) {
+        (Some(a), Some(l)) => format!("{a} ({})", l.as_str()),
+        _ => "-".into(),
+    }
 }
 
 /// Stdout, locked, with a table's bold heading line written.

@@ -106,6 +106,12 @@ fn rule_section(out: &mut String, defs: &Defs, r: &RuleDef) {
         r.priority.as_str(),
         if r.enabled { "" } else { " (disabled)" }
     );
+    if let Some(a) = r.action {
+        let _ = writeln!(
+            out,
+            "- Action: **{a}** with `run --enforce` (see [enforcement.md](enforcement.md))"
+        );
+    }
     let tactics: Vec<String> = r
         .tags
         .iter()
