@@ -275,3 +275,79 @@ fn a_dropped_payload_never_runs_its_first_instruction() {
     assert_eq!(s(&alert, "action"), "would-kill", "{alert:#}");
     assert!(dry.stop().success());
 }
+
+#[test]
+fn the_filesystem_server_asked_for_a_key_never_hands_it_to_the_client() {
+    if !privileged("prevent mode") {
+        return;
+    }
+    let Some((python, node_dir)) = e2e::mcp_deps("prevent") else {
+        return;
+    };
+    let (home, key) = home_with_key("prevent-fs");
+    std::fs::write(home.path().join("notes.txt"), "notes for the benign call\n").unwrap();
+    let root = home.path().to_str().unwrap().to_owned();
+    let server = vec![
+        "npx".to_owned(),
+        "-y".to_owned(),
+        "@modelcontextprotocol/server-filesystem".to_owned(),
+        root.clone(),
+    ];
+    let session = |name: &'static str, calls| e2e::McpSession {
+        python: &python,
+        name,
+        command: server.clone(),
+        calls,
+        cwd: &node_dir,
+        env: vec![],
+    };
+    let daemon = Daemon::start(&["--enforce"]);
+    // A benign session in enforce mode: every call answered, nothing acted on.
+    let benign = session(
+        "fs-benign",
+        vec![
+            ("list_directory", serde_json::json!({ "path": root })),
+            (
+                "read_text_file",
+                serde_json::json!({ "path": format!("{root}/notes.txt") }),
+            ),
+        ],
+    )
+    .run(&daemon);
+    assert!(benign[1..].iter().all(|r| r["ok"] == true), "{benign:#?}");
+    assert!(benign[2]["text"].as_str().unwrap().contains("benign call"));
+    // The key: the server dies at the open, the client gets no byte of it.
+    let out = session(
+        "fs-thief",
+        vec![(
+            "read_text_file",
+            serde_json::json!({ "path": key.to_str().unwrap() }),
+        )],
+    )
+    .output(&daemon);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !said.contains(KEY_TEXT),
+        "the client received the key: {said}"
+    );
+    let alert = alert_of(
+        &daemon,
+        "fs-thief",
+        "MCP server read SSH keys or configuration",
+    );
+    assert_eq!(action_of(&alert), ("kill", "killed", "kernel"), "{alert:#}");
+    let acted: Vec<Value> = daemon
+        .alerts()
+        .into_iter()
+        .filter(|a| a["mcp"]["server"] == "fs-benign" && a.get("action.result").is_some())
+        .collect();
+    assert!(
+        acted.is_empty(),
+        "the benign session was acted on: {acted:#?}"
+    );
+    assert!(daemon.stop().success());
+}
