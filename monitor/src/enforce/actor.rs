@@ -198,7 +198,11 @@ impl Actor {
         let by_this_rule = ev.enforced_by.as_deref() == Some(rule);
         if let Some(done) = by_kernel.filter(|_| by_this_rule) {
             // The probe acted at the call; kill-server still ends the rest
-            // of the tree from here.
+            // of the tree from here. A root it killed is the rule's to name
+            // in the server's exit alert.
+            if done == "killed" && ev.pid == scene.root_pid {
+                self.killed_roots.insert(scene.server_id, rule.to_owned());
+            }
             if action == Action::KillServer && scene.enforce {
                 self.kill_tree(rule, scene, now, Some(ev.pid));
             }

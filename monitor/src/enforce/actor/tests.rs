@@ -234,6 +234,14 @@ fn what_the_kernel_did_is_reported_and_kill_server_finishes_the_tree() {
         o.result.as_deref(),
         Some("skipped: killed in the kernel by rule other")
     );
+    // The probe killed the root itself: the server's exit names the rule.
+    let (mut a, _) = actor(true, 10);
+    assert_eq!(a.killed_by(SERVER), None);
+    let mut ev = event(ROOT);
+    ev.enforced = Some("killed".into());
+    ev.enforced_by = Some("r".into());
+    a.act("r", Action::Kill, &ev, &scene(&t, true), Instant::now());
+    assert_eq!(a.killed_by(SERVER), Some("r"));
 }
 
 #[test]
