@@ -72,10 +72,14 @@ impl Pipeline {
                 self.tracker.enricher.activity.forget(note.server.id);
             }
             let mut alert = health::from_note(&note, self.alerts.hostname());
-            if let Some(rule) = self.actor.killed_by(note.server.id) {
-                health::killed_by(&mut alert, rule);
-            }
-            if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
+            if let crate::procs::lifecycle::Happened::Exited { status, .. } = note.what {
+                // Ended by SIGKILL (or its end not seen) after an action sent one.
+                let signal = status.and_then(|s| crate::procs::lifecycle::decode_status(s).1);
+                if let Some(rule) = self.actor.killed_by(note.server.id)
+                    && (status.is_none() || signal == Some(libc::SIGKILL))
+                {
+                    health::killed_by(&mut alert, rule);
+                }
                 self.actor.forget(note.server.id);
             }
             self.alerts.lifecycle(alert);
