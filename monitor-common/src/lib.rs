@@ -121,13 +121,24 @@ pub mod names {
         "PENDING_OPEN",
         "PENDING_CONNECT",
         "PENDING_CALL",
+        // Prevent mode's: old and new programs decide from the same plan.
+        "ENFORCE_CONFIG",
+        "ENFORCE_MASKS",
+        "ENFORCE_PORTS",
+        "ENFORCE_PREFIXES",
+        "ENFORCE_INODES",
+        "ENFORCE_NETS",
+        "ENFORCE_COMMS",
+        "ENFORCE_CALLS",
+        "ENFORCE_SKIP",
+        "VERDICTS",
     ];
 }
 
 /// The layout of the pinned state: bump it when a pinned map's type, size or
 /// value, or a record, changes, so that a new daemon does not take over maps
 /// (or read records) it would misread. Pins live under `abi-N/`.
-pub const STATE_ABI: u32 = 4;
+pub const STATE_ABI: u32 = 5;
 
 /// Capacity of the server-name map (`SERVERS`).
 pub const MAX_SERVERS: u32 = 4096;
@@ -167,15 +178,26 @@ pub enum Handler {
     Call = 3,
     /// Completes an exec ([`ExecEvent`]).
     Exec = 4,
+    /// Prevent mode's decisions, each then handing over to the handler of
+    /// its record: the file an open opened, the program an exec runs, a
+    /// generic syscall, and a connect's destination (at enter).
+    EnforceOpen = 5,
+    EnforceExec = 6,
+    EnforceCall = 7,
+    EnforceConnect = 8,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 5] = [
+    pub const ALL: [Handler; 9] = [
         Handler::Open,
         Handler::Path,
         Handler::Sock,
         Handler::Call,
         Handler::Exec,
+        Handler::EnforceOpen,
+        Handler::EnforceExec,
+        Handler::EnforceCall,
+        Handler::EnforceConnect,
     ];
 
     /// The program's name in the eBPF object. `walk`: the variant that
@@ -191,6 +213,10 @@ impl Handler {
             (Handler::Call, _) => "handle_call",
             (Handler::Exec, true) => "handle_exec",
             (Handler::Exec, false) => "handle_exec_raw",
+            (Handler::EnforceOpen, _) => "enforce_open",
+            (Handler::EnforceExec, _) => "enforce_exec",
+            (Handler::EnforceCall, _) => "enforce_call",
+            (Handler::EnforceConnect, _) => "enforce_connect",
         }
     }
 
@@ -336,6 +362,9 @@ pub mod flags {
     pub const SENSITIVE: u32 = 1 << 13;
     /// What the open opened is a directory (`RESOLVED_FILE` only).
     pub const DIRECTORY: u32 = 1 << 14;
+    /// A probe acted on the call in prevent mode (`EventHeader::enforced`
+    /// says what it did): the record may use the ring buffer's reserve.
+    pub const ENFORCED: u32 = 1 << 15;
 }
 
 /// Start of every record.
@@ -360,7 +389,8 @@ pub struct EventHeader {
     pub server_id: u32,
     /// The process the tag was first given to.
     pub root_tgid: u32,
-    pub _pad: u32,
+    /// What a probe did in prevent mode (`enforce::enforced`), or 0.
+    pub enforced: u32,
     pub comm: [u8; COMM_LEN],
 }
 
@@ -578,6 +608,7 @@ pub struct ConnectEvent {
 
 mod syscalls;
 pub use syscalls::*;
+pub mod enforce;
 
 /// How a process came to be tagged; stored in [`Tag::source`].
 #[repr(u32)]
@@ -710,7 +741,14 @@ kernel_offsets! {
     io_kiocb_file = ABSENT,
     io_kiocb_opcode = ABSENT,
     io_open_file_slot = ABSENT,
-    _pad = 0,
+    /// 1 when every offset below was found: probes can tell a file's
+    /// identity (device, inode), the executable and the parent's name, for
+    /// prevent mode.
+    identity = 0,
+    task_comm = ABSENT,
+    mm_exe_file = ABSENT,
+    inode_i_sb = ABSENT,
+    super_block_s_dev = ABSENT,
 }
 
 #[cfg(feature = "user")]
@@ -719,4 +757,9 @@ mod pod {
     unsafe impl aya::Pod for Tag {}
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for ServerRecord {}
+    unsafe impl aya::Pod for enforce::InodeKey {}
+    unsafe impl aya::Pod for enforce::InodeRules {}
+    unsafe impl aya::Pod for enforce::CommRules {}
+    unsafe impl aya::Pod for enforce::NetKey {}
+    unsafe impl aya::Pod for enforce::PrefixRule {}
 }

@@ -10,6 +10,8 @@ const ATOMICS: bool = false;
 
 #[path = "emit.rs"]
 mod emit;
+#[path = "enforce.rs"]
+mod enforce;
 #[path = "env.rs"]
 mod env;
 #[path = "file.rs"]

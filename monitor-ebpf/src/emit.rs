@@ -108,7 +108,7 @@ fn unconsumed() -> u64 {
 /// ordinary opens, process lifecycle, sockets) is ordinary.
 #[inline(always)]
 fn is_priority(kind: EventKind, header_flags: u32) -> bool {
-    matches!(kind, EventKind::Call) || header_flags & flags::SENSITIVE != 0
+    matches!(kind, EventKind::Call) || header_flags & (flags::SENSITIVE | flags::ENFORCED) != 0
 }
 
 /// Whether an ordinary record must stay out of the ring buffer's last
@@ -310,7 +310,7 @@ unsafe fn fill_header(h: *mut EventHeader, kind: EventKind, tag: Option<Tag>) {
                 (*h).root_tgid = 0;
             }
         }
-        (*h)._pad = 0;
+        (*h).enforced = 0;
         (*h).comm = bpf_get_current_comm().unwrap_or([0; 16]);
     }
 }

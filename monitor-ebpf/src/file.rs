@@ -170,15 +170,16 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Every `sys_exit_*` of the family: a tag check, then `handle_open`.
+/// Every `sys_exit_*` of the family: a tag check, then `handle_open`
+/// (through `enforce_open` in prevent mode).
 #[inline(always)]
-fn exit(ctx: &TracePointContext) -> u32 {
-    let _ = try_exit(ctx);
+fn exit(ctx: &TracePointContext, syscall: OpenSyscall) -> u32 {
+    let _ = try_exit(ctx, syscall);
     0
 }
 
 #[inline(always)]
-fn try_exit(ctx: &TracePointContext) -> Option<()> {
+fn try_exit(ctx: &TracePointContext, syscall: OpenSyscall) -> Option<()> {
     if !current_is_tagged() {
         return None;
     }
@@ -187,8 +188,15 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     unsafe {
         (*h).ret = arg(ctx, 0) as i64;
         (*h).file = 0;
+        (*h).syscall = syscall as u32;
+        (*h).enforced = 0;
     }
-    hand_over(ctx, Handler::Open, EventKind::Open);
+    let handler = if crate::enforce::active() {
+        Handler::EnforceOpen
+    } else {
+        Handler::Open
+    };
+    hand_over(ctx, handler, EventKind::Open);
     Some(())
 }
 
@@ -208,9 +216,11 @@ fn try_complete<const WALK: bool>() -> Option<()> {
         count_failure(KernelFailure::Unpaired);
         return None;
     };
-    let tag = Some(current_tag()?);
-    emit_trimmed(tag, |ev: &mut OpenEvent| unsafe {
-        let ret = (*h).ret;
+    let tag = current_tag()?;
+    // SAFETY: this CPU's hand-off slot; `enforced` is what `enforce_open`
+    // decided, if it ran.
+    let (ret, enforced) = unsafe { ((*h).ret, (*h).enforced) };
+    emit_trimmed(Some(tag), |ev: &mut OpenEvent| unsafe {
         ev.syscall = pending.syscall;
         ev.dirfd = pending.dirfd;
         ev.flags = pending.flags;
@@ -261,7 +271,11 @@ fn try_complete<const WALK: bool>() -> Option<()> {
             }
             None => 0,
         };
+        if enforced != 0 {
+            fl |= flags::ENFORCED;
+        }
         ev.header.flags = fl;
+        ev.header.enforced = enforced;
         OpenEvent::MIN_LEN + ev.resolved_len as usize
     });
     Some(())
@@ -269,22 +283,22 @@ fn try_complete<const WALK: bool>() -> Option<()> {
 
 #[tracepoint]
 pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
+    exit(&ctx, OpenSyscall::OpenAt)
 }
 
 #[tracepoint]
 pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
+    exit(&ctx, OpenSyscall::Open)
 }
 
 #[tracepoint]
 pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
+    exit(&ctx, OpenSyscall::Creat)
 }
 
 #[tracepoint]
 pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
+    exit(&ctx, OpenSyscall::OpenAt2)
 }
 
 #[tracepoint]

@@ -36,6 +36,9 @@ pub struct Handoff {
     pub dirfds: [u8; 2],
     pub data_arg: u8,
     pub data_len: u8,
+    /// What prevent mode did at the call (`EventHeader::enforced`), set by
+    /// the handler before it builds the record.
+    pub enforced: u32,
     /// The call's arguments, copied here by the handler: reading one by a
     /// runtime index is then a bounded map-value access, which every kernel
     /// accepts (a variable stack offset is refused by older verifiers).
@@ -72,7 +75,13 @@ pub fn hand_over_call(ctx: &TracePointContext, syscall: Syscall, ret: i64) {
         (*h).dirfds = syscall.dirfds();
         (*h).data_arg = data_arg;
         (*h).data_len = data_len as u8;
+        (*h).enforced = 0;
     }
     let kind = syscall.record();
-    hand_over(ctx, Handler::of(kind), kind);
+    let handler = if crate::enforce::active() {
+        Handler::EnforceCall
+    } else {
+        Handler::of(kind)
+    };
+    hand_over(ctx, handler, kind);
 }

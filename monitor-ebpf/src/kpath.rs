@@ -47,7 +47,7 @@ unsafe fn read_path(off: &KernelOffsets, at: *const u8) -> KPath {
 /// A pointer-sized field at `base + off` (0 is a valid offset here: all path
 /// offsets are known once `path_walk` is set); 0 for a null base.
 #[inline(always)]
-unsafe fn read_ptr(base: *const u8, off: u32) -> u64 {
+pub unsafe fn read_ptr(base: *const u8, off: u32) -> u64 {
     if base.is_null() {
         return 0;
     }
@@ -55,7 +55,7 @@ unsafe fn read_ptr(base: *const u8, off: u32) -> u64 {
 }
 
 #[inline(always)]
-unsafe fn read_u32(base: *const u8, off: u32) -> u32 {
+pub unsafe fn read_u32(base: *const u8, off: u32) -> u32 {
     if base.is_null() {
         return 0;
     }

@@ -17,6 +17,7 @@
 const ATOMICS: bool = true;
 
 mod emit;
+mod enforce;
 mod env;
 mod file;
 mod handoff;

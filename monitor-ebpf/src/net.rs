@@ -6,13 +6,13 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use monitor_common::{
-    ConnectEvent, KernelFailure, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags,
+    ConnectEvent, Handler, KernelFailure, PendingConnect, SockAddr, UNIX_PATH_LEN, af, flags,
 };
 
 use crate::{
     emit::{count_failure, current_is_tagged, current_tag, emit},
     file::arg,
-    maps::PENDING_CONNECT,
+    maps::{HANDLERS, PENDING_CONNECT},
 };
 
 /// A `SockAddr` with nothing in it but the length the process passed.
@@ -91,8 +91,36 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
         .is_err()
     {
         count_failure(KernelFailure::PendingFull);
+        return 0;
+    }
+    if crate::enforce::active() {
+        // SAFETY: on success control never comes back.
+        unsafe { HANDLERS.tail_call(&ctx, Handler::EnforceConnect as u32) };
     }
     0
+}
+
+/// Prevent mode: decides on an inet connect before the call runs, so that
+/// the cgroup hook can refuse it.
+#[inline(always)]
+pub fn decide_connect(a: &SockAddr) {
+    let addr = match a.family {
+        af::INET => {
+            let mut m = [0u8; 16];
+            m[10] = 0xff;
+            m[11] = 0xff;
+            m[12] = a.addr[0];
+            m[13] = a.addr[1];
+            m[14] = a.addr[2];
+            m[15] = a.addr[3];
+            m
+        }
+        af::INET6 => a.addr,
+        _ => return,
+    };
+    if let Some(tag) = current_tag() {
+        crate::enforce::on_connect(addr, a.port, &tag, crate::emit::current_tgid());
+    }
 }
 
 #[tracepoint]
@@ -111,8 +139,13 @@ fn try_exit_connect(ctx: &TracePointContext) -> Option<()> {
     // A stale entry is gone either way; nothing more to do if removal fails.
     let _ = PENDING_CONNECT.remove(&key);
     let tag = Some(current_tag()?);
+    let enforced = crate::enforce::take_verdict();
     emit(tag, |ev: &mut ConnectEvent| {
         ev.header.flags = pending.flags;
+        if enforced != 0 {
+            ev.header.flags |= flags::ENFORCED;
+        }
+        ev.header.enforced = enforced;
         ev.fd = pending.fd;
         ev._pad = 0;
         ev.ret = arg(ctx, 0) as i64;

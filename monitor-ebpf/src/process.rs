@@ -17,7 +17,7 @@ use crate::{
         read_kernel_u32, read_kernel_u64, set_tagged, task_tgid,
     },
     env::loader_vars,
-    handoff::hand_over,
+    handoff::{hand_over, slot},
     maps::{TAGGED, offsets},
 };
 
@@ -50,7 +50,17 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 /// (user space recognises servers by their command line), by `handle_exec`.
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    hand_over(&ctx, Handler::Exec, EventKind::Exec);
+    let Some(h) = slot() else {
+        return 0;
+    };
+    // SAFETY: this CPU's hand-off slot.
+    unsafe { (*h).enforced = 0 };
+    let handler = if crate::enforce::active() && crate::emit::current_is_tagged() {
+        Handler::EnforceExec
+    } else {
+        Handler::Exec
+    };
+    hand_over(&ctx, handler, EventKind::Exec);
     0
 }
 
@@ -60,8 +70,14 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 fn complete_exec<const SCAN: bool>(ctx: &TracePointContext) -> u32 {
     let off = offsets();
     let tag = current_tag();
+    // What `enforce_exec` decided, if it ran.
+    let enforced = slot().map_or(0, |h| unsafe { (*h).enforced });
     emit_trimmed(tag, |ev: &mut ExecEvent| unsafe {
         let mut fl = 0;
+        if enforced != 0 {
+            fl |= flags::ENFORCED;
+        }
+        ev.header.enforced = enforced;
 
         // filename is a __data_loc: low 16 bits offset in the record, high 16 length.
         let loc: u32 = ctx.read_at(off.exec_filename as usize).unwrap_or(0);

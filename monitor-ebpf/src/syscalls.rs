@@ -96,6 +96,16 @@ fn take_call() -> Option<(*mut Handoff, Tag)> {
     Some((h, current_tag()?))
 }
 
+/// Reports in `header` what prevent mode did at the call in slot `h`.
+#[inline(always)]
+unsafe fn report_enforced(h: *const Handoff, header: &mut monitor_common::EventHeader) {
+    let v = unsafe { (*h).enforced };
+    header.enforced = v;
+    if v != 0 {
+        header.flags |= flags::ENFORCED;
+    }
+}
+
 /// Argument `i` of the call in the hand-off slot (0 for an index out of range).
 #[inline(always)]
 unsafe fn call_arg(h: *const Handoff, i: u8) -> u64 {
@@ -141,6 +151,7 @@ fn complete_path<const WALK: bool>() -> u32 {
             }
         }
         ev.header.flags = fl;
+        report_enforced(h, &mut ev.header);
         PathEvent::MIN_LEN + ev.base_len as usize
     });
     0
@@ -184,6 +195,7 @@ pub fn handle_sock(_ctx: TracePointContext) -> u32 {
         } else {
             0
         };
+        report_enforced(h, &mut ev.header);
     });
     0
 }
@@ -209,6 +221,7 @@ pub fn handle_call(_ctx: TracePointContext) -> u32 {
                 Err(_) => ev.header.flags = flags::DATA_UNREADABLE,
             }
         }
+        report_enforced(h, &mut ev.header);
     });
     0
 }

@@ -103,6 +103,9 @@ fn try_complete(ctx: &TracePointContext) -> Option<()> {
     unsafe {
         (*h).ret = res as i64;
         (*h).file = file as u64;
+        // A request cannot be stopped from here: prevent mode leaves
+        // io_uring to user space.
+        (*h).enforced = 0;
     }
     hand_over(ctx, Handler::Open, EventKind::Open);
     Some(())

@@ -453,7 +453,7 @@ mod tests {
             gid: 1000,
             server_id: 3,
             root_tgid: 10,
-            _pad: 0,
+            enforced: 0,
             comm,
         }
     }

@@ -292,6 +292,9 @@ pub struct Event {
     /// The rule whose compiled condition the kernel acted on.
     #[serde(rename = "evt.enforced_by", skip_serializing_if = "Option::is_none")]
     pub enforced_by: Option<String>,
+    /// The kernel slot of `enforced_by`, until the pipeline names its rule.
+    #[serde(skip)]
+    pub enforced_slot: Option<u32>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -12,7 +12,10 @@ use crate::{
     alerts::health,
     alerts::sink::AlertSink,
     decode,
-    enforce::actor::{Actor, Outcome, Scene},
+    enforce::{
+        actor::{Actor, Outcome, Scene},
+        plan::KernelPlan,
+    },
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -38,6 +41,8 @@ pub struct Pipeline {
     pub sink: EventSink,
     pub alerts: AlertSink,
     pub detector: Detector,
+    /// The rules the probes decide at the call (their slots).
+    pub kernel_plan: KernelPlan,
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
@@ -87,16 +92,21 @@ impl Pipeline {
     }
 
     /// Says on stderr whether rules' actions act, and what enforce mode
-    /// cannot do as the rules ask (at start and after each reload).
+    /// cannot do as the rules ask (at start and after each reload, once the
+    /// kernel plan is in place).
     pub fn say_enforcement(&self) {
-        let acting: Vec<(&str, crate::enforce::Action)> = self
+        let acting: Vec<&Rule> = self
             .detector
             .rules()
             .rules()
             .iter()
-            .filter(|r| r.enabled())
-            .filter_map(|r| Some((r.name(), r.action()?)))
+            .filter(|r| r.enabled() && r.action().is_some())
             .collect();
+        // The rules decided in user space: a deny there can only kill.
+        let in_user_space = acting.iter().filter_map(|r| {
+            let user = self.kernel_plan.latency(r) == Some(crate::enforce::plan::Latency::User);
+            Some((r.name(), r.action().filter(|_| user)?))
+        });
         let mode = if self.actor.enabled() {
             "enforce mode: rules' actions act"
         } else {
@@ -106,7 +116,7 @@ impl Pipeline {
             "mcp-monitor: {mode}; {} rule(s) with an action",
             acting.len()
         );
-        for w in self.actor.warnings(acting) {
+        for w in self.actor.warnings(in_user_space) {
             eprintln!("mcp-monitor: warning: {w}");
         }
     }
@@ -132,7 +142,6 @@ impl Pipeline {
                     summary.changed
                 );
                 self.counters.reloads.add("ok", 1);
-                self.say_enforcement();
                 for w in self
                     .alerts
                     .gate
@@ -256,13 +265,35 @@ impl Pipeline {
             n += 1;
             match decode::decode(&item) {
                 Ok(record) => {
-                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                    if let Some(mut ev) = self.tracker.ingest(record, &mut self.tags) {
+                        if let Some(slot) = ev.enforced_slot {
+                            ev.enforced_by = self.kernel_plan.rule_of(slot).map(str::to_owned);
+                        }
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
-                        let mut server = None;
-                        for rule in self.detector.rules().matching(&ev) {
-                            let sid = *server.get_or_insert_with(|| self.tracker.server_id_of(&ev));
-                            if sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev)) {
+                        // The kernel acted on a narrower condition than the
+                        // rule's: it should match too. Should the two ever
+                        // disagree (a bind mount gives a file another name),
+                        // the action is still reported under its rule.
+                        let rules = self.detector.rules();
+                        let mut matched: Vec<&Rule> = rules.matching(&ev).collect();
+                        if let Some(r) = ev.enforced_by.as_deref().and_then(|r| rules.rule(r))
+                            && !matched.iter().any(|m| m.name() == r.name())
+                        {
+                            matched.push(r);
+                        }
+                        let sid = if matched.is_empty() {
+                            None
+                        } else {
+                            self.tracker.server_id_of(&ev)
+                        };
+                        for rule in matched {
+                            // An exception of the server's policy: no alert,
+                            // no action (unless the kernel already acted).
+                            let by_kernel = ev.enforced_by.as_deref() == Some(rule.name());
+                            if !by_kernel
+                                && sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev))
+                            {
                                 continue;
                             }
                             let acted =

@@ -5,6 +5,7 @@
 //! (process table, tagging, enrichment) → event sink and rules → alerts. One
 //! task owns it; the control socket sends it tag requests over a channel, so
 //! nothing on the event path takes a lock.
+mod enforcement;
 mod reconfigure;
 mod startup;
 use std::{
@@ -25,7 +26,7 @@ use crate::{
     alerts::{gate::Gate, health},
     config::ConfigSource,
     control::{self, TagCommand},
-    enforce::{actor::Actor, plan::KernelPlan},
+    enforce::actor::Actor,
     kernel,
     pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
     probes::{self, drops::DropWatch},
@@ -125,12 +126,20 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let (mut probes, maps) = startup::load_probes(&config, &detector, offsets)?;
     let probes::Maps {
         events,
+        mut enforce,
         mut sensitive,
         mut tags,
         drops,
         failures,
         previous_daemon,
     } = maps;
+    let kernel_plan = enforcement::apply(
+        &mut probes,
+        &mut enforce,
+        detector.rules(),
+        offsets.identity != 0,
+        config.enforcement.enabled,
+    );
     let held = sensitive.refresh(detector.rules());
     log::info!("{held} sensitive files and directories may use the ring buffer's reserve");
     let tracking = startup::start_tracker(&config, &mut tags, previous_daemon, &opts.pids)?;
@@ -167,22 +176,22 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         .enricher
         .activity
         .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
-    let actor = Actor::new(
-        &config.enforcement,
-        KernelPlan::compile(detector.rules()).deny_in_kernel(),
-    );
+    let actor = Actor::new(&config.enforcement);
     let mut pipeline = Pipeline {
         tracker,
         tags,
         sink: EventSink::new(config.sinks.stdout.events),
         alerts,
         detector,
+        kernel_plan,
         drops_watch: DropWatch::default(),
         failure_watch: Default::default(),
         counters: Counters::default(),
         actor,
     };
     pipeline.say_enforcement();
+    let mut skips = enforcement::ServerSkips::default();
+    skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());
@@ -214,6 +223,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     Ok(id) => log::info!("pid {} tagged as MCP server {:?} (id {id}) by the launch wrapper", req.pid, req.name),
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
                 }
+                // The server's policy is in the kernel before it runs.
+                skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
                 let _ = cmd.reply.send(result);
                 pipeline.lifecycle_alerts();
             }
@@ -226,6 +237,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 // Files replaced by rename have new inodes.
                 if sensitive_refreshed.elapsed() >= SENSITIVE_REFRESH {
                     sensitive.refresh(pipeline.detector.rules());
+                    if config.enforcement.enabled {
+                        enforce.refresh_files(&pipeline.kernel_plan, &crate::rules::fields::home_dirs());
+                    }
                     sensitive_refreshed = Instant::now();
                 }
                 pipeline.tick(&drops.totals(), &failures.totals());
@@ -237,6 +251,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     pipeline.tracker.set_policies(read_policies(&config.servers.policy_dir));
                     eprintln!("mcp-monitor: server policies reloaded from {}", config.servers.policy_dir.display());
                 }
+                // Servers tagged at an exec, policies changed.
+                skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
                 if config_watch.changed() {
                     let (host_configs, watch) = read_host_configs(&homes);
                     config_watch = watch;
@@ -252,6 +268,15 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.reloaded(why, compiled) {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
                     sensitive.refresh(pipeline.detector.rules());
+                    pipeline.kernel_plan = enforcement::apply(
+                        &mut probes,
+                        &mut enforce,
+                        pipeline.detector.rules(),
+                        offsets.identity != 0,
+                        config.enforcement.enabled,
+                    );
+                    skips.resync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
+                    pipeline.say_enforcement();
                 }
                 if let Some(why) = reloads.again.take() {
                     reloads.request(&mut pipeline.detector, why);
@@ -263,6 +288,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     }
 
     notifier.stopping();
+    // Nothing acts in the kernel while no daemon reports it.
+    enforce.deactivate();
     server.abort();
     metrics.stop();
     pipeline.finish(SINK_SHUTDOWN_WAIT, &drops.totals());

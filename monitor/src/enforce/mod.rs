@@ -7,6 +7,7 @@
 use std::fmt;
 
 pub mod actor;
+pub mod narrow;
 pub mod plan;
 pub mod safety;
 
@@ -81,7 +82,10 @@ impl fmt::Display for Action {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod action_tests {
     use super::*;
 
     #[test]

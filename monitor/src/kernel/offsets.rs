@@ -108,6 +108,14 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
     }
     off.exec_filename = filename.offset;
     if off.path_walk == 1 {
+        match with_identity(btf, off) {
+            Ok(with) => off = with,
+            Err(e) => {
+                log::info!("prevent mode will decide file and exec rules in user space only: {e:#}")
+            }
+        }
+    }
+    if off.path_walk == 1 {
         match with_uring(btf, tracefs, off) {
             Ok(with) => off = with,
             Err(e) => log::info!("files used through io_uring will not be named: {e:#}"),
@@ -174,14 +182,8 @@ fn has_bpf_atomics(version: Option<(u32, u32, u32)>) -> bool {
 /// (`path.mnt`, `vfsmount.mnt_root`).
 fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
     let ptr = std::mem::size_of::<usize>() as u32;
-    let at = |strukt: &str, member: &str, size: u32| -> Result<u32> {
-        let info = btf
-            .member(strukt, member)
-            .map_err(|e| anyhow!("{e} (needed to resolve paths in the kernel)"))?;
-        if info.size != Some(size) {
-            bail!("{strukt}.{member} is not {size} bytes in this kernel's BTF");
-        }
-        Ok(info.offset)
+    let at = |strukt: &str, member: &str, size: u32| {
+        sized_member(btf, strukt, member, size).context("needed to resolve paths in the kernel")
     };
     let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
     Ok(KernelOffsets {
@@ -210,6 +212,30 @@ fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
         inode_i_ino: at("inode", "i_ino", 8)?,
         inode_i_mode: at("inode", "i_mode", 2)?,
         file_f_flags: at("file", "f_flags", 4)?,
+        ..base
+    })
+}
+
+/// The offset of `strukt.member`, which must be `size` bytes.
+fn sized_member(btf: &Btf, strukt: &str, member: &str, size: u32) -> Result<u32> {
+    let info = btf.member(strukt, member).map_err(|e| anyhow!("{e}"))?;
+    if info.size != Some(size) {
+        bail!("{strukt}.{member} is not {size} bytes in this kernel's BTF");
+    }
+    Ok(info.offset)
+}
+
+/// Adds what prevent mode needs to tell a file's identity (device, inode),
+/// the executable of a process and its parent's name in the kernel.
+fn with_identity(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
+    let ptr = std::mem::size_of::<usize>() as u32;
+    let at = |strukt: &str, member: &str, size: u32| sized_member(btf, strukt, member, size);
+    Ok(KernelOffsets {
+        identity: 1,
+        task_comm: at("task_struct", "comm", 16)?,
+        mm_exe_file: at("mm_struct", "exe_file", ptr)?,
+        inode_i_sb: at("inode", "i_sb", ptr)?,
+        super_block_s_dev: at("super_block", "s_dev", 4)?,
         ..base
     })
 }

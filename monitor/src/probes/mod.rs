@@ -1,6 +1,7 @@
 //! Loading and attaching the kernel programs, and the handles user space keeps:
 //! the event ring buffer, the tag map and the drop counters.
 pub mod drops;
+pub mod enforce;
 mod links;
 pub mod pins;
 mod programs;
@@ -57,11 +58,15 @@ pub struct Probes {
     /// Whether io_uring requests can be followed on this kernel
     /// (`KernelOffsets::uring`).
     uring: bool,
+    /// Prevent mode's hooks that fail a call: attached, or why not.
+    connect_hooks: Option<Result<(), String>>,
+    lsm_hook: Option<Result<(), String>>,
 }
 
 /// Map handles taken out of the object, owned by the parts of the daemon that use them.
 pub struct Maps {
     pub events: RingBuf<MapData>,
+    pub enforce: enforce::EnforceMaps,
     pub sensitive: sensitive::SensitiveMap,
     pub tags: TagMap,
     pub drops: drops::DropCounters,
@@ -161,6 +166,25 @@ impl Probes {
         Ok((self.links.len() - before, detached))
     }
 
+    /// Attaches the cgroup connect hooks once; whether they are attached,
+    /// or why not.
+    pub fn connect_hooks(&mut self) -> Result<(), String> {
+        let ebpf = &mut self.ebpf;
+        self.connect_hooks
+            .get_or_insert_with(|| {
+                enforce::attach_connect_hooks(ebpf).map_err(|e| format!("{e:#}"))
+            })
+            .clone()
+    }
+
+    /// Attaches the BPF LSM hook once; whether it is attached, or why not.
+    pub fn lsm_hook(&mut self) -> Result<(), String> {
+        let ebpf = &mut self.ebpf;
+        self.lsm_hook
+            .get_or_insert_with(|| enforce::attach_lsm(ebpf).map_err(|e| format!("{e:#}")))
+            .clone()
+    }
+
     /// Detaches everything and removes the pinned state: nothing of this
     /// monitor is left in the kernel.
     pub fn unload(mut self) -> anyhow::Result<()> {
@@ -198,6 +222,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
     let mut verified = Vec::new();
     let handlers = load_handlers(&mut ebpf, opts.offsets.path_walk != 0, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
+    let enforce = enforce::EnforceMaps::take(&mut ebpf)?;
     let sensitive =
         sensitive::SensitiveMap::new(HashMap::try_from(take(&mut ebpf, names::SENSITIVE)?)?);
     let tags = TagMap {
@@ -220,9 +245,12 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
             verified,
             adopted: 0,
             uring: opts.offsets.uring != 0,
+            connect_hooks: None,
+            lsm_hook: None,
         },
         Maps {
             events,
+            enforce,
             sensitive,
             tags,
             drops,
@@ -266,6 +294,8 @@ pub fn load_floor() -> anyhow::Result<Probes> {
         verified: Vec::new(),
         adopted: 0,
         uring: true,
+        connect_hooks: None,
+        lsm_hook: None,
     };
     probes.select(&programs().collect::<Vec<_>>())?;
     Ok(probes)

@@ -8,7 +8,11 @@
 mod shared;
 mod syscalls;
 
-use monitor_common::{OpenSyscall, flags};
+use monitor_common::{
+    OpenSyscall,
+    enforce::{action, enforced_parts},
+    flags,
+};
 
 use super::{
     activity,
@@ -244,6 +248,15 @@ impl Enricher {
             mcp_roots: server.map(|s| s.roots.clone()).unwrap_or_default(),
             mcp_destinations: server.map(|s| s.destinations.clone()).unwrap_or_default(),
             container_id: p.container_id.clone(),
+            enforced: enforced_parts(header.enforced).map(|(a, _)| {
+                if a == action::DENY {
+                    "denied"
+                } else {
+                    "killed"
+                }
+                .to_owned()
+            }),
+            enforced_slot: enforced_parts(header.enforced).map(|(_, slot)| slot),
             ..Default::default()
         })
     }
