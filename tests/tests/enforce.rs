@@ -261,6 +261,15 @@ fn a_server_whose_policy_says_enforce_false_is_left_alone() {
     assert!(pids.iter().all(|p| running(*p)), "nothing was killed");
     end(&pids);
     assert!(host.wait().unwrap().success());
+    // A rule the kernel decides at the call leaves this server alone too.
+    let home = planted_home();
+    assert!(
+        read_key_as(&d, "spared", home.path()),
+        "the key read ran to completion"
+    );
+    let a = alert_of(&d, SSH_RULE, "spared");
+    assert_eq!(s(&a, "action"), "kill", "{a}");
+    assert_eq!(s(&a, "action.result"), "skipped: server policy", "{a}");
 }
 
 #[test]

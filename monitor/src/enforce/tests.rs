@@ -47,7 +47,11 @@ fn the_secret_read_compiles_to_the_ssh_directory_with_its_clients_exempt() {
     assert_eq!(paths.get("/home/a/.ssh"), Some(&(0, bit)));
     let comms = plan.comms();
     let ssh = *b"ssh\0\0\0\0\0\0\0\0\0\0\0\0\0";
-    assert_eq!(comms.get(&ssh), Some(&(bit, 0)), "ssh itself may read ~/.ssh");
+    assert_eq!(
+        comms.get(&ssh),
+        Some(&(bit, 0)),
+        "ssh itself may read ~/.ssh"
+    );
 }
 
 #[test]
