@@ -77,10 +77,14 @@ impl Pipeline {
                 self.tracker.enricher.activity.forget(note.server.id);
             }
             let mut alert = health::from_note(&note, self.alerts.hostname());
-            if let Some(rule) = self.actor.killed_by(note.server.id) {
-                health::killed_by(&mut alert, rule);
-            }
-            if matches!(note.what, crate::procs::lifecycle::Happened::Exited { .. }) {
+            if let crate::procs::lifecycle::Happened::Exited { status, .. } = note.what {
+                // Ended by SIGKILL (or its end not seen) after an action sent one.
+                let signal = status.and_then(|s| crate::procs::lifecycle::decode_status(s).1);
+                if let Some(rule) = self.actor.killed_by(note.server.id)
+                    && (status.is_none() || signal == Some(libc::SIGKILL))
+                {
+                    health::killed_by(&mut alert, rule);
+                }
                 self.actor.forget(note.server.id);
             }
             self.alerts.lifecycle(alert);
@@ -95,20 +99,20 @@ impl Pipeline {
     }
 
     /// Says on stderr whether rules' actions act, and what enforce mode
-    /// cannot do as the rules ask (at start and after each reload).
+    /// cannot do as the rules ask (at start and after each reload, once the
+    /// kernel plan is in place).
     pub fn say_enforcement(&self) {
-        let acting: Vec<(&str, crate::enforce::Action)> = self
+        let acting: Vec<&Rule> = self
             .detector
             .rules()
             .rules()
             .iter()
-            .filter(|r| r.enabled())
-            .filter_map(|r| Some((r.name(), r.action()?)))
+            .filter(|r| r.enabled() && r.action().is_some())
             .collect();
-        // Denies the probes make need no warning.
+        // Denies the probes make need no warning; the others kill.
         let unkept = acting
             .iter()
-            .copied()
+            .filter_map(|r| Some((r.name(), r.action()?)))
             .filter(|(name, _)| !self.kernel_plan.denies_in_kernel(name));
         let mode = if self.actor.enabled() {
             "enforce mode: rules' actions act"
@@ -274,26 +278,31 @@ impl Pipeline {
                         }
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
-                        let mut server = None;
-                        let mut acted_on = ev.enforced_by.clone();
-                        for rule in self.detector.rules().matching(&ev) {
-                            if acted_on.as_deref() == Some(rule.name()) {
-                                acted_on = None;
-                            }
-                            let sid = *server.get_or_insert_with(|| self.tracker.server_id_of(&ev));
-                            if sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev)) {
-                                continue;
-                            }
-                            let acted =
-                                act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
-                            self.alerts.raise_match(rule, &ev, acted.as_ref());
-                        }
                         // The kernel acted on a narrower condition than the
                         // rule's: it should match too. Should the two ever
                         // disagree (a bind mount gives a file another name),
                         // the action is still reported under its rule.
-                        if let Some(rule) = acted_on.and_then(|r| self.detector.rules().rule(&r)) {
-                            let sid = self.tracker.server_id_of(&ev);
+                        let rules = self.detector.rules();
+                        let mut matched: Vec<&Rule> = rules.matching(&ev).collect();
+                        if let Some(r) = ev.enforced_by.as_deref().and_then(|r| rules.rule(r))
+                            && !matched.iter().any(|m| m.name() == r.name())
+                        {
+                            matched.push(r);
+                        }
+                        let sid = if matched.is_empty() {
+                            None
+                        } else {
+                            self.tracker.server_id_of(&ev)
+                        };
+                        for rule in matched {
+                            // An exception of the server's policy: no alert,
+                            // no action (unless the kernel already acted).
+                            let by_kernel = ev.enforced_by.as_deref() == Some(rule.name());
+                            if !by_kernel
+                                && sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev))
+                            {
+                                continue;
+                            }
                             let acted =
                                 act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
                             self.alerts.raise_match(rule, &ev, acted.as_ref());

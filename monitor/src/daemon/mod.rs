@@ -176,8 +176,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         .enricher
         .activity
         .set_discovery_commands(detector.rules().list_items(DISCOVERY_LIST));
-    // Which denies the kernel makes is the plan's to say (`say_enforcement`).
-    let actor = Actor::new(&config.enforcement, false);
+    let actor = Actor::new(&config.enforcement);
     let mut pipeline = Pipeline {
         tracker,
         tags,
@@ -191,6 +190,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         actor,
     };
     pipeline.say_enforcement();
+    enforcement::sync_policies(&mut enforce, &pipeline);
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());

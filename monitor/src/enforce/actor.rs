@@ -105,7 +105,6 @@ fn gone_or(e: std::io::Error) -> String {
 /// Acts on matches with an action (see the module doc).
 pub struct Actor {
     enabled: bool,
-    deny_in_kernel: bool,
     safety: Safety,
     limit: RateLimit,
     killer: Box<dyn Killer>,
@@ -116,24 +115,13 @@ pub struct Actor {
 
 impl Actor {
     /// The daemon's actor: protects this process and its ancestors.
-    pub fn new(config: &EnforcementConfig, deny_in_kernel: bool) -> Actor {
-        Actor::with(
-            config,
-            deny_in_kernel,
-            Safety::of_this_process(),
-            Box::new(Pidfd),
-        )
+    pub fn new(config: &EnforcementConfig) -> Actor {
+        Actor::with(config, Safety::of_this_process(), Box::new(Pidfd))
     }
 
-    pub fn with(
-        config: &EnforcementConfig,
-        deny_in_kernel: bool,
-        safety: Safety,
-        killer: Box<dyn Killer>,
-    ) -> Actor {
+    pub fn with(config: &EnforcementConfig, safety: Safety, killer: Box<dyn Killer>) -> Actor {
         Actor {
             enabled: config.enabled,
-            deny_in_kernel,
             safety,
             limit: RateLimit::new(config.max_actions, config.window.0),
             killer,
@@ -156,9 +144,10 @@ impl Actor {
     }
 
     /// What enforce mode cannot do as the rules ask, said once per load:
-    /// `deny` without BPF LSM kills instead.
+    /// `deny` decided in user space (`rules`: those, with their actions)
+    /// kills instead.
     pub fn warnings<'a>(&self, rules: impl IntoIterator<Item = (&'a str, Action)>) -> Vec<String> {
-        if !self.enabled || self.deny_in_kernel {
+        if !self.enabled {
             return Vec::new();
         }
         rules

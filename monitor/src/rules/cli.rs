@@ -244,6 +244,8 @@ fn list(rules: Vec<PathBuf>, no_defaults: bool) -> anyhow::Result<i32> {
         .map(|r| r.location().to_string())
         .collect();
     let lwidth = locs.iter().map(String::len).max().unwrap_or(6);
+    // Where each action is decided on a current kernel (this command loads
+    // nothing: the daemon says at start what its kernel decides).
     let plan = crate::enforce::plan::KernelPlan::compile(
         &set,
         crate::enforce::plan::Capabilities::typical(),

@@ -58,6 +58,11 @@ plant_bait() {
 # prints how long it took.
 start_daemon() {
     start=$(uptime_cs)
+    # Emptied here, not by the background job's redirection, which may come
+    # after the first look for the ready line (a second start would then
+    # read the first daemon's).
+    : >"$OUT"
+    : >"$ERR"
     mcp-monitor run -o json --events "$@" >"$OUT" 2>"$ERR" &
     daemon=$!
     while [ $(($(uptime_cs) - start)) -lt $READY_LIMIT_CS ]; do
@@ -114,7 +119,6 @@ run_prevent_check() {
   override:
     action: replace
 RULES
-    : >"$OUT"
     if ! start_daemon --enforce --rules /etc/vm-test/deny.yaml; then
         marker prevent=not_ready
         return

@@ -36,7 +36,6 @@ fn actor(enabled: bool, max_actions: u32) -> (Actor, Rc<RefCell<Vec<u32>>>) {
     let killed = Rc::new(RefCell::new(Vec::new()));
     let a = Actor::with(
         &config(enabled, max_actions),
-        false,
         Safety::protecting([MONITOR]),
         Box::new(Recorder {
             killed: killed.clone(),
@@ -264,8 +263,6 @@ fn deny_kills_from_user_space_and_says_so_once() {
              the cgroup connect hook for connects); it kills instead"
         ]
     );
-    let lsm = Actor::with(&config(true, 10), true, Safety::default(), Box::new(Pidfd));
-    assert!(lsm.warnings([("d", Action::Deny)]).is_empty());
 }
 
 #[test]
