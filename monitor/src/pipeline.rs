@@ -11,7 +11,9 @@ use monitor_common::KernelFailure;
 use crate::{
     alerts::health,
     alerts::sink::AlertSink,
+    control::conversation::{Command as ConversationCommand, What},
     decode,
+    mcp::{ToolsListObserver, conversation::Conversations, jsonrpc},
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -39,6 +41,11 @@ pub struct Pipeline {
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
+    /// The stdio conversations the launch wrapper relays, which say which
+    /// call each event of their server happened in.
+    pub conversations: Conversations,
+    /// Told of each tool list a server gives.
+    pub tools: Box<dyn ToolsListObserver>,
 }
 
 /// What the event loop counts for metrics: plain fields, no locks.
@@ -59,6 +66,43 @@ impl Default for Counters {
 }
 
 impl Pipeline {
+    /// Takes what a launch wrapper's relay sent: a conversation opened or
+    /// closed, or one message of it.
+    pub fn conversation(&mut self, cmd: ConversationCommand) {
+        let clock = self.tracker.enricher.clock();
+        match cmd.what {
+            What::Open(reply) => {
+                let _ = reply.send(self.conversations.open(cmd.pid));
+            }
+            What::Message(copy, ack) => {
+                let time_ns = clock.epoch_ns(copy.t);
+                let table = &self.tracker.table;
+                let server = table
+                    .get(cmd.pid)
+                    .filter(|p| p.server_id != 0)
+                    .and_then(|p| Some((self.tracker.tagger.servers.get(p.server_id)?, p)))
+                    .map(|(s, p)| (s.name.clone(), p.argv.join(" ")));
+                self.conversations.message(
+                    cmd.pid,
+                    copy,
+                    time_ns,
+                    server.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+                    self.tools.as_mut(),
+                );
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            }
+            What::Closed => {
+                if let Some(c) = self.conversations.get(cmd.pid) {
+                    log::info!("conversation of pid {} ended: {:?}", cmd.pid, c.figures);
+                }
+                self.conversations
+                    .closed(cmd.pid, clock.epoch_ns(jsonrpc::boottime_ns()));
+            }
+        }
+    }
+
     /// Raises the servers' lifecycle alerts the tracker noted.
     pub fn lifecycle_alerts(&mut self) {
         for note in self.tracker.take_lifecycle_notes() {
@@ -193,6 +237,12 @@ impl Pipeline {
             self.alerts.raise_health(alert);
         }
         self.tracker.prune();
+        let now = self
+            .tracker
+            .enricher
+            .clock()
+            .epoch_ns(jsonrpc::boottime_ns());
+        self.conversations.prune(now);
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
         self.alerts.tick();
@@ -215,7 +265,8 @@ impl Pipeline {
             n += 1;
             match decode::decode(&item) {
                 Ok(record) => {
-                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                    if let Some(mut ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.conversations.attribute(&mut ev);
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
                         for rule in self.detector.rules().matching(&ev) {
