@@ -242,6 +242,10 @@ impl Pipeline {
             .enricher
             .clock()
             .epoch_ns(jsonrpc::boottime_ns());
+        for (server, call) in self.conversations.settled(now) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
         self.conversations.prune(now);
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
@@ -252,6 +256,11 @@ impl Pipeline {
     /// deliver, and what was lost over the run is said.
     pub fn finish(mut self, wait: std::time::Duration, lost: &[(LostKind, u64)]) {
         self.sink.flush();
+        // The records of the calls answered lately go out without waiting.
+        for (server, call) in self.conversations.settled(u64::MAX) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
         self.alerts.finish();
         self.alerts.shutdown(wait);
         self.drops_watch.final_report(lost);
@@ -270,6 +279,7 @@ impl Pipeline {
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
                         for rule in self.detector.rules().matching(&ev) {
+                            self.conversations.alert_raised(&ev, rule.name());
                             self.alerts.raise_match(rule, &ev);
                         }
                     }

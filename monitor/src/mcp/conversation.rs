@@ -18,10 +18,14 @@ use serde_json::Value;
 
 use super::{
     ToolsListObserver,
+    calls::{Activity, ServerOf},
     jsonrpc::{Direction, Message, Stamped, cut_str},
 };
 use crate::event::Event;
 
+/// How long after its response a call's record goes out, for the events
+/// read late to be in it.
+pub const SETTLE_NS: u64 = 2_000_000_000;
 /// How long a finished call is kept to attribute events read late.
 pub const FINISHED_KEEP_NS: u64 = 10_000_000_000;
 /// Calls in flight kept per server.
@@ -56,6 +60,10 @@ pub struct Call {
     pub outcome: Option<&'static str>,
     /// The JSON-RPC error's message, cut.
     pub error: Option<String>,
+    /// What the events attributed to it did.
+    pub activity: Activity,
+    /// Its record went out.
+    pub reported: bool,
 }
 
 /// What one server's conversation is known to be.
@@ -69,6 +77,8 @@ pub struct Conversation {
     /// When the relay's connection closed (epoch ns).
     closed_ns: Option<u64>,
     pub figures: Figures,
+    /// The server, as its first event named it.
+    server: Option<ServerOf>,
 }
 
 /// Counts of one conversation (or of all).
@@ -173,17 +183,37 @@ impl Conversations {
     /// Sets the `mcp.tool.*`, `mcp.method`, `mcp.client.*`,
     /// `mcp.protocol_version` and `mcp.call.state` fields of an event of a
     /// server.
-    pub fn attribute(&self, ev: &mut Event) {
-        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get(&p)) else {
+    pub fn attribute(&mut self, ev: &mut Event) {
+        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get_mut(&p)) else {
             ev.mcp_call_state = Some(UNOBSERVED.into());
             return;
         };
         ev.mcp_client_name = c.client_name.clone();
         ev.mcp_client_version = c.client_version.clone();
         ev.mcp_protocol_version = c.protocol_version.clone();
-        let mut calls: Vec<&Call> = c.calls_at(ev.time_ns).collect();
+        if c.server.is_none() {
+            c.server = Some(ServerOf {
+                name: ev.mcp_server.clone(),
+                host: ev.mcp_host.clone(),
+                tag_source: ev.mcp_tag_source.clone(),
+                root_pid: ev.mcp_root_pid.unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+        let t = ev.time_ns;
+        let mut calls: Vec<&mut Call> = c
+            .in_flight
+            .values_mut()
+            .filter(|call| call.start_ns <= t)
+            .chain(
+                c.finished
+                    .iter_mut()
+                    .filter(|call| call.start_ns <= t && call.end_ns.is_some_and(|e| t <= e)),
+            )
+            .collect();
         calls.sort_by_key(|call| call.start_ns);
-        for call in &calls {
+        for call in &mut calls {
+            call.activity.note(ev);
             ev.mcp_method.push(call.method.clone());
             ev.mcp_tool_call_id.push(call.id.clone());
             ev.mcp_tool_args.push(call.args.clone().unwrap_or_default());
@@ -193,19 +223,57 @@ impl Conversations {
         }
         ev.mcp_call_state = Some(if calls.is_empty() { IDLE } else { IN_CALL }.into());
     }
+
+    /// Notes that `ev`, attributed already, raised the alert of `rule`.
+    pub fn alert_raised(&mut self, ev: &Event, rule: &str) {
+        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get_mut(&p)) else {
+            return;
+        };
+        for id in &ev.mcp_tool_call_id {
+            if let Some(call) = c.in_flight.get_mut(id) {
+                call.activity.alert(rule);
+            } else if let Some(call) = c
+                .finished
+                .iter_mut()
+                .rev()
+                .find(|f| &f.id == id && f.start_ns <= ev.time_ns)
+            {
+                call.activity.alert(rule);
+            }
+        }
+    }
+
+    /// The calls whose records are due: answered [`SETTLE_NS`] ago, or left
+    /// unanswered by a conversation that ended that long ago. Each once.
+    pub fn settled(&mut self, now_ns: u64) -> Vec<(ServerOf, Call)> {
+        let mut out = Vec::new();
+        let due = now_ns.saturating_sub(SETTLE_NS);
+        for (&pid, c) in &mut self.by_pid {
+            let mut server = c.server.clone().unwrap_or(ServerOf {
+                root_pid: pid,
+                ..Default::default()
+            });
+            server.client_name = c.client_name.clone();
+            server.client_version = c.client_version.clone();
+            server.protocol_version = c.protocol_version.clone();
+            for call in c.finished.iter_mut() {
+                if !call.reported && call.end_ns.is_some_and(|e| e <= due) {
+                    call.reported = true;
+                    out.push((server.clone(), call.clone()));
+                }
+            }
+            if c.closed_ns.is_some_and(|t| t <= due) {
+                for (_, call) in c.in_flight.drain() {
+                    out.push((server.clone(), call));
+                }
+            }
+        }
+        out.sort_by_key(|(_, call)| call.start_ns);
+        out
+    }
 }
 
 impl Conversation {
-    /// The calls started at or before `t` and not finished before it.
-    fn calls_at(&self, t: u64) -> impl Iterator<Item = &Call> {
-        let open = self.in_flight.values().filter(move |c| c.start_ns <= t);
-        let done = self
-            .finished
-            .iter()
-            .filter(move |c| c.start_ns <= t && c.end_ns.is_some_and(|e| t <= e));
-        open.chain(done)
-    }
-
     #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
@@ -267,6 +335,8 @@ impl Conversation {
                 end_ns: None,
                 outcome: None,
                 error: None,
+                activity: Activity::default(),
+                reported: false,
             },
         );
     }

@@ -1,6 +1,7 @@
 //! The MCP side of a server: its JSON-RPC conversation with the AI host
 //! ([`jsonrpc`] frames and reduces it, [`conversation`] follows it per
 //! server and attributes events to the calls in flight).
+pub mod calls;
 pub mod conversation;
 pub mod jsonrpc;
 
