@@ -7,12 +7,41 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{conversation::Call, jsonrpc::cut_str};
+use super::jsonrpc::cut_str;
 use crate::{
     alerts::{Alert, AlertConversation, AlertMcp, CALL_RULE},
     event::Event,
     priority::Priority,
 };
+
+/// `mcp.call.state` values.
+pub const IN_CALL: &str = "in_call";
+pub const IDLE: &str = "idle";
+pub const UNOBSERVED: &str = "unobserved";
+
+/// One request of the host to the server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The JSON-RPC id as text: a number as written, a string as is.
+    pub id: String,
+    pub method: String,
+    /// `tools/call`: the tool's name.
+    pub tool: Option<String>,
+    /// The arguments (or a resource's uri, a prompt's name), redacted and cut.
+    pub args: Option<String>,
+    /// Nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    pub end_ns: Option<u64>,
+    /// `ok`, `error` (a JSON-RPC error) or `tool_error` (a result with
+    /// `isError`); `None` while in flight.
+    pub outcome: Option<&'static str>,
+    /// The JSON-RPC error's message, cut.
+    pub error: Option<String>,
+    /// What the events attributed to it did.
+    pub activity: Activity,
+    /// Its record went out.
+    pub reported: bool,
+}
 
 /// Items kept per kind of activity; more are counted.
 pub const MAX_EACH: usize = 16;
@@ -145,7 +174,7 @@ pub fn record(server: &ServerOf, call: &Call, hostname: &str) -> Alert {
         root_pid: Some(server.root_pid),
         roots: Vec::new(),
         conversation: AlertConversation::of(&Event {
-            mcp_call_state: Some(super::conversation::IN_CALL.into()),
+            mcp_call_state: Some(IN_CALL.into()),
             mcp_method: vec![call.method.clone()],
             mcp_tool_name: call.tool.iter().cloned().collect(),
             mcp_tool_call_id: vec![call.id.clone()],

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{
     ToolsListObserver,
-    calls::{Activity, ServerOf},
+    calls::{Activity, Call, IDLE, IN_CALL, ServerOf, UNOBSERVED},
     jsonrpc::{Direction, Message, Stamped, cut_str},
 };
 use crate::event::Event;
@@ -36,35 +36,6 @@ pub const MAX_FINISHED: usize = 256;
 pub const ARGS_SHOWN: usize = 512;
 /// Conversations kept at once (one per server launched through the wrapper).
 pub const MAX_CONVERSATIONS: usize = 4096;
-
-/// `mcp.call.state` values.
-pub const IN_CALL: &str = "in_call";
-pub const IDLE: &str = "idle";
-pub const UNOBSERVED: &str = "unobserved";
-
-/// One request of the host to the server.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Call {
-    /// The JSON-RPC id as text: a number as written, a string as is.
-    pub id: String,
-    pub method: String,
-    /// `tools/call`: the tool's name.
-    pub tool: Option<String>,
-    /// The arguments (or a resource's uri, a prompt's name), redacted and cut.
-    pub args: Option<String>,
-    /// Nanoseconds since the Unix epoch.
-    pub start_ns: u64,
-    pub end_ns: Option<u64>,
-    /// `ok`, `error` (a JSON-RPC error) or `tool_error` (a result with
-    /// `isError`); `None` while in flight.
-    pub outcome: Option<&'static str>,
-    /// The JSON-RPC error's message, cut.
-    pub error: Option<String>,
-    /// What the events attributed to it did.
-    pub activity: Activity,
-    /// Its record went out.
-    pub reported: bool,
-}
 
 /// What one server's conversation is known to be.
 #[derive(Debug, Default)]
@@ -550,6 +521,62 @@ mod tests {
         let mut ev = event(1, 1_500);
         c.attribute(&mut ev);
         assert_eq!(ev.mcp_call_state.as_deref(), Some(UNOBSERVED));
+    }
+
+    #[test]
+    fn a_call_is_reported_once_with_what_it_did_after_it_settles() {
+        let mut c = Conversations::default();
+        session(&mut c, 5);
+        let t = &mut IgnoreToolsLists;
+        c.message(5, stamped(Direction::ToServer, json!({"id":1,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"/k"}}})), 100, None, t);
+        c.message(
+            5,
+            stamped(
+                Direction::ToServer,
+                json!({"id":2,"method":"tools/call","params":{"name":"never","arguments":{}}}),
+            ),
+            100,
+            None,
+            t,
+        );
+        let mut ev = Event {
+            evt_type: "openat".into(),
+            fd_name: Some("/k".into()),
+            is_open_write: Some(false),
+            rawres: Some(3),
+            mcp_server: Some("fs".into()),
+            ..event(5, 150)
+        };
+        c.attribute(&mut ev);
+        c.alert_raised(&ev, "secret read");
+        c.message(
+            5,
+            stamped(
+                Direction::FromServer,
+                json!({"id":1,"result":{"content":[]}}),
+            ),
+            200,
+            None,
+            t,
+        );
+        let early = c.settled(200 + SETTLE_NS - 1);
+        assert_eq!(early.len(), 1, "only initialize, answered at 20");
+        assert_eq!(early[0].1.method, "initialize");
+        let due = c.settled(200 + SETTLE_NS);
+        assert_eq!(due.len(), 1);
+        let (server, call) = &due[0];
+        assert_eq!(server.name.as_deref(), Some("fs"));
+        assert_eq!(server.client_name.as_deref(), Some("mcp"));
+        assert_eq!(call.tool.as_deref(), Some("read_text_file"));
+        assert_eq!(call.activity.read, ["/k"]);
+        assert_eq!(call.activity.alerts, ["secret read"]);
+        assert!(c.settled(u64::MAX).is_empty(), "once");
+        // The unanswered one goes out when the conversation has ended.
+        c.closed(5, 300);
+        let due = c.settled(300 + SETTLE_NS);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.outcome, None, "unanswered");
+        assert_eq!(due[0].1.activity.read, ["/k"]);
     }
 
     #[test]
