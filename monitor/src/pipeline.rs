@@ -72,7 +72,15 @@ impl Pipeline {
         let clock = self.tracker.enricher.clock();
         match cmd.what {
             What::Open(reply) => {
-                let _ = reply.send(self.conversations.open(cmd.pid));
+                // The wrapper opens it before it registers: a process that
+                // is a server already (or part of one) cannot speak for its
+                // conversation.
+                let tagged = self
+                    .tracker
+                    .table
+                    .get(cmd.pid)
+                    .is_some_and(|p| p.server_id != 0);
+                let _ = reply.send(!tagged && self.conversations.open(cmd.pid));
             }
             What::Message(copy, ack) => {
                 let time_ns = clock.epoch_ns(copy.t);

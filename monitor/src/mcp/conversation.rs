@@ -77,9 +77,11 @@ pub struct Conversations {
 
 impl Conversations {
     /// A relay connected for the server whose root is `pid`; false if too
-    /// many are open.
+    /// many are open, or one is open for that pid already (nobody replaces
+    /// a server's conversation while it runs).
     pub fn open(&mut self, pid: u32) -> bool {
-        if !self.by_pid.contains_key(&pid) && self.by_pid.len() >= MAX_CONVERSATIONS {
+        let live = self.by_pid.get(&pid).is_some_and(|c| c.closed_ns.is_none());
+        if live || (!self.by_pid.contains_key(&pid) && self.by_pid.len() >= MAX_CONVERSATIONS) {
             self.refused += 1;
             return false;
         }
@@ -625,6 +627,10 @@ mod tests {
             c.open(1000 + pid);
         }
         assert_eq!(c.refused, 11);
+        // A running server's conversation is not replaced; an ended one may be.
+        assert!(!c.open(9));
+        c.closed(9, 1);
+        assert!(c.open(9));
     }
 
     #[test]
