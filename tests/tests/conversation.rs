@@ -79,13 +79,27 @@ fn calls(daemon: &Daemon, format: &str) -> String {
 
 /// Waits until `calls` has a record of `tool` from `server`, returning it.
 fn call_record(daemon: &Daemon, server: &str, tool: &str) -> Value {
+    call_record_where(daemon, server, tool, |_| true)
+}
+
+/// The same, of a record that also satisfies `pred`.
+fn call_record_where(
+    daemon: &Daemon,
+    server: &str,
+    tool: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
         let text = calls(daemon, "json");
         let found = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|r| r["mcp"]["server"] == server && r["output_fields"]["mcp.tool.name"] == tool);
+            .find(|r| {
+                r["mcp"]["server"] == server
+                    && r["output_fields"]["mcp.tool.name"] == tool
+                    && pred(r)
+            });
         if let Some(r) = found {
             return r;
         }
@@ -122,6 +136,18 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
     let key = h.join(".ssh/id_rsa").display().to_string();
     let project = h.join("project").display().to_string();
     let out = h.join("project/out.txt").display().to_string();
+    let big = h.join("project/big.txt").display().to_string();
+    // Too large for a command line: the client reads it from a file.
+    let big_args = h.join("big-args.json");
+    // The path first, as a host writes it: the relay keeps the first KiB.
+    std::fs::write(
+        &big_args,
+        format!(
+            r#"{{"path":"{big}","content":"{}"}}"#,
+            "b".repeat(1024 * 1024)
+        ),
+    )
+    .unwrap();
     let daemon = Daemon::start(&[]);
     let results = McpSession {
         python: &python,
@@ -138,6 +164,8 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
                 "write_file",
                 json!({ "path": out, "content": "written by the test\n" }),
             ),
+            // A message of over 1 MiB: the relay reads only its ends.
+            ("write_file", json!(format!("@{}", big_args.display()))),
         ],
         cwd: &node_dir,
         env: vec![],
@@ -196,6 +224,23 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
     });
     assert_eq!(list(&write, "mcp.tool.name"), ["write_file"], "{write}");
     assert!(list(&write, "mcp.tool.args")[0].contains("out.txt"));
+    // The 1 MiB call is known by its id and tool all the same.
+    let big_write = event_of(&daemon, "fs-conv", "writing big.txt", |e| {
+        s(e, "fd.name").starts_with(&big) && e["evt.is_open_write"] == true
+    });
+    assert_eq!(
+        list(&big_write, "mcp.tool.name"),
+        ["write_file"],
+        "{big_write}"
+    );
+    assert!(
+        list(&big_write, "mcp.tool.args")[0].contains("big.txt"),
+        "{big_write}"
+    );
+    assert_ne!(
+        list(&big_write, "mcp.tool.call_id"),
+        list(&write, "mcp.tool.call_id")
+    );
     // Three different calls, three different ids.
     let all_ids = [
         ids[0].clone(),
@@ -216,13 +261,12 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
             .any(|p| p.trim_end_matches('/') == project),
         "{listed}"
     );
-    let wrote = call_record(&daemon, "fs-conv", "write_file");
-    assert!(
-        list(&wrote["output_fields"], "call.files_written")
+    let wrote = call_record_where(&daemon, "fs-conv", "write_file", |r| {
+        list(&r["output_fields"], "call.files_written")
             .iter()
-            .any(|p| p.starts_with(&out)),
-        "{wrote}"
-    );
+            .any(|p| p.starts_with(&out))
+    });
+    assert_eq!(wrote["output_fields"]["call.outcome"], "ok", "{wrote}");
     let read = call_record(&daemon, "fs-conv", "read_text_file");
     assert!(
         list(&read["output_fields"], "call.files_read").contains(&key),
