@@ -600,6 +600,49 @@ mod tests {
         assert_eq!(due[0].1.activity.read, ["/k"]);
     }
 
+    /// `cargo test --release -p monitor --lib attribution_cost -- --ignored
+    /// --nocapture`: what attributing one event costs.
+    #[test]
+    #[ignore]
+    fn attribution_cost() {
+        let mut c = Conversations::default();
+        session(&mut c, 3);
+        let t = &mut IgnoreToolsLists;
+        let base = Event {
+            evt_type: "openat".into(),
+            fd_name: Some("/etc/hostname".into()),
+            is_open_write: Some(false),
+            rawres: Some(3),
+            mcp_server: Some("fs".into()),
+            ..event(3, 0)
+        };
+        let n = 1_000_000u64;
+        let mut run = |c: &mut Conversations, what: &str, pid: u32| {
+            let started = std::time::Instant::now();
+            for i in 0..n {
+                let mut ev = base.clone();
+                ev.mcp_root_pid = Some(pid);
+                ev.time_ns = 1_000 + i;
+                c.attribute(&mut ev);
+                std::hint::black_box(&ev);
+            }
+            let clone_only = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(base.clone());
+            }
+            let per = (clone_only - started).as_nanos() as f64 / n as f64;
+            let clone = clone_only.elapsed().as_nanos() as f64 / n as f64;
+            eprintln!(
+                "{what}: {:.0} ns per event ({per:.0} with the event's clone)",
+                per - clone
+            );
+        };
+        run(&mut c, "unobserved server", 99);
+        run(&mut c, "observed, no call in flight", 3);
+        c.message(3, stamped(Direction::ToServer, json!({"id":1,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"/etc/hostname"}}})), 500, None, t);
+        run(&mut c, "observed, one call in flight", 3);
+    }
+
     #[test]
     fn a_server_that_never_answers_keeps_memory_bounded() {
         let mut c = Conversations::default();
