@@ -617,7 +617,7 @@ mod tests {
             ..event(3, 0)
         };
         let n = 1_000_000u64;
-        let mut run = |c: &mut Conversations, what: &str, pid: u32| {
+        let run = |c: &mut Conversations, what: &str, pid: u32| {
             let started = std::time::Instant::now();
             for i in 0..n {
                 let mut ev = base.clone();
