@@ -12,6 +12,8 @@ use crate::{
     alerts::health,
     alerts::sink::AlertSink,
     decode,
+    event::Event,
+    mcp::inventory::{Inventory, scan::Patterns},
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -36,6 +38,8 @@ pub struct Pipeline {
     pub sink: EventSink,
     pub alerts: AlertSink,
     pub detector: Detector,
+    /// The servers' tools; its findings are events like the kernel's.
+    pub inventory: Inventory,
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
@@ -81,6 +85,8 @@ impl Pipeline {
                     .enricher
                     .activity
                     .set_discovery_commands(self.detector.rules().list_items(DISCOVERY_LIST));
+                self.inventory
+                    .set_patterns(inventory_patterns(&self.detector));
                 // As at start: a reload's warnings are said, not dropped.
                 for w in &warnings {
                     eprintln!("mcp-monitor: warning: {w}");
@@ -192,6 +198,7 @@ impl Pipeline {
         if let Some(alert) = self.failure_watch.check(failures, self.alerts.hostname()) {
             self.alerts.raise_health(alert);
         }
+        self.inventory_events();
         self.tracker.prune();
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
@@ -216,18 +223,37 @@ impl Pipeline {
             match decode::decode(&item) {
                 Ok(record) => {
                     if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
-                        self.counters.events.add(&ev.evt_type, 1);
-                        self.sink.event(&ev);
-                        for rule in self.detector.rules().matching(&ev) {
-                            self.alerts.raise_match(rule, &ev);
-                        }
+                        self.event(&ev);
                     }
                 }
                 Err(e) => self.drops_watch.bad_record(&e),
             }
         }
+        self.inventory_events();
         self.sink.flush();
         self.lifecycle_alerts();
         n
     }
+
+    /// One event: counted, printed (`--events`), and matched by the rules.
+    fn event(&mut self, ev: &Event) {
+        self.counters.events.add(&ev.evt_type, 1);
+        self.sink.event(ev);
+        for rule in self.detector.rules().matching(ev) {
+            self.alerts.raise_match(rule, ev);
+        }
+    }
+
+    /// The events the tool inventory raised (rug pulls, poisoned
+    /// descriptions) since last time, through the same path.
+    pub fn inventory_events(&mut self) {
+        for ev in self.inventory.take_events() {
+            self.event(&ev);
+        }
+    }
+}
+
+/// The poisoning scan's word lists, from the rules in force.
+pub fn inventory_patterns(detector: &Detector) -> Patterns {
+    Patterns::new(|name| detector.rules().list_items(name))
 }

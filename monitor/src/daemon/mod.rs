@@ -26,7 +26,8 @@ use crate::{
     config::ConfigSource,
     control::{self, TagCommand},
     kernel,
-    pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
+    mcp::inventory::Inventory,
+    pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline, inventory_patterns},
     probes::{self, drops::DropWatch},
     procs::TagRequest,
     rules::detector::{self, Detector, Reloads},
@@ -171,6 +172,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         tags,
         sink: EventSink::new(config.sinks.stdout.events),
         alerts,
+        inventory: {
+            let mut inventory = Inventory::new(Some(&config.servers.state_dir));
+            inventory.set_patterns(inventory_patterns(&detector));
+            inventory
+        },
         detector,
         drops_watch: DropWatch::default(),
         failure_watch: Default::default(),

@@ -1,0 +1,3 @@
+//! What the monitor learns from the MCP conversation of the servers it
+//! watches.
+pub mod inventory;
