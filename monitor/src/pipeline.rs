@@ -11,9 +11,14 @@ use monitor_common::KernelFailure;
 use crate::{
     alerts::health,
     alerts::sink::AlertSink,
+    control::conversation::{Command as ConversationCommand, What},
     decode,
     event::Event,
-    mcp::inventory::{Inventory, scan::Patterns},
+    mcp::{
+        conversation::Conversations,
+        inventory::{Inventory, declared::Declared, scan::Patterns},
+        jsonrpc,
+    },
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -43,6 +48,9 @@ pub struct Pipeline {
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
+    /// The stdio conversations the launch wrapper relays, which say which
+    /// call each event of their server happened in.
+    pub conversations: Conversations,
 }
 
 /// What the event loop counts for metrics: plain fields, no locks.
@@ -63,6 +71,67 @@ impl Default for Counters {
 }
 
 impl Pipeline {
+    /// Takes what a launch wrapper's relay sent: a conversation opened or
+    /// closed, or one message of it.
+    pub fn conversation(&mut self, cmd: ConversationCommand) {
+        let clock = self.tracker.enricher.clock();
+        match cmd.what {
+            What::Open(reply) => {
+                let _ = reply.send(self.conversations.open(cmd.pid));
+            }
+            What::Message(copy, ack) => {
+                let time_ns = clock.epoch_ns(copy.t);
+                let server = self.server_of(cmd.pid);
+                self.conversations.message(
+                    cmd.pid,
+                    copy,
+                    time_ns,
+                    server.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+                    &mut self.inventory,
+                );
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                // What a tool list raised (a rug pull, a poisoned tool).
+                self.inventory_events();
+                self.sink.flush();
+            }
+            What::Closed => {
+                if let Some(c) = self.conversations.get(cmd.pid) {
+                    log::info!("conversation of pid {} ended: {:?}", cmd.pid, c.figures);
+                }
+                self.conversations
+                    .closed(cmd.pid, clock.epoch_ns(jsonrpc::boottime_ns()));
+            }
+        }
+    }
+
+    /// The name and command line of the server whose root process is
+    /// `pid`: how the tool inventory knows a server.
+    fn server_of(&self, pid: u32) -> Option<(String, String)> {
+        let p = self.tracker.table.get(pid).filter(|p| p.server_id != 0)?;
+        let server = self.tracker.tagger.servers.get(p.server_id)?;
+        Some((server.name.clone(), p.argv.join(" ")))
+    }
+
+    /// Declared versus done: what the tools in flight declare about
+    /// themselves (`mcp.tool.read_only`, `mcp.tool.open_world`,
+    /// `mcp.tool.destructive`), from the server's last tool list.
+    fn declare(&self, ev: &mut Event) {
+        if ev.mcp_tool_name.is_empty() {
+            return;
+        }
+        let Some((name, command)) = ev.mcp_root_pid.and_then(|root| self.server_of(root)) else {
+            return;
+        };
+        let hints: Vec<_> = ev
+            .mcp_tool_name
+            .iter()
+            .map(|tool| self.inventory.hints(&name, &command, tool))
+            .collect();
+        Declared::of(&hints).apply(ev);
+    }
+
     /// Raises the servers' lifecycle alerts the tracker noted.
     pub fn lifecycle_alerts(&mut self) {
         for note in self.tracker.take_lifecycle_notes() {
@@ -200,6 +269,12 @@ impl Pipeline {
         }
         self.inventory_events();
         self.tracker.prune();
+        let now = self
+            .tracker
+            .enricher
+            .clock()
+            .epoch_ns(jsonrpc::boottime_ns());
+        self.conversations.prune(now);
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
         self.alerts.tick();
@@ -222,7 +297,9 @@ impl Pipeline {
             n += 1;
             match decode::decode(&item) {
                 Ok(record) => {
-                    if let Some(ev) = self.tracker.ingest(record, &mut self.tags) {
+                    if let Some(mut ev) = self.tracker.ingest(record, &mut self.tags) {
+                        self.conversations.attribute(&mut ev);
+                        self.declare(&mut ev);
                         self.event(&ev);
                     }
                 }

@@ -9,7 +9,7 @@
 //!   other two.
 pub mod activity;
 pub mod cgroups;
-mod clock;
+pub mod clock;
 mod enrich;
 pub mod hosts;
 pub mod lifecycle;

@@ -220,6 +220,18 @@ impl Inventory {
     }
 }
 
+impl crate::mcp::ToolsListObserver for Inventory {
+    fn on_tools_list(
+        &mut self,
+        server_name: &str,
+        server_command: &str,
+        result: &Value,
+        time_ns: u64,
+    ) {
+        Inventory::on_tools_list(self, server_name, server_command, result, time_ns);
+    }
+}
+
 /// The fields every inventory event has.
 fn base_event(evt_type: &str, key: &Key, time_ns: u64) -> Event {
     Event {
