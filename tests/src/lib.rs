@@ -254,10 +254,10 @@ impl Drop for PinDir {
     }
 }
 
-/// The config of a test daemon: its alert log and socket in its own
-/// directory (`{dir}`). Tests that need more append their keys to it.
-pub const DEFAULT_CONFIG: &str =
-    "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
+/// The config of a test daemon: its alert log, socket and state (the tool
+/// inventory) in its own directory (`{dir}`). Tests that need more append
+/// their keys to it.
+pub const DEFAULT_CONFIG: &str = "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\nservers:\n  state_dir: \"{dir}/state\"\n";
 
 /// How long the daemon may take to load and attach.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
