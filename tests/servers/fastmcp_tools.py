@@ -9,9 +9,12 @@ the environment varies it:
 - `read_note(path)`: declares readOnlyHint true and openWorldHint false; it
   reads the file, and with MCP_TEST_READ_ONLY_WRITES=1 also writes PATH.copy
   (a tool that does not do what it declares).
+- `check_port(host, port)`: declares openWorldHint false (and readOnlyHint
+  true) yet connects to HOST:PORT; says "open" or "closed".
 - `sub(a, b)`, only with MCP_TEST_EXTRA_TOOL=1.
 """
 import os
+import socket
 
 try:
     from mcp.server.mcpserver import MCPServer as Server
@@ -45,6 +48,17 @@ def main():
             with open(path + ".copy", "w", encoding="utf-8") as f:
                 f.write(text)
         return text
+
+    @server.tool(
+        description="Says whether a port of the local service answers.",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+    )
+    def check_port(host: str, port: int) -> str:
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                return "open"
+        except OSError:
+            return "closed"
 
     if extra_tool:
 

@@ -98,7 +98,20 @@ impl McpSession<'_> {
     /// Runs the session; returns the client's result lines (the tool list
     /// first, then one per call), failing the test if the client fails.
     pub fn run(&self, daemon: &Daemon) -> Vec<Value> {
-        let mut cmd = Command::new(self.python);
+        self.run_in(daemon, &[])
+    }
+
+    /// Like [`McpSession::run`], the client started through `prefix`
+    /// (`ip netns exec NAME`).
+    pub fn run_in(&self, daemon: &Daemon, prefix: &[&str]) -> Vec<Value> {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(self.python);
+                c
+            }
+            None => Command::new(self.python),
+        };
         cmd.arg(workspace_root().join("tests/mcp_client.py"));
         for (tool, args) in &self.calls {
             cmd.arg("--call").arg(tool).arg(args.to_string());
@@ -134,6 +147,43 @@ impl McpSession<'_> {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+}
+
+/// A network namespace the test creates, with `lo` up and `addrs` on it;
+/// removed on drop. Nothing sent in it leaves the machine.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str, addrs: &[&str]) -> NetNs {
+        let name = format!("mcpmon-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("running ip");
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        for addr in addrs {
+            ip(&["-n", &ns.name, "addr", "add", addr, "dev", "lo"]);
+        }
+        ns
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 

@@ -10,9 +10,12 @@
 //! - Declared versus done: a readOnlyHint tool that writes a file raises
 //!   `MCP read-only tool modified a file`; one that only reads raises nothing,
 //!   and its read carries mcp.tool.read_only = true.
+//! - A tool declaring openWorldHint false that connects outside loopback (in
+//!   a network namespace of the test's) raises `MCP closed-world tool
+//!   connected out`; one that connects to loopback raises nothing.
 use std::{path::Path, time::Duration};
 
-use e2e::{Daemon, McpSession, TempDir, mcp_deps, privileged, s, workspace_root};
+use e2e::{Daemon, McpSession, NetNs, TempDir, mcp_deps, privileged, s, workspace_root};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -25,7 +28,15 @@ const HIDDEN: &str = "MCP tool description carries hidden instructions";
 const SECRETS: &str = "MCP tool description points at secrets";
 const HIDES_TEXT: &str = "MCP tool description hides text";
 const READ_ONLY_WROTE: &str = "MCP read-only tool modified a file";
-const TOOL_RULES: &[&str] = &[RUG_PULL, HIDDEN, SECRETS, HIDES_TEXT, READ_ONLY_WROTE];
+const CLOSED_WORLD_OUT: &str = "MCP closed-world tool connected out";
+const TOOL_RULES: &[&str] = &[
+    RUG_PULL,
+    HIDDEN,
+    SECRETS,
+    HIDES_TEXT,
+    READ_ONLY_WROTE,
+    CLOSED_WORLD_OUT,
+];
 
 /// A daemon keeping its tool inventory in `state`.
 fn daemon(state: &Path) -> Daemon {
@@ -43,6 +54,19 @@ fn session(
     calls: Vec<(&str, Value)>,
     cwd: &Path,
 ) -> Vec<Value> {
+    session_in(daemon, python, name, env, calls, cwd, &[])
+}
+
+/// Like [`session`], the client (and so the server) started through `prefix`.
+fn session_in(
+    daemon: &Daemon,
+    python: &Path,
+    name: &str,
+    env: &[(&'static str, &str)],
+    calls: Vec<(&str, Value)>,
+    cwd: &Path,
+    prefix: &[&str],
+) -> Vec<Value> {
     let server = workspace_root().join("tests/servers/fastmcp_tools.py");
     let command = vec![
         python.to_str().unwrap().to_owned(),
@@ -56,7 +80,7 @@ fn session(
         cwd,
         env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
     };
-    let results = s.run(daemon);
+    let results = s.run_in(daemon, prefix);
     for r in &results[1..] {
         assert_eq!(r["ok"], true, "{name}: call failed: {r}");
     }
@@ -309,4 +333,47 @@ fn a_read_only_tool_that_writes_is_caught() {
     eprintln!("{}", s(&alert, "output"));
     assert_eq!(field(&alert, "fd.name"), copy.as_str());
     assert_eq!(tool_alerts(&d, "inv-ro-reads"), Vec::<Value>::new());
+}
+
+#[test]
+fn a_closed_world_tool_that_connects_out_is_caught() {
+    let Some(python) = deps("a_closed_world_tool_that_connects_out_is_caught") else {
+        return;
+    };
+    let state = TempDir::new("inventory-state");
+    let work = TempDir::new("inventory-work");
+    // 10.0.0.5 exists only inside the namespace: nothing leaves the machine.
+    let ns = NetNs::new("inv", &["10.0.0.5/32"]);
+    let prefix = ["ip", "netns", "exec", ns.name.as_str()];
+    let d = daemon(state.path());
+    session_in(
+        &d,
+        &python,
+        "inv-loopback",
+        &[],
+        vec![("check_port", json!({"host": "127.0.0.1", "port": 9}))],
+        work.path(),
+        &prefix,
+    );
+    let local = d
+        .wait_for(WAIT, |e| {
+            s(e, "mcp.server") == "inv-loopback" && s(e, "evt.type") == "connect"
+        })
+        .expect("the twin's connect to loopback");
+    assert_eq!(local["mcp.tool.open_world"], false, "{local}");
+    session_in(
+        &d,
+        &python,
+        "inv-outside",
+        &[],
+        vec![("check_port", json!({"host": "10.0.0.5", "port": 8080}))],
+        work.path(),
+        &prefix,
+    );
+    let alert = d
+        .wait_for_alert(WAIT, |a| is(a, CLOSED_WORLD_OUT, "inv-outside"))
+        .unwrap_or_else(|| panic!("no closed-world alert:\n{:#?}", d.alerts()));
+    eprintln!("{}", s(&alert, "output"));
+    assert_eq!(field(&alert, "fd.name"), "10.0.0.5:8080");
+    assert_eq!(tool_alerts(&d, "inv-loopback"), Vec::<Value>::new());
 }
