@@ -621,6 +621,17 @@ fn default_rules_decide_on_inventory_events() {
     assert!(!hits(&write(Some(false), "/srv/data/out.txt")).contains(&ro_rule));
     assert!(!hits(&write(None, "/srv/data/out.txt")).contains(&ro_rule));
     assert!(!hits(&write(Some(true), "/dev/null")).contains(&ro_rule));
+    // Scratch files and caches, as real read-only tools write them.
+    assert!(!hits(&write(Some(true), "/tmp/ynhr430s")).contains(&ro_rule));
+    assert!(
+        !hits(&write(
+            Some(true),
+            "/srv/venv/lib/python3.11/site-packages/x/__pycache__/y.cpython-311.pyc"
+        ))
+        .contains(&ro_rule)
+    );
+    assert!(!hits(&write(Some(true), "/home/u/.cache/pkg/index")).contains(&ro_rule));
+    assert!(hits(&write(Some(true), "/home/u/notes.txt")).contains(&ro_rule));
     let mut read = write(Some(true), "/srv/data/in.txt");
     read.is_open_read = Some(true);
     read.is_open_write = Some(false);
