@@ -6,6 +6,11 @@ use crate::priority::Priority;
 pub fn render_text(alert: &Alert, colour: bool) -> String {
     let time = alert.time.get(11..23).unwrap_or(&alert.time);
     let server = alert.mcp.server.as_deref().unwrap_or("-");
+    // The tool call it happened in, when the conversation is seen.
+    let server = match alert.mcp.conversation.label() {
+        Some(call) => format!("{server} {}", call.replace(char::is_control, " ")),
+        None => server.to_owned(),
+    };
     let priority = alert.priority.as_str().to_uppercase();
     // The output is the rule author's text: keep it on one line.
     let output: String = alert
@@ -51,6 +56,7 @@ mod tests {
                 tag_source: None,
                 root_pid: None,
                 roots: vec![],
+                conversation: Default::default(),
             },
             process: Some(AlertProcess {
                 pid: 1,
@@ -69,5 +75,16 @@ mod tests {
         let c = render_text(&a, true);
         assert!(c.contains("\x1b[1;31mCRITICAL"));
         assert!(!c.contains('\n'));
+        // Inside a tool call: the tool's name beside the server's.
+        let mut a = a;
+        a.mcp.conversation.tool.name = vec!["read_text_file".into()];
+        a.mcp.conversation.method = vec!["tools/call".into()];
+        assert_eq!(
+            render_text(&a, false),
+            "06:14:03.123 CRITICAL [fs read_text_file] node read /home/u/.ssh/id_rsa (injected) (Read of SSH key)"
+        );
+        a.mcp.conversation.tool.name.clear();
+        a.mcp.conversation.method = vec!["resources/read".into()];
+        assert!(render_text(&a, false).contains("[fs resources/read]"));
     }
 }

@@ -94,12 +94,12 @@ pub async fn serve(stream: UnixStream, pid: u32, to_daemon: mpsc::Sender<Command
         {
             continue;
         }
-        if let Some(acked) = acked {
-            if acked.await.is_ok() {
-                let out = format!("{{\"ack\":{seq}}}\n");
-                if write.write_all(out.as_bytes()).await.is_err() {
-                    break;
-                }
+        if let Some(acked) = acked
+            && acked.await.is_ok()
+        {
+            let out = format!("{{\"ack\":{seq}}}\n");
+            if write.write_all(out.as_bytes()).await.is_err() {
+                break;
             }
         }
     }

@@ -240,10 +240,10 @@ async fn handle(
         .and_then(|c| c.pid())
         .map(|p| p as u32);
     let (read_ok, line) = read_request(&mut stream).await;
-    if let (Some(pid), true) = (pid, read_ok) {
-        if matches!(serde_json::from_str(line.trim()), Ok(Request::Conversation)) {
-            return Some((stream, pid));
-        }
+    if let (Some(pid), true) = (pid, read_ok)
+        && matches!(serde_json::from_str(line.trim()), Ok(Request::Conversation))
+    {
+        return Some((stream, pid));
     }
     let (_, mut write) = stream.into_split();
     let result = match (pid, read_ok) {

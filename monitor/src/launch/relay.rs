@@ -293,15 +293,12 @@ fn host_to_server(shared: &Shared, to_server: OwnedFd, acks: Option<UnixStream>)
             Err(_) => break,
         };
         let t = jsonrpc::boottime_ns();
-        if let Some(seq) =
-            copy_messages(shared, &mut framer, Direction::ToServer, Some(&buf[..n]), t)
+        let seq = copy_messages(shared, &mut framer, Direction::ToServer, Some(&buf[..n]), t);
+        if let (Some(seq), Some(reader)) = (seq, &mut acks)
+            && !wait_for_ack(reader, seq, &mut acked)
         {
-            if let Some(reader) = &mut acks {
-                if !wait_for_ack(reader, seq, &mut acked) {
-                    // The daemon does not answer: no more waiting on it.
-                    acks = None;
-                }
-            }
+            // The daemon does not answer: no more waiting on it.
+            acks = None;
         }
         if to_server.write_all(&buf[..n]).is_err() {
             // The server closed its stdin: the host's writes fail as they

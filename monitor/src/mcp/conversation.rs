@@ -142,10 +142,10 @@ impl Conversations {
             }
             (Direction::FromServer, None, Some(id)) => {
                 let call = c.response(id, &msg, time_ns)?;
-                if call.method == "tools/list" {
-                    if let (Some(result), Some((name, command))) = (&msg.result, server) {
-                        tools.on_tools_list(name, command, result, time_ns);
-                    }
+                if let ("tools/list", Some(result), Some((name, command))) =
+                    (call.method.as_str(), &msg.result, server)
+                {
+                    tools.on_tools_list(name, command, result, time_ns);
                 }
                 Some(call)
             }
@@ -291,15 +291,14 @@ impl Conversation {
         } else {
             "ok"
         });
-        if call.method == "initialize" {
-            if let Some(v) = msg
+        if call.method == "initialize"
+            && let Some(v) = msg
                 .result
                 .as_ref()
                 .and_then(|r| r.get("protocolVersion"))
                 .and_then(Value::as_str)
-            {
-                self.protocol_version = Some(cut_str(v, 64));
-            }
+        {
+            self.protocol_version = Some(cut_str(v, 64));
         }
         if self.finished.len() >= MAX_FINISHED {
             self.finished.pop_front();
@@ -328,6 +327,7 @@ mod tests {
             crate::mcp::jsonrpc::parse(&crate::mcp::jsonrpc::Line {
                 bytes: msg.to_string().as_bytes(),
                 cut: false,
+                tail: &[],
             })
         else {
             panic!("{msg}")

@@ -46,9 +46,15 @@ pub struct Message {
 pub struct Line<'a> {
     /// The line without its newline, at most [`LINE_MAX`] bytes.
     pub bytes: &'a [u8],
-    /// The line was longer than [`LINE_MAX`]: `bytes` is its beginning.
+    /// The line was longer than [`LINE_MAX`]: `bytes` is its beginning…
     pub cut: bool,
+    /// …and this its end (at most [`TAIL_MAX`] bytes), where an SDK that
+    /// writes `id` last puts it.
+    pub tail: &'a [u8],
 }
+
+/// Bytes kept of the end of a cut line.
+pub const TAIL_MAX: usize = 128;
 
 /// Splits a byte stream into lines: a line may come in many reads, and a read
 /// may hold many lines. Memory is bounded by [`LINE_MAX`].
@@ -56,6 +62,7 @@ pub struct Line<'a> {
 pub struct Framer {
     buf: Vec<u8>,
     cut: bool,
+    tail: Vec<u8>,
 }
 
 impl Framer {
@@ -66,8 +73,10 @@ impl Framer {
             line(Line {
                 bytes: &self.buf,
                 cut: self.cut,
+                tail: &self.tail,
             });
             self.buf.clear();
+            self.tail.clear();
             self.cut = false;
             chunk = &chunk[nl + 1..];
         }
@@ -80,18 +89,25 @@ impl Framer {
             line(Line {
                 bytes: &self.buf,
                 cut: self.cut,
+                tail: &self.tail,
             });
         }
         self.buf.clear();
+        self.tail.clear();
         self.cut = false;
     }
 
     fn keep(&mut self, bytes: &[u8]) {
         let room = LINE_MAX - self.buf.len();
-        if bytes.len() > room {
+        let (kept, over) = bytes.split_at(bytes.len().min(room));
+        self.buf.extend_from_slice(kept);
+        if !over.is_empty() {
             self.cut = true;
+            self.tail
+                .extend_from_slice(&over[over.len().saturating_sub(TAIL_MAX)..]);
+            let excess = self.tail.len().saturating_sub(TAIL_MAX);
+            self.tail.drain(..excess);
         }
-        self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 
@@ -115,9 +131,14 @@ pub fn parse(line: &Line) -> Parsed {
         return Parsed::Blank;
     }
     if line.cut {
-        return match scan_prefix(text) {
-            Some(m) => Parsed::Messages(vec![m]),
-            None => Parsed::NotJson,
+        let mut m = scan_prefix(text).unwrap_or_default();
+        if m.id.is_none() {
+            m.id = id_at_end(line.tail);
+        }
+        return if m.id.is_some() || m.method.is_some() {
+            Parsed::Messages(vec![m])
+        } else {
+            Parsed::NotJson
         };
     }
     match serde_json::from_slice::<Value>(text) {
@@ -214,12 +235,9 @@ fn reduce_params(method: &str, params: Value) -> Option<Value> {
                     out.insert(k.into(), Value::String(cut_str(&v, PARAMS_MAX)));
                 }
             }
-            let rest = Value::Object(p);
-            if rest.to_string().len() <= PARAMS_MAX {
-                if let Value::Object(rest) = rest {
-                    for (k, v) in rest {
-                        out.entry(k).or_insert(v);
-                    }
+            if Value::Object(p.clone()).to_string().len() <= PARAMS_MAX {
+                for (k, v) in p {
+                    out.entry(k).or_insert(v);
                 }
             }
         }
@@ -313,6 +331,20 @@ pub fn scan_prefix(text: &[u8]) -> Option<Message> {
         m.params = Some(Value::Object(params));
     }
     (m.id.is_some() || m.method.is_some()).then_some(m)
+}
+
+/// The id of a message whose line ends `"id":ID}`: the last member of the
+/// outermost object, which is where an SDK that writes `id` last puts it.
+fn id_at_end(tail: &[u8]) -> Option<Value> {
+    let tail = trim(tail);
+    let body = tail.strip_suffix(b"}")?;
+    let key = b"\"id\":";
+    let at = body.windows(key.len()).rposition(|w| w == key)?;
+    let value = trim(&body[at + key.len()..]);
+    match serde_json::from_slice::<Value>(value).ok()? {
+        v @ (Value::Number(_) | Value::String(_)) => Some(v),
+        _ => None,
+    }
 }
 
 /// A forgiving reader of the start of a JSON object: it stops at the cut.
@@ -510,6 +542,7 @@ mod tests {
         let Parsed::Messages(m) = parse(&Line {
             bytes: &out[0].0,
             cut: true,
+            tail: &[],
         }) else {
             panic!()
         };
@@ -528,10 +561,31 @@ mod tests {
         assert!(matches!(
             parse(&Line {
                 bytes: &out[1].0,
-                cut: false
+                cut: false,
+                tail: &[]
             }),
             Parsed::Messages(_)
         ));
+    }
+
+    #[test]
+    fn an_id_written_last_is_found_at_the_end_of_a_cut_line() {
+        let big = "y".repeat(200 * 1024);
+        let text = format!(
+            r#"{{"method":"tools/call","params":{{"name":"write_file","arguments":{{"content":"{big}","id":9}}}},"jsonrpc":"2.0","id":17}}"#
+        );
+        let mut f = Framer::default();
+        let mut got = Vec::new();
+        f.push(text.as_bytes(), |_| panic!("no newline yet"));
+        f.push(b"\n", |l| got.push(parse(&l)));
+        let [Parsed::Messages(m)] = &got[..] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(m[0].id, Some(json!(17)));
+        assert_eq!(m[0].method.as_deref(), Some("tools/call"));
+        assert_eq!(m[0].params.as_ref().unwrap()["name"], "write_file");
+        assert_eq!(id_at_end(br#"..."x":{"id":3}}"#), None, "nested");
+        assert_eq!(id_at_end(br#"...,"id":"abc"} "#), Some(json!("abc")));
     }
 
     #[test]
@@ -546,7 +600,8 @@ mod tests {
             assert_eq!(
                 parse(&Line {
                     bytes: l,
-                    cut: false
+                    cut: false,
+                    tail: &[]
                 }),
                 Parsed::NotJson,
                 "{l:?}"
@@ -555,7 +610,8 @@ mod tests {
         assert_eq!(
             parse(&Line {
                 bytes: b"  \r",
-                cut: false
+                cut: false,
+                tail: &[]
             }),
             Parsed::Blank
         );
@@ -570,6 +626,7 @@ mod tests {
         let Parsed::Messages(m) = parse(&Line {
             bytes: line.as_bytes(),
             cut: false,
+            tail: &[],
         }) else {
             panic!()
         };
@@ -584,6 +641,7 @@ mod tests {
         let Parsed::Messages(m) = parse(&Line {
             bytes: init.as_bytes(),
             cut: false,
+            tail: &[],
         }) else {
             panic!()
         };
@@ -598,6 +656,7 @@ mod tests {
         let Parsed::Messages(m) = parse(&Line {
             bytes: r.as_bytes(),
             cut: false,
+            tail: &[],
         }) else {
             panic!()
         };
@@ -606,6 +665,7 @@ mod tests {
         let Parsed::Messages(m) = parse(&Line {
             bytes: batch,
             cut: false,
+            tail: &[],
         }) else {
             panic!()
         };
