@@ -77,7 +77,7 @@ impl Inventory {
 
     /// The hints `tool` of this server declared in its last list.
     pub fn hints(&self, server_name: &str, server_command: &str, tool: &str) -> Option<ToolHints> {
-        let key = (server_name.to_owned(), server_command.to_owned());
+        let key = key(server_name, server_command);
         let known = self.known.get(&key)?;
         known.list.get(tool).map(|t| t.hints)
     }
@@ -90,7 +90,7 @@ impl Inventory {
         result: &Value,
         time_ns: u64,
     ) {
-        let key = (server_name.to_owned(), server_command.to_owned());
+        let key = key(server_name, server_command);
         let (page, cursor) = parse_page(result);
         self.scan_page(&key, result, &page, time_ns);
         let mut list = self.pages.remove(&key).unwrap_or_default();
@@ -230,6 +230,16 @@ impl crate::mcp::ToolsListObserver for Inventory {
     ) {
         Inventory::on_tools_list(self, server_name, server_command, result, time_ns);
     }
+}
+
+/// How a server is known: its name and its command line with secrets
+/// redacted (a token on the command line is neither kept on disk nor shown,
+/// and a new token does not make a new server).
+fn key(server_name: &str, server_command: &str) -> Key {
+    (
+        server_name.to_owned(),
+        crate::redact::text(server_command).into_owned(),
+    )
 }
 
 /// The fields every inventory event has.

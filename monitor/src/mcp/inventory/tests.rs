@@ -654,3 +654,34 @@ fn default_rules_decide_on_inventory_events() {
     assert!(!hits(&connect(Some(true), "10.0.0.5")).contains(&ow_rule));
     assert!(!hits(&connect(None, "10.0.0.5")).contains(&ow_rule));
 }
+
+#[test]
+fn secrets_on_the_command_line_are_not_kept() {
+    let dir = TempDir::new("secret");
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let mut inv = Inventory::new(Some(&dir.0));
+    let cmd = format!("node srv.js --token {token}");
+    inv.on_tools_list("gh", &cmd, &answer(&[tool("add", "Adds.")]), 1);
+    let files: Vec<_> = std::fs::read_dir(dir.0.join("inventory"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(
+        !text.contains(token) && text.contains("<redacted>"),
+        "{text}"
+    );
+    // Another token is the same server: its change is noticed.
+    let other = "node srv.js --token ghp_ZYXWVUTSRQabcdefghij0123456789012345";
+    assert!(inv.hints("gh", other, "add").is_some());
+    inv.on_tools_list("gh", other, &answer(&[tool("add", "Adds more.")]), 2);
+    let ev = events_of(&mut inv, "mcp_tools_changed");
+    assert_eq!(ev.len(), 1);
+    assert!(
+        !ev[0]
+            .mcp_server_command
+            .as_deref()
+            .unwrap()
+            .contains("ghp_")
+    );
+}
