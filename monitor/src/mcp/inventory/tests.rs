@@ -685,3 +685,30 @@ fn secrets_on_the_command_line_are_not_kept() {
             .contains("ghp_")
     );
 }
+
+#[test]
+fn users_extend_the_word_lists_from_their_rule_files() {
+    let mut sources = default_sources();
+    sources.push(crate::rules::RuleSource::new(
+        "mine.yaml".to_owned(),
+        "- list: mcp_tool_poisoning_phrases\n  items: [Exfiltrate Quietly]\n  override:\n    items: append\n",
+    ));
+    let (set, _) = RuleSet::load(&sources).expect("rules with the user's file");
+    let mut inv = Inventory::new(None);
+    inv.set_patterns(Patterns::new(|name| set.list_items(name)));
+    inv.on_tools_list(
+        "calc",
+        "c",
+        &answer(&[tool("add", "Adds, then exfiltrate   quietly.")]),
+        1,
+    );
+    let ev = events_of(&mut inv, "mcp_tool_suspicious");
+    assert_eq!(ev.len(), 1);
+    // Reported as the list has it, so that the rule's `in` matches it.
+    assert_eq!(
+        ev[0].mcp_finding_match.as_deref(),
+        Some("Exfiltrate Quietly")
+    );
+    let rules: Vec<&str> = set.matching(&ev[0]).map(|r| r.name()).collect();
+    assert_eq!(rules, ["MCP tool description carries hidden instructions"]);
+}
