@@ -92,8 +92,12 @@ impl Pipeline {
                 if let Some(ack) = ack {
                     let _ = ack.send(());
                 }
-                // What a tool list raised (a rug pull, a poisoned tool).
-                self.inventory_events();
+                // What a tool list raised (a rug pull, a poisoned tool), as
+                // events of the server's process.
+                for mut ev in self.inventory.take_events() {
+                    self.server_fields(cmd.pid, &mut ev);
+                    self.event(&ev);
+                }
                 self.sink.flush();
             }
             What::Closed => {
@@ -112,6 +116,33 @@ impl Pipeline {
         let p = self.tracker.table.get(pid).filter(|p| p.server_id != 0)?;
         let server = self.tracker.tagger.servers.get(p.server_id)?;
         Some((server.name.clone(), p.argv.join(" ")))
+    }
+
+    /// The process and server fields of an event about the server whose
+    /// root process is `pid` (the tool inventory's events).
+    fn server_fields(&self, pid: u32, ev: &mut Event) {
+        let Some(p) = self.tracker.table.get(pid) else {
+            return;
+        };
+        let server = self.tracker.tagger.servers.get(p.server_id);
+        ev.pid = p.pid;
+        ev.tid = p.pid;
+        ev.ppid = p.ppid;
+        ev.name = p.comm.clone();
+        ev.exepath = p.exepath.clone();
+        ev.argv = p.argv.clone();
+        let args = p.argv.get(1..).unwrap_or_default().join(" ");
+        ev.cmdline = format!("{} {args}", p.comm).trim_end().into();
+        ev.args = args.into();
+        ev.cwd = p.cwd.clone();
+        ev.uid = p.uid;
+        ev.gid = p.gid;
+        ev.container_id = p.container_id.clone();
+        ev.mcp_root_pid = Some(pid);
+        if let Some(s) = server {
+            ev.mcp_host = s.host.clone();
+            ev.mcp_tag_source = Some(crate::procs::servers::source_name(s.source).to_owned());
+        }
     }
 
     /// Declared versus done: what the tools in flight declare about

@@ -199,6 +199,17 @@ fn a_changed_tool_description_between_runs_is_a_rug_pull() {
             .starts_with("an earlier run"),
         "{alert}"
     );
+    // An alert of the server's process, with its host.
+    assert_eq!(alert["mcp"]["host"], "test-client", "{alert}");
+    assert_eq!(alert["mcp"]["tag_source"], "wrapper", "{alert}");
+    assert!(alert["process"]["pid"].as_u64().unwrap() > 0, "{alert}");
+    assert!(
+        alert["process"]["cmdline"]
+            .as_str()
+            .unwrap()
+            .contains("fastmcp_tools.py"),
+        "{alert}"
+    );
 
     // Later in the same run, a tool added.
     session(
@@ -217,7 +228,7 @@ fn a_changed_tool_description_between_runs_is_a_rug_pull() {
             is(a, RUG_PULL, "inv-rug") && field(a, "mcp.tools.added") == &json!(["sub"])
         })
         .unwrap_or_else(|| panic!("no alert for the added tool:\n{:#?}", second.alerts()));
-    assert_eq!(field(&added, "mcp.tools.baseline"), "this run");
+    assert_eq!(field(&added, "mcp.tools.baseline"), "earlier in this run");
     assert_eq!(field(&added, "mcp.tools.diff"), "added sub");
 
     // The twin offered the same tools in both runs: nothing.

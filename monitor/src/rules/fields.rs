@@ -173,7 +173,7 @@ catalogue! {
     McpToolsRemoved, "mcp.tools.removed", StrList, false, "mcp_tools_changed: tools of its last list the server no longer offers.";
     McpToolsChanged, "mcp.tools.changed", StrList, false, "mcp_tools_changed: tools whose description, title, input schema or hints changed.";
     McpToolsDiff, "mcp.tools.diff", Str, false, "mcp_tools_changed: every change in words: tools added and removed, and per changed tool a short diff of its description (...context[-old-]{+new+}context..., invisible characters escaped as \\u{...}), the schema properties added (+), removed (-) and changed (~), and hint changes (readOnlyHint true->false).";
-    McpToolsBaseline, "mcp.tools.baseline", Str, false, "mcp_tools_changed: the list compared with: this run, or an earlier run (its time), from the state directory.";
+    McpToolsBaseline, "mcp.tools.baseline", Str, false, "mcp_tools_changed: the list compared with: earlier in this run, or an earlier run (from the state directory: an earlier run (that list first seen TIME)).";
     McpToolsCount, "mcp.tools.count", Int, false, "mcp_tools_changed: how many tools the new list has (as kept).";
     McpToolsDropped, "mcp.tools.dropped", Int, false, "mcp_tools_changed: tools of the list that were not kept (past 512, or without a name); absent when none.";
     McpFindingTool, "mcp.finding.tool", Str, false, "mcp_tool_suspicious: the tool whose text holds the finding.";

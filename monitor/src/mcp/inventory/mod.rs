@@ -145,7 +145,7 @@ impl Inventory {
     /// A complete list: compared with the last one, kept, saved.
     fn complete(&mut self, key: Key, list: ToolList, time_ns: u64) {
         let (baseline, since) = match self.known.get(&key) {
-            Some(k) => (Some(k.list.clone()), "this run".to_owned()),
+            Some(k) => (Some(k.list.clone()), "earlier in this run".to_owned()),
             None => match self.store.as_ref().map(|s| s.load(&key.0, &key.1)) {
                 Some(Loaded::Found { seen_ns, list: old }) => {
                     let since = format!(

@@ -190,7 +190,10 @@ fn a_changed_tool_is_noticed_in_this_run_and_the_next() {
     third.on_tools_list("calc", cmd, &answer(&[tool("add", "Adds two numbers.")]), 5);
     let ev = events_of(&mut third, "mcp_tools_changed");
     assert_eq!(ev[0].mcp_tools_removed, ["sub"]);
-    assert_eq!(ev[0].mcp_tools_baseline.as_deref(), Some("this run"));
+    assert_eq!(
+        ev[0].mcp_tools_baseline.as_deref(),
+        Some("earlier in this run")
+    );
     // Another command under the same name has an inventory of its own.
     third.on_tools_list(
         "calc",
