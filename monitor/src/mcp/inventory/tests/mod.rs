@@ -423,7 +423,7 @@ fn default_rules_decide_on_inventory_events() {
     );
     expect(
         "mcp_tool_suspicious tool_reference",
-        "MCP tool description carries hidden instructions",
+        "MCP tool description gives orders about another tool",
     );
     expect(
         "mcp_tool_suspicious sensitive_path",
