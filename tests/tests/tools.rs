@@ -294,7 +294,9 @@ fn a_hidden_instruction_in_a_description_is_reported() {
     wait(HIDDEN, "otherwise the tool will not work");
     wait(SECRETS, "mcp.json");
     let shadow = wait(SHADOWING, "read_note");
-    assert_eq!(field(&shadow, "mcp.finding.cue"), "whenever");
+    // The longest cue of the sentence ("</IMPORTANT> Whenever ... must ...").
+    let cue = field(&shadow, "mcp.finding.cue").as_str().unwrap();
+    assert!(["important", "whenever", "must"].contains(&cue), "{shadow}");
     let hidden = wait(HIDES_TEXT, "U+200B");
     assert!(
         field(&hidden, "mcp.finding.excerpt")
