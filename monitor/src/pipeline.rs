@@ -77,7 +77,15 @@ impl Pipeline {
         let clock = self.tracker.enricher.clock();
         match cmd.what {
             What::Open(reply) => {
-                let _ = reply.send(self.conversations.open(cmd.pid));
+                // The wrapper opens it before it registers: a process that
+                // is a server already (or part of one) cannot speak for its
+                // conversation.
+                let tagged = self
+                    .tracker
+                    .table
+                    .get(cmd.pid)
+                    .is_some_and(|p| p.server_id != 0);
+                let _ = reply.send(!tagged && self.conversations.open(cmd.pid));
             }
             What::Message(copy, ack) => {
                 let time_ns = clock.epoch_ns(copy.t);
@@ -305,6 +313,10 @@ impl Pipeline {
             .enricher
             .clock()
             .epoch_ns(jsonrpc::boottime_ns());
+        for (server, call) in self.conversations.settled(now) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
         self.conversations.prune(now);
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
@@ -315,6 +327,11 @@ impl Pipeline {
     /// deliver, and what was lost over the run is said.
     pub fn finish(mut self, wait: std::time::Duration, lost: &[(LostKind, u64)]) {
         self.sink.flush();
+        // The records of the calls answered lately go out without waiting.
+        for (server, call) in self.conversations.settled(u64::MAX) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
         self.alerts.finish();
         self.alerts.shutdown(wait);
         self.drops_watch.final_report(lost);
@@ -348,6 +365,7 @@ impl Pipeline {
         self.counters.events.add(&ev.evt_type, 1);
         self.sink.event(ev);
         for rule in self.detector.rules().matching(ev) {
+            self.conversations.alert_raised(ev, rule.name());
             self.alerts.raise_match(rule, ev);
         }
     }
@@ -363,5 +381,5 @@ impl Pipeline {
 
 /// The poisoning scan's word lists, from the rules in force.
 pub fn inventory_patterns(detector: &Detector) -> Patterns {
-    Patterns::new(|name| detector.rules().list_items(name))
+    Patterns::of(detector.rules())
 }

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use e2e::{Daemon, McpSession, TempDir, mcp_deps, n, privileged, s};
+use e2e::{Daemon, McpSession, TempDir, mcp_deps, monitor_bin, n, privileged, s};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,6 +58,59 @@ fn event_of(daemon: &Daemon, server: &str, what: &str, pred: impl Fn(&Value) -> 
         })
 }
 
+/// `mcp-monitor calls --since 10m --no-follow -o FORMAT` against the daemon.
+fn calls(daemon: &Daemon, format: &str) -> String {
+    let out = std::process::Command::new(monitor_bin())
+        .args([
+            "calls",
+            "--since",
+            "10m",
+            "--no-follow",
+            "-o",
+            format,
+            "--socket",
+        ])
+        .arg(daemon.dir().join("alerts.sock"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "calls: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until `calls` has a record of `tool` from `server`, returning it.
+fn call_record(daemon: &Daemon, server: &str, tool: &str) -> Value {
+    call_record_where(daemon, server, tool, |_| true)
+}
+
+/// The same, of a record that also satisfies `pred`.
+fn call_record_where(
+    daemon: &Daemon,
+    server: &str,
+    tool: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let text = calls(daemon, "json");
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|r| {
+                r["mcp"]["server"] == server
+                    && r["output_fields"]["mcp.tool.name"] == tool
+                    && pred(r)
+            });
+        if let Some(r) = found {
+            return r;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no record of {server} {tool} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn npx(package: &str) -> Vec<String> {
     ["npx", "-y", package].map(String::from).to_vec()
 }
@@ -83,6 +136,18 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
     let key = h.join(".ssh/id_rsa").display().to_string();
     let project = h.join("project").display().to_string();
     let out = h.join("project/out.txt").display().to_string();
+    let big = h.join("project/big.txt").display().to_string();
+    // Too large for a command line: the client reads it from a file.
+    let big_args = h.join("big-args.json");
+    // The path first, as a host writes it: the relay keeps the first KiB.
+    std::fs::write(
+        &big_args,
+        format!(
+            r#"{{"path":"{big}","content":"{}"}}"#,
+            "b".repeat(1024 * 1024)
+        ),
+    )
+    .unwrap();
     let daemon = Daemon::start(&[]);
     let results = McpSession {
         python: &python,
@@ -99,6 +164,8 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
                 "write_file",
                 json!({ "path": out, "content": "written by the test\n" }),
             ),
+            // A message of over 1 MiB: the relay reads only its ends.
+            ("write_file", json!(format!("@{}", big_args.display()))),
         ],
         cwd: &node_dir,
         env: vec![],
@@ -157,6 +224,23 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
     });
     assert_eq!(list(&write, "mcp.tool.name"), ["write_file"], "{write}");
     assert!(list(&write, "mcp.tool.args")[0].contains("out.txt"));
+    // The 1 MiB call is known by its id and tool all the same.
+    let big_write = event_of(&daemon, "fs-conv", "writing big.txt", |e| {
+        s(e, "fd.name").starts_with(&big) && e["evt.is_open_write"] == true
+    });
+    assert_eq!(
+        list(&big_write, "mcp.tool.name"),
+        ["write_file"],
+        "{big_write}"
+    );
+    assert!(
+        list(&big_write, "mcp.tool.args")[0].contains("big.txt"),
+        "{big_write}"
+    );
+    assert_ne!(
+        list(&big_write, "mcp.tool.call_id"),
+        list(&write, "mcp.tool.call_id")
+    );
     // Three different calls, three different ids.
     let all_ids = [
         ids[0].clone(),
@@ -167,6 +251,56 @@ fn filesystem_calls_name_their_tool_in_events_and_in_the_secret_alert() {
         all_ids[0] != all_ids[1] && all_ids[1] != all_ids[2],
         "{all_ids:?}"
     );
+    // `mcp-monitor calls`: each call with what it did.
+    let listed = call_record(&daemon, "fs-conv", "list_directory");
+    let f = &listed["output_fields"];
+    assert_eq!(f["call.outcome"], "ok", "{listed}");
+    assert!(
+        list(f, "call.files_read")
+            .iter()
+            .any(|p| p.trim_end_matches('/') == project),
+        "{listed}"
+    );
+    let wrote = call_record_where(&daemon, "fs-conv", "write_file", |r| {
+        list(&r["output_fields"], "call.files_written")
+            .iter()
+            .any(|p| p.starts_with(&out))
+    });
+    assert_eq!(wrote["output_fields"]["call.outcome"], "ok", "{wrote}");
+    let read = call_record(&daemon, "fs-conv", "read_text_file");
+    assert!(
+        list(&read["output_fields"], "call.files_read").contains(&key),
+        "{read}"
+    );
+    assert!(
+        list(&read["output_fields"], "call.alerts")
+            .iter()
+            .any(|r| r == SSH_RULE),
+        "{read}"
+    );
+    assert!(
+        read["output_fields"]["call.duration_ms"].as_f64().is_some(),
+        "{read}"
+    );
+    let text = calls(&daemon, "text");
+    eprintln!("mcp-monitor calls:\n{text}");
+    assert!(text.contains("[fs-conv] read_text_file"), "{text}");
+    assert!(text.contains(&format!("ALERT   {SSH_RULE}")), "{text}");
+    // Records are not alerts: tail leaves them out.
+    let tail = std::process::Command::new(monitor_bin())
+        .args([
+            "tail",
+            "--since",
+            "10m",
+            "--no-follow",
+            "-o",
+            "json",
+            "--socket",
+        ])
+        .arg(daemon.dir().join("alerts.sock"))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&tail.stdout).contains("MCP tool call"));
     // Every event of the server's tree is observed: in a call or idle.
     let root = n(&open, "mcp.root_pid") as u32;
     assert!(daemon.wait_for_exit(root, WAIT));
@@ -266,6 +400,11 @@ fn memory_everything_and_fetch_servers_are_attributed() {
     );
     assert_eq!(list(&connect, "mcp.tool.name"), ["fetch"], "{connect}");
     assert!(list(&connect, "mcp.tool.args")[0].contains(&format!("127.0.0.1:{port}/page")));
+    let fetched = call_record(&daemon, "fetch-conv", "fetch");
+    assert!(
+        list(&fetched["output_fields"], "call.connects").contains(&format!("127.0.0.1:{port}")),
+        "{fetched}"
+    );
 
     McpSession {
         python: &python,

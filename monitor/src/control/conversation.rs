@@ -110,3 +110,89 @@ pub async fn serve(stream: UnixStream, pid: u32, to_daemon: mpsc::Sender<Command
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncBufReadExt as _;
+
+    use super::*;
+    use crate::mcp::jsonrpc::{Direction, Message};
+
+    #[tokio::test]
+    async fn a_relay_is_followed_acked_and_closed_in_order() {
+        let dir = std::env::temp_dir().join(format!("mcpmon-conv-{}", std::process::id()));
+        let path = dir.join("c.sock");
+        let (tags, _tag_rx) = mpsc::channel(4);
+        let (tx, mut rx) = mpsc::channel(16);
+        let server = crate::control::serve(&path, tags, tx).unwrap();
+        let daemon = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(cmd) = rx.recv().await {
+                match cmd.what {
+                    What::Open(reply) => {
+                        seen.push(format!("open {}", cmd.pid));
+                        let _ = reply.send(true);
+                    }
+                    What::Message(copy, ack) => {
+                        seen.push(format!("message {} ack {}", copy.seq, ack.is_some()));
+                        if let Some(ack) = ack {
+                            let _ = ack.send(());
+                        }
+                    }
+                    What::Closed => {
+                        seen.push("closed".into());
+                        break;
+                    }
+                }
+            }
+            seen
+        });
+        let s = UnixStream::connect(&path).await.unwrap();
+        let (read, mut write) = s.into_split();
+        let mut read = tokio::io::BufReader::new(read);
+        write
+            .write_all(b"{\"op\":\"conversation\"}\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        read.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "{\"ok\":true}\n");
+        for (seq, ack) in [(1, true), (2, false)] {
+            let copy = Stamped {
+                seq,
+                t: 1,
+                dir: Direction::ToServer,
+                msg: Message {
+                    id: Some(seq.into()),
+                    method: Some("tools/call".into()),
+                    ..Default::default()
+                },
+                cut: false,
+                ack,
+                dropped: 0,
+                not_json: 0,
+            };
+            let mut out = serde_json::to_vec(&copy).unwrap();
+            out.push(b'\n');
+            write.write_all(&out).await.unwrap();
+        }
+        // Not a message: skipped, the stream goes on.
+        write.write_all(b"garbage\n").await.unwrap();
+        line.clear();
+        read.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "{\"ack\":1}\n");
+        drop(write);
+        let seen = daemon.await.unwrap();
+        assert_eq!(
+            seen,
+            [
+                format!("open {}", std::process::id()),
+                "message 1 ack true".into(),
+                "message 2 ack false".into(),
+                "closed".into()
+            ]
+        );
+        server.abort();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -18,10 +18,14 @@ use serde_json::Value;
 
 use super::{
     ToolsListObserver,
+    calls::{Activity, Call, IDLE, IN_CALL, ServerOf, UNOBSERVED},
     jsonrpc::{Direction, Message, Stamped, cut_str},
 };
 use crate::event::Event;
 
+/// How long after its response a call's record goes out, for the events
+/// read late to be in it.
+pub const SETTLE_NS: u64 = 2_000_000_000;
 /// How long a finished call is kept to attribute events read late.
 pub const FINISHED_KEEP_NS: u64 = 10_000_000_000;
 /// Calls in flight kept per server.
@@ -32,31 +36,6 @@ pub const MAX_FINISHED: usize = 256;
 pub const ARGS_SHOWN: usize = 512;
 /// Conversations kept at once (one per server launched through the wrapper).
 pub const MAX_CONVERSATIONS: usize = 4096;
-
-/// `mcp.call.state` values.
-pub const IN_CALL: &str = "in_call";
-pub const IDLE: &str = "idle";
-pub const UNOBSERVED: &str = "unobserved";
-
-/// One request of the host to the server.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Call {
-    /// The JSON-RPC id as text: a number as written, a string as is.
-    pub id: String,
-    pub method: String,
-    /// `tools/call`: the tool's name.
-    pub tool: Option<String>,
-    /// The arguments (or a resource's uri, a prompt's name), redacted and cut.
-    pub args: Option<String>,
-    /// Nanoseconds since the Unix epoch.
-    pub start_ns: u64,
-    pub end_ns: Option<u64>,
-    /// `ok`, `error` (a JSON-RPC error) or `tool_error` (a result with
-    /// `isError`); `None` while in flight.
-    pub outcome: Option<&'static str>,
-    /// The JSON-RPC error's message, cut.
-    pub error: Option<String>,
-}
 
 /// What one server's conversation is known to be.
 #[derive(Debug, Default)]
@@ -69,6 +48,8 @@ pub struct Conversation {
     /// When the relay's connection closed (epoch ns).
     closed_ns: Option<u64>,
     pub figures: Figures,
+    /// The server, as its first event named it.
+    server: Option<ServerOf>,
 }
 
 /// Counts of one conversation (or of all).
@@ -96,9 +77,11 @@ pub struct Conversations {
 
 impl Conversations {
     /// A relay connected for the server whose root is `pid`; false if too
-    /// many are open.
+    /// many are open, or one is open for that pid already (nobody replaces
+    /// a server's conversation while it runs).
     pub fn open(&mut self, pid: u32) -> bool {
-        if !self.by_pid.contains_key(&pid) && self.by_pid.len() >= MAX_CONVERSATIONS {
+        let live = self.by_pid.get(&pid).is_some_and(|c| c.closed_ns.is_none());
+        if live || (!self.by_pid.contains_key(&pid) && self.by_pid.len() >= MAX_CONVERSATIONS) {
             self.refused += 1;
             return false;
         }
@@ -173,17 +156,37 @@ impl Conversations {
     /// Sets the `mcp.tool.*`, `mcp.method`, `mcp.client.*`,
     /// `mcp.protocol_version` and `mcp.call.state` fields of an event of a
     /// server.
-    pub fn attribute(&self, ev: &mut Event) {
-        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get(&p)) else {
+    pub fn attribute(&mut self, ev: &mut Event) {
+        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get_mut(&p)) else {
             ev.mcp_call_state = Some(UNOBSERVED.into());
             return;
         };
         ev.mcp_client_name = c.client_name.clone();
         ev.mcp_client_version = c.client_version.clone();
         ev.mcp_protocol_version = c.protocol_version.clone();
-        let mut calls: Vec<&Call> = c.calls_at(ev.time_ns).collect();
+        if c.server.is_none() {
+            c.server = Some(ServerOf {
+                name: ev.mcp_server.clone(),
+                host: ev.mcp_host.clone(),
+                tag_source: ev.mcp_tag_source.clone(),
+                root_pid: ev.mcp_root_pid.unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+        let t = ev.time_ns;
+        let mut calls: Vec<&mut Call> = c
+            .in_flight
+            .values_mut()
+            .filter(|call| call.start_ns <= t)
+            .chain(
+                c.finished
+                    .iter_mut()
+                    .filter(|call| call.start_ns <= t && call.end_ns.is_some_and(|e| t <= e)),
+            )
+            .collect();
         calls.sort_by_key(|call| call.start_ns);
-        for call in &calls {
+        for call in &mut calls {
+            call.activity.note(ev);
             ev.mcp_method.push(call.method.clone());
             ev.mcp_tool_call_id.push(call.id.clone());
             ev.mcp_tool_args.push(call.args.clone().unwrap_or_default());
@@ -193,19 +196,57 @@ impl Conversations {
         }
         ev.mcp_call_state = Some(if calls.is_empty() { IDLE } else { IN_CALL }.into());
     }
+
+    /// Notes that `ev`, attributed already, raised the alert of `rule`.
+    pub fn alert_raised(&mut self, ev: &Event, rule: &str) {
+        let Some(c) = ev.mcp_root_pid.and_then(|p| self.by_pid.get_mut(&p)) else {
+            return;
+        };
+        for id in &ev.mcp_tool_call_id {
+            if let Some(call) = c.in_flight.get_mut(id) {
+                call.activity.alert(rule);
+            } else if let Some(call) = c
+                .finished
+                .iter_mut()
+                .rev()
+                .find(|f| &f.id == id && f.start_ns <= ev.time_ns)
+            {
+                call.activity.alert(rule);
+            }
+        }
+    }
+
+    /// The calls whose records are due: answered [`SETTLE_NS`] ago, or left
+    /// unanswered by a conversation that ended that long ago. Each once.
+    pub fn settled(&mut self, now_ns: u64) -> Vec<(ServerOf, Call)> {
+        let mut out = Vec::new();
+        let due = now_ns.saturating_sub(SETTLE_NS);
+        for (&pid, c) in &mut self.by_pid {
+            let mut server = c.server.clone().unwrap_or(ServerOf {
+                root_pid: pid,
+                ..Default::default()
+            });
+            server.client_name = c.client_name.clone();
+            server.client_version = c.client_version.clone();
+            server.protocol_version = c.protocol_version.clone();
+            for call in c.finished.iter_mut() {
+                if !call.reported && call.end_ns.is_some_and(|e| e <= due) {
+                    call.reported = true;
+                    out.push((server.clone(), call.clone()));
+                }
+            }
+            if c.closed_ns.is_some_and(|t| t <= due) {
+                for (_, call) in c.in_flight.drain() {
+                    out.push((server.clone(), call));
+                }
+            }
+        }
+        out.sort_by_key(|(_, call)| call.start_ns);
+        out
+    }
 }
 
 impl Conversation {
-    /// The calls started at or before `t` and not finished before it.
-    fn calls_at(&self, t: u64) -> impl Iterator<Item = &Call> {
-        let open = self.in_flight.values().filter(move |c| c.start_ns <= t);
-        let done = self
-            .finished
-            .iter()
-            .filter(move |c| c.start_ns <= t && c.end_ns.is_some_and(|e| t <= e));
-        open.chain(done)
-    }
-
     #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
@@ -267,6 +308,8 @@ impl Conversation {
                 end_ns: None,
                 outcome: None,
                 error: None,
+                activity: Activity::default(),
+                reported: false,
             },
         );
     }
@@ -483,6 +526,62 @@ mod tests {
     }
 
     #[test]
+    fn a_call_is_reported_once_with_what_it_did_after_it_settles() {
+        let mut c = Conversations::default();
+        session(&mut c, 5);
+        let t = &mut IgnoreToolsLists;
+        c.message(5, stamped(Direction::ToServer, json!({"id":1,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"/k"}}})), 100, None, t);
+        c.message(
+            5,
+            stamped(
+                Direction::ToServer,
+                json!({"id":2,"method":"tools/call","params":{"name":"never","arguments":{}}}),
+            ),
+            100,
+            None,
+            t,
+        );
+        let mut ev = Event {
+            evt_type: "openat".into(),
+            fd_name: Some("/k".into()),
+            is_open_write: Some(false),
+            rawres: Some(3),
+            mcp_server: Some("fs".into()),
+            ..event(5, 150)
+        };
+        c.attribute(&mut ev);
+        c.alert_raised(&ev, "secret read");
+        c.message(
+            5,
+            stamped(
+                Direction::FromServer,
+                json!({"id":1,"result":{"content":[]}}),
+            ),
+            200,
+            None,
+            t,
+        );
+        let early = c.settled(200 + SETTLE_NS - 1);
+        assert_eq!(early.len(), 1, "only initialize, answered at 20");
+        assert_eq!(early[0].1.method, "initialize");
+        let due = c.settled(200 + SETTLE_NS);
+        assert_eq!(due.len(), 1);
+        let (server, call) = &due[0];
+        assert_eq!(server.name.as_deref(), Some("fs"));
+        assert_eq!(server.client_name.as_deref(), Some("mcp"));
+        assert_eq!(call.tool.as_deref(), Some("read_text_file"));
+        assert_eq!(call.activity.read, ["/k"]);
+        assert_eq!(call.activity.alerts, ["secret read"]);
+        assert!(c.settled(u64::MAX).is_empty(), "once");
+        // The unanswered one goes out when the conversation has ended.
+        c.closed(5, 300);
+        let due = c.settled(300 + SETTLE_NS);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.outcome, None, "unanswered");
+        assert_eq!(due[0].1.activity.read, ["/k"]);
+    }
+
+    #[test]
     fn a_server_that_never_answers_keeps_memory_bounded() {
         let mut c = Conversations::default();
         session(&mut c, 9);
@@ -528,6 +627,10 @@ mod tests {
             c.open(1000 + pid);
         }
         assert_eq!(c.refused, 11);
+        // A running server's conversation is not replaced; an ended one may be.
+        assert!(!c.open(9));
+        c.closed(9, 1);
+        assert!(c.open(9));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! ([`jsonrpc`] frames and reduces it, [`conversation`] follows it per
 //! server and attributes events to the calls in flight, [`inventory`] keeps
 //! the tools each server offers and notices when they change).
+pub mod calls;
 pub mod conversation;
 pub mod inventory;
 pub mod jsonrpc;

@@ -87,6 +87,11 @@ pub struct Patterns {
 }
 
 impl Patterns {
+    /// From the lists of a rule set.
+    pub fn of(set: &crate::rules::RuleSet) -> Patterns {
+        Patterns::new(|name| set.list_items(name))
+    }
+
     /// From the items of the rule lists ([`TAGS_LIST`]…).
     pub fn new(list: impl Fn(&str) -> Vec<String>) -> Patterns {
         let norm = |items: Vec<String>| {

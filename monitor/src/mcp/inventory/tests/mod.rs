@@ -41,16 +41,15 @@ impl Drop for TempDir {
     }
 }
 
-pub(super) fn rules() -> RuleSet {
+fn rules() -> RuleSet {
     RuleSet::load(&default_sources()).expect("default rules").0
 }
 
-pub(super) fn patterns() -> Patterns {
-    let set = rules();
-    Patterns::new(|name| set.list_items(name))
+fn patterns() -> Patterns {
+    Patterns::of(&rules())
 }
 
-pub(super) fn tool(name: &str, description: &str) -> Value {
+fn tool(name: &str, description: &str) -> Value {
     json!({
         "name": name,
         "description": description,
@@ -59,7 +58,7 @@ pub(super) fn tool(name: &str, description: &str) -> Value {
     })
 }
 
-pub(super) fn answer(tools: &[Value]) -> Value {
+fn answer(tools: &[Value]) -> Value {
     json!({ "tools": tools })
 }
 

@@ -2,8 +2,14 @@
 //! (and texts that come close) that must raise nothing.
 use serde_json::{Value, json};
 
-use super::patterns;
-use crate::mcp::inventory::scan::{Kind, escape, scan_text, scan_tool};
+use crate::{
+    mcp::inventory::scan::{Kind, Patterns, escape, scan_text, scan_tool},
+    rules::{RuleSet, default_sources},
+};
+
+fn patterns() -> Patterns {
+    Patterns::of(&RuleSet::load(&default_sources()).expect("default rules").0)
+}
 
 /// `tools/list` answers of real servers, as the `mcp` SDK client received them.
 fn fixtures() -> Vec<(&'static str, Value)> {
