@@ -106,6 +106,10 @@ impl Pipeline {
                     self.server_fields(cmd.pid, &mut ev);
                     self.event(&ev);
                 }
+                for (server, why) in self.inventory.take_unreadable() {
+                    let alert = health::inventory_unreadable(&server, &why, self.alerts.hostname());
+                    self.alerts.raise_health(alert);
+                }
                 self.sink.flush();
             }
             What::Closed => {

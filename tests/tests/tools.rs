@@ -396,3 +396,47 @@ fn a_closed_world_tool_that_connects_out_is_caught() {
     assert_eq!(field(&alert, "fd.name"), "10.0.0.5:8080");
     assert_eq!(tool_alerts(&d, "inv-loopback"), Vec::<Value>::new());
 }
+
+#[test]
+fn a_corrupt_state_file_is_reported_and_replaced() {
+    let Some(python) = deps("a_corrupt_state_file_is_reported_and_replaced") else {
+        return;
+    };
+    let state = TempDir::new("inventory-state");
+    let work = TempDir::new("inventory-work");
+    let first = daemon(state.path());
+    session(&first, &python, "inv-corrupt", &[], vec![], work.path());
+    wait_saved(state.path(), "inv-corrupt");
+    first.stop();
+    let files: Vec<_> = std::fs::read_dir(state.path().join("inventory"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    for f in &files {
+        std::fs::write(f, "{\"version\": 1, \"tools\": [trunc").unwrap();
+    }
+    let second = daemon(state.path());
+    session(&second, &python, "inv-corrupt", &[], vec![], work.path());
+    let alert = second
+        .wait_for_alert(WAIT, |a| is(a, "Tool inventory unreadable", "inv-corrupt"))
+        .unwrap_or_else(|| panic!("no health alert:\n{:#?}", second.alerts()));
+    eprintln!("{}", s(&alert, "output"));
+    // Replaced by the list seen now, and the daemon carries on.
+    let replaced = (0..600).any(|_| {
+        let ok = files.iter().all(|f| {
+            std::fs::read_to_string(f)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .is_some()
+        });
+        if !ok {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ok
+    });
+    assert!(replaced, "the corrupt file was not replaced");
+    assert_eq!(tool_alerts(&second, "inv-corrupt"), Vec::<Value>::new());
+    session(&second, &python, "inv-corrupt", &[], vec![], work.path());
+    assert!(second.stop().success());
+}

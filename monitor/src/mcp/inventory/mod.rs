@@ -47,6 +47,9 @@ pub struct Inventory {
     queue: Vec<Event>,
     /// Events dropped because the queue was full.
     pub dropped_events: u64,
+    /// Servers whose file could not be read, and why, since the last call
+    /// of [`Inventory::take_unreadable`].
+    unreadable: Vec<(String, String)>,
     next_order: u64,
 }
 
@@ -60,6 +63,7 @@ impl Inventory {
             pages: HashMap::new(),
             queue: Vec::new(),
             dropped_events: 0,
+            unreadable: Vec::new(),
             next_order: 0,
         }
     }
@@ -73,6 +77,12 @@ impl Inventory {
     /// The events raised since the last call, oldest first.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.queue)
+    }
+
+    /// The servers whose file could not be read (and was replaced) since
+    /// the last call, with why.
+    pub fn take_unreadable(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.unreadable)
     }
 
     /// The hints `tool` of this server declared in its last list.
@@ -159,6 +169,9 @@ impl Inventory {
                         "mcp-monitor: warning: the tool inventory of MCP server {} could not be read ({why}); it is replaced by the tools it offers now",
                         key.0
                     );
+                    if self.unreadable.len() < MAX_QUEUE {
+                        self.unreadable.push((key.0.clone(), why));
+                    }
                     (None, String::new())
                 }
                 Some(Loaded::Missing) | None => (None, String::new()),

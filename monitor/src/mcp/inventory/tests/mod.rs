@@ -278,6 +278,12 @@ fn corrupt_or_unreadable_state_is_replaced() {
         let mut inv = Inventory::new(Some(&dir.0));
         inv.on_tools_list("calc", "c", &answer(&[tool("add", "Adds.")]), 7);
         assert!(inv.take_events().is_empty());
+        // Reported once, for the health alert.
+        let problems = inv.take_unreadable();
+        assert_eq!(problems.len(), 1, "{bad:?}");
+        assert_eq!(problems[0].0, "calc");
+        inv.on_tools_list("calc", "c", &answer(&[tool("add", "Adds.")]), 7);
+        assert!(inv.take_unreadable().is_empty());
         // Replaced by the list seen now.
         assert!(matches!(
             store.load("calc", "c"),
