@@ -267,7 +267,21 @@ impl Pipeline {
             kernel_failures,
             undecodable_records: self.drops_watch.bad_total,
             alerts: self.alerts.figures(),
-            tracking: self.tracker.figures(),
+            tracking: {
+                let mut t = self.tracker.figures();
+                let c = &self.conversations.totals;
+                t.conversations = self.conversations.len() as u64;
+                for (kind, n) in [
+                    ("message", c.messages),
+                    ("relay_dropped", c.relay_dropped),
+                    ("not_json", c.not_json),
+                    ("cut", c.cut),
+                    ("evicted", c.evicted),
+                ] {
+                    t.conversation_messages.add(kind, n);
+                }
+                t
+            },
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
         }

@@ -66,6 +66,17 @@ pub struct Figures {
     pub evicted: u64,
 }
 
+impl Figures {
+    /// Adds what went from `before` to `after` (each only grows).
+    fn add_change(&mut self, before: &Figures, after: &Figures) {
+        self.messages += after.messages - before.messages;
+        self.relay_dropped += after.relay_dropped - before.relay_dropped;
+        self.not_json += after.not_json - before.not_json;
+        self.cut += after.cut - before.cut;
+        self.evicted += after.evicted - before.evicted;
+    }
+}
+
 /// The conversations of the servers launched through the wrapper, by the pid
 /// the wrapper registered (the server's `mcp.root_pid`).
 #[derive(Default)]
@@ -73,6 +84,8 @@ pub struct Conversations {
     by_pid: HashMap<u32, Conversation>,
     /// Conversations refused because [`MAX_CONVERSATIONS`] were open.
     pub refused: u64,
+    /// Counts over every conversation since the start, for metrics.
+    pub totals: Figures,
 }
 
 impl Conversations {
@@ -97,6 +110,11 @@ impl Conversations {
         }
     }
 
+    /// Conversations followed now.
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
     pub fn get(&self, pid: u32) -> Option<&Conversation> {
         self.by_pid.get(&pid)
     }
@@ -113,16 +131,17 @@ impl Conversations {
         tools: &mut dyn ToolsListObserver,
     ) -> Option<Call> {
         let c = self.by_pid.get_mut(&pid)?;
+        let before = c.figures.clone();
         c.figures.messages += 1;
         c.figures.relay_dropped = c.figures.relay_dropped.max(copy.dropped);
         c.figures.not_json = c.figures.not_json.max(copy.not_json);
         c.figures.cut += u64::from(copy.cut);
         let msg = copy.msg;
+        if let (Direction::ToServer, Some(method), Some(id)) = (copy.dir, &msg.method, &msg.id) {
+            c.request(id, method, &msg, time_ns);
+        }
+        self.totals.add_change(&before, &c.figures);
         match (copy.dir, &msg.method, &msg.id) {
-            (Direction::ToServer, Some(method), Some(id)) => {
-                c.request(id, method, &msg, time_ns);
-                None
-            }
             (Direction::FromServer, None, Some(id)) => {
                 let call = c.response(id, &msg, time_ns)?;
                 if let ("tools/list", Some(result), Some((name, command))) =
@@ -581,6 +600,49 @@ mod tests {
         assert_eq!(due[0].1.activity.read, ["/k"]);
     }
 
+    /// `cargo test --release -p monitor --lib attribution_cost -- --ignored
+    /// --nocapture`: what attributing one event costs.
+    #[test]
+    #[ignore]
+    fn attribution_cost() {
+        let mut c = Conversations::default();
+        session(&mut c, 3);
+        let t = &mut IgnoreToolsLists;
+        let base = Event {
+            evt_type: "openat".into(),
+            fd_name: Some("/etc/hostname".into()),
+            is_open_write: Some(false),
+            rawres: Some(3),
+            mcp_server: Some("fs".into()),
+            ..event(3, 0)
+        };
+        let n = 1_000_000u64;
+        let run = |c: &mut Conversations, what: &str, pid: u32| {
+            let started = std::time::Instant::now();
+            for i in 0..n {
+                let mut ev = base.clone();
+                ev.mcp_root_pid = Some(pid);
+                ev.time_ns = 1_000 + i;
+                c.attribute(&mut ev);
+                std::hint::black_box(&ev);
+            }
+            let clone_only = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(base.clone());
+            }
+            let per = (clone_only - started).as_nanos() as f64 / n as f64;
+            let clone = clone_only.elapsed().as_nanos() as f64 / n as f64;
+            eprintln!(
+                "{what}: {:.0} ns per event ({per:.0} with the event's clone)",
+                per - clone
+            );
+        };
+        run(&mut c, "unobserved server", 99);
+        run(&mut c, "observed, no call in flight", 3);
+        c.message(3, stamped(Direction::ToServer, json!({"id":1,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":"/etc/hostname"}}})), 500, None, t);
+        run(&mut c, "observed, one call in flight", 3);
+    }
+
     #[test]
     fn a_server_that_never_answers_keeps_memory_bounded() {
         let mut c = Conversations::default();
@@ -601,6 +663,8 @@ mod tests {
         let conv = c.get(9).unwrap();
         assert_eq!(conv.in_flight(), MAX_IN_FLIGHT);
         assert_eq!(conv.figures.evicted, 10_000 - MAX_IN_FLIGHT as u64);
+        assert_eq!(c.totals.evicted, 10_000 - MAX_IN_FLIGHT as u64);
+        assert_eq!(c.totals.messages, 10_002);
         // A response for a forgotten call is ignored; one for a kept call works.
         assert!(
             c.message(

@@ -113,6 +113,7 @@ impl Tracker {
                 .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
                 .count() as u64,
             servers: self.tagger.lifecycle.live() as u64,
+            ..Default::default()
         }
     }
 
