@@ -308,6 +308,61 @@ pub struct Event {
     #[serde(rename = "mcp.recon.commands", skip_serializing_if = "Vec::is_empty")]
     pub recon_commands: Vec<String>,
 
+    /// Inventory events: the command line the server was started with (the
+    /// inventory keys a server by name and command).
+    #[serde(rename = "mcp.server.command", skip_serializing_if = "Option::is_none")]
+    pub mcp_server_command: Option<String>,
+    /// mcp_tools_changed: tools added, removed and changed since the last list.
+    #[serde(rename = "mcp.tools.added", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tools_added: Vec<String>,
+    #[serde(rename = "mcp.tools.removed", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tools_removed: Vec<String>,
+    #[serde(rename = "mcp.tools.changed", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tools_changed: Vec<String>,
+    /// mcp_tools_changed: every change in words, descriptions as a short diff.
+    #[serde(rename = "mcp.tools.diff", skip_serializing_if = "Option::is_none")]
+    pub mcp_tools_diff: Option<String>,
+    /// mcp_tools_changed: which list it is compared with.
+    #[serde(rename = "mcp.tools.baseline", skip_serializing_if = "Option::is_none")]
+    pub mcp_tools_baseline: Option<String>,
+    #[serde(rename = "mcp.tools.count", skip_serializing_if = "Option::is_none")]
+    pub mcp_tools_count: Option<u64>,
+    #[serde(rename = "mcp.tools.dropped", skip_serializing_if = "Option::is_none")]
+    pub mcp_tools_dropped: Option<u64>,
+    /// mcp_tool_suspicious: the tool, what was found, where, and the text
+    /// around it with invisible characters escaped.
+    #[serde(rename = "mcp.finding.tool", skip_serializing_if = "Option::is_none")]
+    pub mcp_finding_tool: Option<String>,
+    #[serde(rename = "mcp.finding.kind", skip_serializing_if = "Option::is_none")]
+    pub mcp_finding_kind: Option<String>,
+    #[serde(rename = "mcp.finding.match", skip_serializing_if = "Option::is_none")]
+    pub mcp_finding_match: Option<String>,
+    #[serde(rename = "mcp.finding.cue", skip_serializing_if = "Option::is_none")]
+    pub mcp_finding_cue: Option<String>,
+    #[serde(
+        rename = "mcp.finding.location",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp_finding_location: Option<String>,
+    #[serde(
+        rename = "mcp.finding.excerpt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp_finding_excerpt: Option<String>,
+    /// What the tools in flight declare (`mcp::inventory::declared`).
+    #[serde(rename = "mcp.tool.read_only", skip_serializing_if = "Option::is_none")]
+    pub mcp_tool_read_only: Option<bool>,
+    #[serde(
+        rename = "mcp.tool.destructive",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp_tool_destructive: Option<bool>,
+    #[serde(
+        rename = "mcp.tool.open_world",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp_tool_open_world: Option<bool>,
+
     #[serde(rename = "container.id", skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
 

@@ -17,7 +17,12 @@ use crate::{
         actor::{Actor, Outcome, Scene},
         plan::KernelPlan,
     },
-    mcp::{ToolsListObserver, conversation::Conversations, jsonrpc},
+    event::Event,
+    mcp::{
+        conversation::Conversations,
+        inventory::{Inventory, declared::Declared, scan::Patterns},
+        jsonrpc,
+    },
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -45,6 +50,8 @@ pub struct Pipeline {
     pub detector: Detector,
     /// The rules the probes decide at the call (their slots).
     pub kernel_plan: KernelPlan,
+    /// The servers' tools; its findings are events like the kernel's.
+    pub inventory: Inventory,
     pub drops_watch: DropWatch,
     pub failure_watch: FailureWatch,
     pub counters: Counters,
@@ -53,8 +60,6 @@ pub struct Pipeline {
     /// The stdio conversations the launch wrapper relays, which say which
     /// call each event of their server happened in.
     pub conversations: Conversations,
-    /// Told of each tool list a server gives.
-    pub tools: Box<dyn ToolsListObserver>,
 }
 
 /// What the event loop counts for metrics: plain fields, no locks.
@@ -93,22 +98,28 @@ impl Pipeline {
             }
             What::Message(copy, ack) => {
                 let time_ns = clock.epoch_ns(copy.t);
-                let table = &self.tracker.table;
-                let server = table
-                    .get(cmd.pid)
-                    .filter(|p| p.server_id != 0)
-                    .and_then(|p| Some((self.tracker.tagger.servers.get(p.server_id)?, p)))
-                    .map(|(s, p)| (s.name.clone(), p.argv.join(" ")));
+                let server = self.server_of(cmd.pid);
                 self.conversations.message(
                     cmd.pid,
                     copy,
                     time_ns,
                     server.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
-                    self.tools.as_mut(),
+                    &mut self.inventory,
                 );
                 if let Some(ack) = ack {
                     let _ = ack.send(());
                 }
+                // What a tool list raised (a rug pull, a poisoned tool), as
+                // events of the server's process.
+                for mut ev in self.inventory.take_events() {
+                    self.server_fields(cmd.pid, &mut ev);
+                    self.event(&ev);
+                }
+                for (server, why) in self.inventory.take_unreadable() {
+                    let alert = health::inventory_unreadable(&server, &why, self.alerts.hostname());
+                    self.alerts.raise_health(alert);
+                }
+                self.sink.flush();
             }
             What::Closed => {
                 if let Some(c) = self.conversations.get(cmd.pid) {
@@ -118,6 +129,59 @@ impl Pipeline {
                     .closed(cmd.pid, clock.epoch_ns(jsonrpc::boottime_ns()));
             }
         }
+    }
+
+    /// The name and command line of the server whose root process is
+    /// `pid`: how the tool inventory knows a server.
+    fn server_of(&self, pid: u32) -> Option<(String, String)> {
+        let p = self.tracker.table.get(pid).filter(|p| p.server_id != 0)?;
+        let server = self.tracker.tagger.servers.get(p.server_id)?;
+        Some((server.name.clone(), p.argv.join(" ")))
+    }
+
+    /// The process and server fields of an event about the server whose
+    /// root process is `pid` (the tool inventory's events).
+    fn server_fields(&self, pid: u32, ev: &mut Event) {
+        let Some(p) = self.tracker.table.get(pid) else {
+            return;
+        };
+        let server = self.tracker.tagger.servers.get(p.server_id);
+        ev.pid = p.pid;
+        ev.tid = p.pid;
+        ev.ppid = p.ppid;
+        ev.name = p.comm.clone();
+        ev.exepath = p.exepath.clone();
+        ev.argv = p.argv.clone();
+        let args = p.argv.get(1..).unwrap_or_default().join(" ");
+        ev.cmdline = format!("{} {args}", p.comm).trim_end().into();
+        ev.args = args.into();
+        ev.cwd = p.cwd.clone();
+        ev.uid = p.uid;
+        ev.gid = p.gid;
+        ev.container_id = p.container_id.clone();
+        ev.mcp_root_pid = Some(pid);
+        if let Some(s) = server {
+            ev.mcp_host = s.host.clone();
+            ev.mcp_tag_source = Some(crate::procs::servers::source_name(s.source).to_owned());
+        }
+    }
+
+    /// Declared versus done: what the tools in flight declare about
+    /// themselves (`mcp.tool.read_only`, `mcp.tool.open_world`,
+    /// `mcp.tool.destructive`), from the server's last tool list.
+    fn declare(&self, ev: &mut Event) {
+        if ev.mcp_tool_name.is_empty() {
+            return;
+        }
+        let Some((name, command)) = ev.mcp_root_pid.and_then(|root| self.server_of(root)) else {
+            return;
+        };
+        let hints: Vec<_> = ev
+            .mcp_tool_name
+            .iter()
+            .map(|tool| self.inventory.hints(&name, &command, tool))
+            .collect();
+        Declared::of(&hints).apply(ev);
     }
 
     /// Raises the servers' lifecycle alerts the tracker noted.
@@ -189,6 +253,8 @@ impl Pipeline {
                     .enricher
                     .activity
                     .set_discovery_commands(self.detector.rules().list_items(DISCOVERY_LIST));
+                self.inventory
+                    .set_patterns(inventory_patterns(&self.detector));
                 // As at start: a reload's warnings are said, not dropped.
                 for w in &warnings {
                     eprintln!("mcp-monitor: warning: {w}");
@@ -315,6 +381,7 @@ impl Pipeline {
         if let Some(alert) = self.failure_watch.check(failures, self.alerts.hostname()) {
             self.alerts.raise_health(alert);
         }
+        self.inventory_events();
         self.tracker.prune();
         let now = self
             .tracker
@@ -358,52 +425,68 @@ impl Pipeline {
                             ev.enforced_by = self.kernel_plan.rule_of(slot).map(str::to_owned);
                         }
                         self.conversations.attribute(&mut ev);
-                        self.counters.events.add(&ev.evt_type, 1);
-                        self.sink.event(&ev);
-                        // The kernel acted on a narrower condition than the
-                        // rule's: it should match too. Should the two ever
-                        // disagree (a bind mount gives a file another name),
-                        // the action is still reported under its rule.
-                        let rules = self.detector.rules();
-                        let mut matched: Vec<&Rule> = rules.matching(&ev).collect();
-                        if let Some(r) = ev.enforced_by.as_deref().and_then(|r| rules.rule(r))
-                            && !matched.iter().any(|m| m.name() == r.name())
-                        {
-                            matched.push(r);
-                        }
-                        let sid = if matched.is_empty() {
-                            None
-                        } else {
-                            self.tracker.server_id_of(&ev)
-                        };
-                        for rule in matched {
-                            // An exception of the server's policy: no alert,
-                            // no action (unless the kernel already acted).
-                            let by_kernel = ev.enforced_by.as_deref() == Some(rule.name());
-                            if !by_kernel
-                                && sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), &ev))
-                            {
-                                continue;
-                            }
-                            let acted =
-                                act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
-                            self.conversations.alert_raised(&ev, rule.name());
-                            self.alerts.raise_match(rule, &ev, acted.as_ref());
-                        }
-                        for storm in self.actor.take_storms() {
-                            let alert =
-                                health::actions_rate_limited(&storm, self.alerts.hostname());
-                            self.alerts.raise_health(alert);
-                        }
+                        self.declare(&mut ev);
+                        self.event(&ev);
                     }
                 }
                 Err(e) => self.drops_watch.bad_record(&e),
             }
         }
+        self.inventory_events();
         self.sink.flush();
         self.lifecycle_alerts();
         n
     }
+
+    /// One event: counted, printed (`--events`), matched by the rules, and
+    /// acted on by the rules that have an action.
+    fn event(&mut self, ev: &Event) {
+        self.counters.events.add(&ev.evt_type, 1);
+        self.sink.event(ev);
+        // The kernel acted on a narrower condition than the rule's: it
+        // should match too. Should the two ever disagree (a bind mount gives
+        // a file another name), the action is still reported under its rule.
+        let rules = self.detector.rules();
+        let mut matched: Vec<&Rule> = rules.matching(ev).collect();
+        if let Some(r) = ev.enforced_by.as_deref().and_then(|r| rules.rule(r))
+            && !matched.iter().any(|m| m.name() == r.name())
+        {
+            matched.push(r);
+        }
+        let sid = if matched.is_empty() {
+            None
+        } else {
+            self.tracker.server_id_of(ev)
+        };
+        for rule in matched {
+            // An exception of the server's policy: no alert, no action
+            // (unless the kernel already acted).
+            let by_kernel = ev.enforced_by.as_deref() == Some(rule.name());
+            if !by_kernel && sid.is_some_and(|id| self.tracker.allowed(id, rule.name(), ev)) {
+                continue;
+            }
+            let acted = act(&mut self.actor, &self.tracker, &self.tags, rule, sid, ev);
+            self.conversations.alert_raised(ev, rule.name());
+            self.alerts.raise_match(rule, ev, acted.as_ref());
+        }
+        for storm in self.actor.take_storms() {
+            let alert = health::actions_rate_limited(&storm, self.alerts.hostname());
+            self.alerts.raise_health(alert);
+        }
+    }
+
+    /// The events the tool inventory raised (rug pulls, poisoned
+    /// descriptions) since last time, through the same path.
+    pub fn inventory_events(&mut self) {
+        for ev in self.inventory.take_events() {
+            self.event(&ev);
+        }
+    }
+}
+
+/// The poisoning scan's word lists, from the rules in force.
+pub fn inventory_patterns(detector: &Detector) -> Patterns {
+    Patterns::of(detector.rules())
 }
 
 /// What `rule`'s action does about `ev` of server `sid` (`None` for a rule

@@ -99,7 +99,13 @@ impl McpSession<'_> {
     /// Runs the session; returns the client's result lines (the tool list
     /// first, then one per call), failing the test if the client fails.
     pub fn run(&self, daemon: &Daemon) -> Vec<Value> {
-        let out = self.output(daemon);
+        self.run_in(daemon, &[])
+    }
+
+    /// Like [`McpSession::run`], the client started through `prefix`
+    /// (`ip netns exec NAME`).
+    pub fn run_in(&self, daemon: &Daemon, prefix: &[&str]) -> Vec<Value> {
+        let out = self.output_in(daemon, prefix);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -117,7 +123,18 @@ impl McpSession<'_> {
     /// Runs the session and returns what the client printed and how it
     /// ended, whatever that was (a server killed mid-call fails it).
     pub fn output(&self, daemon: &Daemon) -> std::process::Output {
-        let mut cmd = Command::new(self.python);
+        self.output_in(daemon, &[])
+    }
+
+    fn output_in(&self, daemon: &Daemon, prefix: &[&str]) -> std::process::Output {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(self.python);
+                c
+            }
+            None => Command::new(self.python),
+        };
         cmd.arg(workspace_root().join("tests/mcp_client.py"));
         for (tool, args) in &self.calls {
             // "@FILE": the client reads the arguments from FILE.
@@ -146,6 +163,43 @@ impl McpSession<'_> {
             cmd.env(k, v);
         }
         cmd.output().expect("starting the MCP client")
+    }
+}
+
+/// A network namespace the test creates, with `lo` up and `addrs` on it;
+/// removed on drop. Nothing sent in it leaves the machine.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str, addrs: &[&str]) -> NetNs {
+        let name = format!("mcpmon-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("running ip");
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        for addr in addrs {
+            ip(&["-n", &ns.name, "addr", "add", addr, "dev", "lo"]);
+        }
+        ns
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -266,10 +320,10 @@ impl Drop for PinDir {
     }
 }
 
-/// The config of a test daemon: its alert log and socket in its own
-/// directory (`{dir}`). Tests that need more append their keys to it.
-pub const DEFAULT_CONFIG: &str =
-    "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\n";
+/// The config of a test daemon: its alert log, socket and state (the tool
+/// inventory) in its own directory (`{dir}`). Tests that need more append
+/// their keys to it.
+pub const DEFAULT_CONFIG: &str = "sinks:\n  log: {path: \"{dir}/alerts.jsonl\"}\n  socket: {path: \"{dir}/alerts.sock\"}\nservers:\n  state_dir: \"{dir}/state\"\n";
 
 /// How long the daemon may take to load and attach.
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -31,6 +31,10 @@ struct Scenario {
     /// A tracepoint (`syscalls/sys_enter_x`) without which the kernel cannot
     /// show the behaviour: the scenario is skipped, saying so, when absent.
     needs: Option<String>,
+    /// The test that shows the attack and its benign twin instead, for rules
+    /// that need more than one tagged process (an MCP session: a client
+    /// talking to a server through the launch wrapper).
+    covered_by: Option<String>,
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -111,12 +115,33 @@ fn load_scenarios() -> Vec<Scenario> {
                         .get("needs")
                         .and_then(|v| v.as_str())
                         .map(str::to_owned),
+                    covered_by: entry
+                        .get("covered_by")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
                 };
-                assert!(
-                    !sc.attack.is_empty() && !sc.benign.is_empty(),
-                    "{}",
-                    at("`attack` and `benign` are both needed".into())
-                );
+                match &sc.covered_by {
+                    None => assert!(
+                        !sc.attack.is_empty() && !sc.benign.is_empty(),
+                        "{}",
+                        at("`attack` and `benign` are both needed (or `covered_by`)".into())
+                    ),
+                    Some(test) => {
+                        // FILE::TEST names a test function of tests/tests.
+                        let (file, name) = test.split_once("::").unwrap_or_else(|| {
+                            panic!("{}", at("`covered_by` is FILE::TEST".into()))
+                        });
+                        let text = std::fs::read_to_string(
+                            workspace_root().join("tests/tests").join(file),
+                        )
+                        .unwrap_or_else(|e| panic!("{}", at(format!("{file}: {e}"))));
+                        assert!(
+                            text.contains(&format!("fn {name}()")),
+                            "{}",
+                            at(format!("no test {name} in tests/tests/{file}"))
+                        );
+                    }
+                }
                 out.push(sc);
             }
         }
@@ -404,6 +429,11 @@ fn every_scenario_fires_its_rule_and_its_benign_twin_stays_quiet() {
     let mut failures = Vec::new();
     let mut skipped = 0;
     for sc in &scenarios {
+        if let Some(test) = &sc.covered_by {
+            eprintln!("scenario {} ({}): run by {test}", sc.name, sc.rule);
+            skipped += 1;
+            continue;
+        }
         if let Some(tp) = sc.needs.as_deref().filter(|tp| !has_tracepoint(tp)) {
             eprintln!(
                 "SKIP scenario {} ({}): this kernel has no {tp} tracepoint",

@@ -32,6 +32,7 @@ pub mod rule {
     pub const RULES_RELOADED: &str = "Rules reloaded";
     pub const RULES_REJECTED: &str = "Rules rejected";
     pub const PROBE_UNAVAILABLE: &str = "Probe unavailable";
+    pub const INVENTORY_UNREADABLE: &str = "Tool inventory unreadable";
     pub const SERVER_STARTED: &str = "MCP server started";
     pub const SERVER_EXITED: &str = "MCP server exited";
     pub const SERVER_OUTLIVED_HOST: &str = "MCP server outlived its host";
@@ -459,6 +460,27 @@ pub fn probes_unavailable(hooks: &[String], hostname: &str) -> Alert {
             hooks.join(", ")
         ),
         fields([("monitor.probes", hooks.to_vec().into())]),
+        &[HEALTH],
+        None,
+        hostname,
+    )
+}
+
+/// A server's file in the tool inventory's state directory could not be read
+/// (corrupt, another format, not a file): its tools are compared with nothing
+/// this time, and the file is replaced by the list seen now.
+pub fn inventory_unreadable(server: &str, why: &str, hostname: &str) -> Alert {
+    build(
+        rule::INVENTORY_UNREADABLE,
+        Priority::Warning,
+        format!(
+            "the tool inventory of MCP server {server} could not be read ({why}); a change of \
+             its tools since its last run is not seen this time, and the file is replaced"
+        ),
+        fields([
+            ("mcp.server", server.into()),
+            ("monitor.inventory.error", why.into()),
+        ]),
         &[HEALTH],
         None,
         hostname,

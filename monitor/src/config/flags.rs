@@ -41,6 +41,11 @@ pub struct Flags {
     /// [servers.policy_dir, default /etc/mcp-monitor/servers.d].
     #[arg(long, value_name = "DIR")]
     pub servers_dir: Option<PathBuf>,
+    /// Directory of what the monitor keeps across runs: the tools each MCP
+    /// server offered, to notice when they change [servers.state_dir, default
+    /// /var/lib/mcp-monitor].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Read AI-host MCP configs from this home only (repeatable; default: /root
     /// and /home/*). Their servers are tagged by name and host when they start
     /// [servers.homes].
@@ -231,6 +236,7 @@ impl Flags {
             c.servers.default_patterns = false;
         }
         set(&mut c.servers.policy_dir, &self.servers_dir);
+        set(&mut c.servers.state_dir, &self.state_dir);
         replace(&mut c.servers.homes, &self.homes);
 
         if self.ring_buffer_size.is_some() {

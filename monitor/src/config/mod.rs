@@ -97,6 +97,9 @@ pub struct ServersConfig {
     pub homes: Vec<PathBuf>,
     /// Directory of per-server policy files.
     pub policy_dir: PathBuf,
+    /// Directory of what the monitor keeps across runs (the servers' tool
+    /// inventory).
+    pub state_dir: PathBuf,
 }
 
 impl Default for ServersConfig {
@@ -107,6 +110,7 @@ impl Default for ServersConfig {
             cgroups: Vec::new(),
             homes: Vec::new(),
             policy_dir: PathBuf::from(crate::procs::policy::DEFAULT_DIR),
+            state_dir: PathBuf::from(crate::mcp::inventory::store::DEFAULT_DIR),
         }
     }
 }

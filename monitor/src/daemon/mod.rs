@@ -28,7 +28,8 @@ use crate::{
     control::{self, TagCommand},
     enforce::actor::Actor,
     kernel,
-    pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline},
+    mcp::inventory::Inventory,
+    pipeline::{BATCH, Counters, DISCOVERY_LIST, Pipeline, inventory_patterns},
     probes::{self, drops::DropWatch},
     procs::TagRequest,
     rules::detector::{self, Detector, Reloads},
@@ -183,6 +184,11 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         tags,
         sink: EventSink::new(config.sinks.stdout.events),
         alerts,
+        inventory: {
+            let mut inventory = Inventory::new(Some(&config.servers.state_dir));
+            inventory.set_patterns(inventory_patterns(&detector));
+            inventory
+        },
         detector,
         kernel_plan,
         drops_watch: DropWatch::default(),
@@ -190,7 +196,6 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         counters: Counters::default(),
         actor,
         conversations: Default::default(),
-        tools: Box::new(crate::mcp::IgnoreToolsLists),
     };
     pipeline.say_enforcement();
     enforcement::sync_policies(&mut enforce, &pipeline);

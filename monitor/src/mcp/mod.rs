@@ -1,8 +1,10 @@
 //! The MCP side of a server: its JSON-RPC conversation with the AI host
 //! ([`jsonrpc`] frames and reduces it, [`conversation`] follows it per
-//! server and attributes events to the calls in flight).
+//! server and attributes events to the calls in flight, [`inventory`] keeps
+//! the tools each server offers and notices when they change).
 pub mod calls;
 pub mod conversation;
+pub mod inventory;
 pub mod jsonrpc;
 
 /// Told of each `tools/list` answer a server gives.
@@ -18,10 +20,13 @@ pub trait ToolsListObserver {
     );
 }
 
-/// An observer that does nothing with the tool lists.
+/// An observer that does nothing with the tool lists (the daemon's is the
+/// tool inventory).
+#[cfg(test)]
 #[derive(Default)]
 pub struct IgnoreToolsLists;
 
+#[cfg(test)]
 impl ToolsListObserver for IgnoreToolsLists {
     fn on_tools_list(&mut self, _: &str, _: &str, _: &serde_json::Value, _: u64) {}
 }

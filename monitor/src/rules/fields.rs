@@ -56,8 +56,8 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill; chown, lchown, fchownat, fchown; ioctl (FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR only); socket (raw, packet and netfilter-netlink only); io_uring (a file an io_uring request opened or used: fd.name, evt.arg.request, evt.is_open_read/write from the file's access mode).";
-    EvtCategory, "evt.category", Str, false, "process, file, net, or security (mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_*, init_module, finit_module, bpf, setuid family, capset).";
+    EvtType, "evt.type", Str, false, "Syscall-style event name: execve, clone, procexit, open, openat, openat2, creat, connect; unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink, symlinkat, chmod, fchmodat, fchmodat2, mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_readv, process_vm_writev, init_module, finit_module, bpf, memfd_create, setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, bind, listen, accept, accept4, dup, dup2, dup3, io_uring_setup, kill, tkill, tgkill; chown, lchown, fchownat, fchown; ioctl (FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR only); socket (raw, packet and netfilter-netlink only); io_uring (a file an io_uring request opened or used: fd.name, evt.arg.request, evt.is_open_read/write from the file's access mode); mcp_tools_changed and mcp_tool_suspicious (the tool inventory of a server's tools/list answers: evt.category mcp, mcp.server and mcp.server.command, no process fields).";
+    EvtCategory, "evt.category", Str, false, "process, file, net, or security (mount, umount2, unshare, setns, pivot_root, chroot, ptrace, process_vm_*, init_module, finit_module, bpf, setuid family, capset), or mcp (events of the tool inventory).";
     EvtTime, "evt.time", Int, false, "Nanoseconds since the Unix epoch.";
     EvtRes, "evt.res", Str, false, "SUCCESS or the errno name (ENOENT, EACCES, EINPROGRESS...).";
     EvtRawres, "evt.rawres", Int, false, "The raw return value: an fd, 0, or a negative errno.";
@@ -170,6 +170,23 @@ catalogue! {
     McpClientName, "mcp.client.name", Str, false, "The AI host's MCP client name, as its initialize request said (clientInfo.name).";
     McpClientVersion, "mcp.client.version", Str, false, "The client's version (clientInfo.version).";
     McpProtocolVersion, "mcp.protocol_version", Str, false, "The MCP protocol version of the session (the server's initialize answer, else the client's request).";
+    McpServerCommand, "mcp.server.command", Str, false, "mcp_tools_changed, mcp_tool_suspicious: the command line the server was started with; the tool inventory keys a server by mcp.server and this.";
+    McpToolsAdded, "mcp.tools.added", StrList, false, "mcp_tools_changed: tools the server offers now and did not offer in its last list.";
+    McpToolsRemoved, "mcp.tools.removed", StrList, false, "mcp_tools_changed: tools of its last list the server no longer offers.";
+    McpToolsChanged, "mcp.tools.changed", StrList, false, "mcp_tools_changed: tools whose description, title, input schema or hints changed.";
+    McpToolsDiff, "mcp.tools.diff", Str, false, "mcp_tools_changed: every change in words: tools added and removed, and per changed tool a short diff of its description (...context[-old-]{+new+}context..., invisible characters escaped as \\u{...}), the schema properties added (+), removed (-) and changed (~), and hint changes (readOnlyHint true->false).";
+    McpToolsBaseline, "mcp.tools.baseline", Str, false, "mcp_tools_changed: the list compared with: earlier in this run, or an earlier run (from the state directory: an earlier run (that list first seen TIME)).";
+    McpToolsCount, "mcp.tools.count", Int, false, "mcp_tools_changed: how many tools the new list has (as kept).";
+    McpToolsDropped, "mcp.tools.dropped", Int, false, "mcp_tools_changed: tools of the list that were not kept (past 512, or without a name); absent when none.";
+    McpFindingTool, "mcp.finding.tool", Str, false, "mcp_tool_suspicious: the tool whose text holds the finding.";
+    McpFindingKind, "mcp.finding.kind", Str, false, "mcp_tool_suspicious: instruction_tag, instruction_phrase, sensitive_path (items of the lists mcp_tool_poisoning_tags, _phrases, _paths), tool_reference (another tool of the server named in a sentence with an item of mcp_tool_shadowing_cues), invisible_character (zero-width, control and other characters that do not show), bidi_control (bidirectional overrides and isolates), unicode_tag (U+E0000-U+E007F: ASCII no terminal shows), encoded_blob (a base64 run of 64 characters or more).";
+    McpFindingMatch, "mcp.finding.match", Str, false, "mcp_tool_suspicious: what matched: the list item as the list has it, the character (U+200B), the other tool named (mcp.finding.cue says why), the text tag characters spell, or a blob's start, length and what it decodes to.";
+    McpFindingCue, "mcp.finding.cue", Str, false, "mcp_tool_suspicious of kind tool_reference: the item of mcp_tool_shadowing_cues that made the sentence naming another tool (mcp.finding.match) an order.";
+    McpFindingLocation, "mcp.finding.location", Str, false, "mcp_tool_suspicious: where in the tool: description, title, or a path into the input schema (inputSchema.properties.path.description).";
+    McpFindingExcerpt, "mcp.finding.excerpt", Str, false, "mcp_tool_suspicious: the text around the finding, characters that do not show written as \\u{...}.";
+    McpToolReadOnly, "mcp.tool.read_only", Bool, false, "True when every tool call in flight for the server is of a tool that declares readOnlyHint true (from its last tools/list answer); false when one does not. Absent when no call is in flight.";
+    McpToolDestructive, "mcp.tool.destructive", Bool, false, "True when some tool call in flight may be destructive: its tool declares neither readOnlyHint true nor destructiveHint false. Absent when no call is in flight.";
+    McpToolOpenWorld, "mcp.tool.open_world", Bool, false, "False when every tool call in flight is of a tool that declares openWorldHint false; true when one declares true or nothing (the specification's default). Absent when no call is in flight.";
     ContainerId, "container.id", Str, false, "Container id, when the process runs in one.";
 }
 
@@ -384,6 +401,23 @@ impl FieldRef {
             Field::McpClientName => s(ev.mcp_client_name.as_ref()),
             Field::McpClientVersion => s(ev.mcp_client_version.as_ref()),
             Field::McpProtocolVersion => s(ev.mcp_protocol_version.as_ref()),
+            Field::McpServerCommand => s(ev.mcp_server_command.as_ref()),
+            Field::McpToolsAdded => StrList(&ev.mcp_tools_added),
+            Field::McpToolsRemoved => StrList(&ev.mcp_tools_removed),
+            Field::McpToolsChanged => StrList(&ev.mcp_tools_changed),
+            Field::McpToolsDiff => s(ev.mcp_tools_diff.as_ref()),
+            Field::McpToolsBaseline => s(ev.mcp_tools_baseline.as_ref()),
+            Field::McpToolsCount => int(ev.mcp_tools_count.map(|n| n as i64)),
+            Field::McpToolsDropped => int(ev.mcp_tools_dropped.map(|n| n as i64)),
+            Field::McpFindingTool => s(ev.mcp_finding_tool.as_ref()),
+            Field::McpFindingKind => s(ev.mcp_finding_kind.as_ref()),
+            Field::McpFindingMatch => s(ev.mcp_finding_match.as_ref()),
+            Field::McpFindingCue => s(ev.mcp_finding_cue.as_ref()),
+            Field::McpFindingLocation => s(ev.mcp_finding_location.as_ref()),
+            Field::McpFindingExcerpt => s(ev.mcp_finding_excerpt.as_ref()),
+            Field::McpToolReadOnly => ev.mcp_tool_read_only.map_or(Absent, Bool),
+            Field::McpToolDestructive => ev.mcp_tool_destructive.map_or(Absent, Bool),
+            Field::McpToolOpenWorld => ev.mcp_tool_open_world.map_or(Absent, Bool),
             Field::ContainerId => s(ev.container_id.as_ref()),
         }
     }
