@@ -308,6 +308,14 @@ fn an_allow_exception_silences_the_rule_for_that_server_only() {
     let a = alert_of(&d, SSH_RULE, "other");
     assert_eq!(s(&a, "action"), "kill", "{a}");
     assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    // The process killed was the server's root: its exit names the rule,
+    // wherever the kill was decided.
+    let exit = d
+        .wait_for_alert(WAIT, |a| {
+            s(a, "rule") == "MCP server exited" && a["mcp"]["server"] == "other"
+        })
+        .expect("an exit alert");
+    assert_eq!(exit["output_fields"]["mcp.killed_by"], SSH_RULE, "{exit}");
     let for_deploy: Vec<Value> = d
         .alerts()
         .into_iter()
