@@ -91,6 +91,13 @@ impl Pipeline {
         }
     }
 
+    /// Puts the kernel plan of newly installed rules in force and says
+    /// what enforce mode does with them.
+    pub fn set_kernel_plan(&mut self, plan: KernelPlan) {
+        self.kernel_plan = plan;
+        self.say_enforcement();
+    }
+
     /// Says on stderr whether rules' actions act, and what enforce mode
     /// cannot do as the rules ask (at start and after each reload, once the
     /// kernel plan is in place).
@@ -102,11 +109,11 @@ impl Pipeline {
             .iter()
             .filter(|r| r.enabled() && r.action().is_some())
             .collect();
-        // The rules decided in user space: a deny there can only kill.
-        let in_user_space = acting.iter().filter_map(|r| {
-            let user = self.kernel_plan.latency(r) == Some(crate::enforce::plan::Latency::User);
-            Some((r.name(), r.action().filter(|_| user)?))
-        });
+        // Denies the probes make need no warning; the others kill.
+        let unkept = acting
+            .iter()
+            .filter_map(|r| Some((r.name(), r.action()?)))
+            .filter(|(name, _)| !self.kernel_plan.denies_in_kernel(name));
         let mode = if self.actor.enabled() {
             "enforce mode: rules' actions act"
         } else {
@@ -116,7 +123,7 @@ impl Pipeline {
             "mcp-monitor: {mode}; {} rule(s) with an action",
             acting.len()
         );
-        for w in self.actor.warnings(in_user_space) {
+        for w in self.actor.warnings(unkept) {
             eprintln!("mcp-monitor: warning: {w}");
         }
     }

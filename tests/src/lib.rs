@@ -98,6 +98,24 @@ impl McpSession<'_> {
     /// Runs the session; returns the client's result lines (the tool list
     /// first, then one per call), failing the test if the client fails.
     pub fn run(&self, daemon: &Daemon) -> Vec<Value> {
+        let out = self.output(daemon);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "MCP client for {} failed: {}\n{stdout}\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Runs the session and returns what the client printed and how it
+    /// ended, whatever that was (a server killed mid-call fails it).
+    pub fn output(&self, daemon: &Daemon) -> std::process::Output {
         let mut cmd = Command::new(self.python);
         cmd.arg(workspace_root().join("tests/mcp_client.py"));
         for (tool, args) in &self.calls {
@@ -121,19 +139,7 @@ impl McpSession<'_> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("starting the MCP client");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "MCP client for {} failed: {}\n{stdout}\n{}",
-            self.name,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        cmd.output().expect("starting the MCP client")
     }
 }
 

@@ -23,7 +23,7 @@ use crate::{cargo, checked, root, setup, step};
 
 const WORKLOAD: &str = "tar -cf - /usr/share 2>/dev/null | wc -c >/dev/null";
 
-pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
+pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> {
     if !setup::is_root() {
         bail!("the benchmark loads eBPF programs: run it as root");
     }
@@ -92,7 +92,8 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
                 .arg("--control-socket")
                 .arg(&socket)
                 // The sinks are idle in the benchmark; keep them off the machine's paths.
-                .args(["--no-alert-log", "--no-alert-socket"]),
+                .args(["--no-alert-log", "--no-alert-socket"])
+                .args(enforce.then_some("--enforce")),
             "watching",
         )?;
         ready_s.push(starting.elapsed().as_secs_f64());
@@ -134,12 +135,21 @@ pub fn run(iterations: u64, rounds: usize) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let names = [
-        "no monitor",
-        "floor (no-op programs)",
-        "monitor, load untagged",
-        "monitor, load tagged",
-    ];
+    let names = if enforce {
+        [
+            "no monitor",
+            "floor (no-op programs)",
+            "monitor --enforce, load untagged",
+            "monitor --enforce, load tagged",
+        ]
+    } else {
+        [
+            "no monitor",
+            "floor (no-op programs)",
+            "monitor, load untagged",
+            "monitor, load tagged",
+        ]
+    };
     println!();
     println!(
         "open+close storm, {iterations} iterations; mixed storm (dup, dup2, rename ×2, chmod, \

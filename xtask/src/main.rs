@@ -45,6 +45,10 @@ enum Task {
         /// Rounds; each configuration's figure is the median over them.
         #[arg(long, default_value_t = 7)]
         rounds: usize,
+        /// Run the monitor in enforce mode (its default rules' actions compiled
+        /// into the kernel), to measure what prevent mode costs.
+        #[arg(long)]
+        enforce: bool,
     },
     /// List the import circles between the daemon's modules (there should be none).
     Deps,
@@ -68,9 +72,11 @@ fn main() {
             .and_then(|()| build_release())
             .and_then(|bin| run_monitor(&bin, &args)),
         Task::Test { filter } => test::run(filter.as_deref()),
-        Task::Bench { iterations, rounds } => {
-            setup::ensure_toolchain().and_then(|()| bench::run(iterations, rounds))
-        }
+        Task::Bench {
+            iterations,
+            rounds,
+            enforce,
+        } => setup::ensure_toolchain().and_then(|()| bench::run(iterations, rounds, enforce)),
         Task::VmTest { kernels, no_build } => vm::run(&kernels, !no_build),
         Task::Deps => deps::run(),
     };

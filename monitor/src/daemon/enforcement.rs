@@ -56,15 +56,6 @@ pub(super) fn apply(
         }
     }
     let plan = KernelPlan::compile(rules, caps);
-    if enabled {
-        for s in plan.slots.iter().filter(|s| s.deny_as_kill) {
-            eprintln!(
-                "mcp-monitor: rule {:?}: deny needs BPF LSM (files) or the cgroup connect hook, \
-                 which this kernel does not offer here; it kills instead",
-                s.rule
-            );
-        }
-    }
     let homes = crate::rules::fields::home_dirs();
     if let Err(e) = maps.apply(enabled.then_some(&plan), &homes) {
         eprintln!(
@@ -82,57 +73,28 @@ pub(super) fn apply(
     plan
 }
 
-/// Which of the kernel plan's rules each server's policy leaves to user
-/// space (`enforce: false`: all of them; `allow:` exceptions: those rules),
-/// as last written to the kernel.
-#[derive(Default)]
-pub(super) struct ServerSkips {
-    written: std::collections::HashMap<u32, u32>,
-}
-
-impl ServerSkips {
-    /// Writes what changed for the servers the tracker knows.
-    pub(super) fn sync(
-        &mut self,
-        maps: &mut EnforceMaps,
-        plan: &KernelPlan,
-        tracker: &crate::procs::Tracker,
-    ) {
-        let all = plan.mask_of(plan.slots.iter().map(|s| s.rule.as_str()));
-        let mut wanted = std::collections::HashMap::new();
-        for id in tracker.tagger.servers.ids() {
-            let e = tracker.enforcement_of(id);
+/// Gives the kernel each server's policy: the slots it must leave to user
+/// space for that server (all of them when the policy turns enforcement
+/// off; the rules it has exceptions for, which user space applies to the
+/// paths named). Cheap when nothing changed: called after every batch.
+pub(super) fn sync_policies(maps: &mut EnforceMaps, pipeline: &crate::pipeline::Pipeline) {
+    let plan = &pipeline.kernel_plan;
+    if plan.slots.is_empty() {
+        return;
+    }
+    let all = plan.mask_of(plan.slots.iter().map(|s| s.rule.as_str()));
+    let wanted = pipeline
+        .tracker
+        .server_ids()
+        .filter_map(|id| {
+            let e = pipeline.tracker.enforcement_of(id);
             let mask = if e.enabled {
                 plan.mask_of(e.excepted_rules.iter().copied())
             } else {
                 all
             };
-            if mask != 0 {
-                wanted.insert(id, mask);
-            }
-        }
-        for id in self.written.keys().filter(|id| !wanted.contains_key(id)) {
-            maps.set_server_skip(*id, 0);
-        }
-        for (id, mask) in &wanted {
-            if self.written.get(id) != Some(mask) {
-                maps.set_server_skip(*id, *mask);
-            }
-        }
-        self.written = wanted;
-    }
-
-    /// After a new plan: its slots mean other rules, so everything is
-    /// written again.
-    pub(super) fn resync(
-        &mut self,
-        maps: &mut EnforceMaps,
-        plan: &KernelPlan,
-        tracker: &crate::procs::Tracker,
-    ) {
-        for id in std::mem::take(&mut self.written).keys() {
-            maps.set_server_skip(*id, 0);
-        }
-        self.sync(maps, plan, tracker);
-    }
+            (mask != 0).then_some((id, mask))
+        })
+        .collect();
+    maps.sync_skips(wanted);
 }

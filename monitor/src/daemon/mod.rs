@@ -190,8 +190,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         actor,
     };
     pipeline.say_enforcement();
-    let mut skips = enforcement::ServerSkips::default();
-    skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
+    enforcement::sync_policies(&mut enforce, &pipeline);
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());
@@ -223,8 +222,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     Ok(id) => log::info!("pid {} tagged as MCP server {:?} (id {id}) by the launch wrapper", req.pid, req.name),
                     Err(e) => log::warn!("pid {} not tagged: {e}", req.pid),
                 }
-                // The server's policy is in the kernel before it runs.
-                skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
+                // The server's policy reaches the kernel before the wrapper
+                // hears back and execs the server.
+                enforcement::sync_policies(&mut enforce, &pipeline);
                 let _ = cmd.reply.send(result);
                 pipeline.lifecycle_alerts();
             }
@@ -237,7 +237,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 // Files replaced by rename have new inodes.
                 if sensitive_refreshed.elapsed() >= SENSITIVE_REFRESH {
                     sensitive.refresh(pipeline.detector.rules());
-                    if config.enforcement.enabled {
+                    if pipeline.actor.enabled() {
                         enforce.refresh_files(&pipeline.kernel_plan, &crate::rules::fields::home_dirs());
                     }
                     sensitive_refreshed = Instant::now();
@@ -251,8 +251,6 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                     pipeline.tracker.set_policies(read_policies(&config.servers.policy_dir));
                     eprintln!("mcp-monitor: server policies reloaded from {}", config.servers.policy_dir.display());
                 }
-                // Servers tagged at an exec, policies changed.
-                skips.sync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
                 if config_watch.changed() {
                     let (host_configs, watch) = read_host_configs(&homes);
                     config_watch = watch;
@@ -268,15 +266,14 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 if pipeline.reloaded(why, compiled) {
                     reselect_hooks(&mut probes, &pipeline.detector, &config);
                     sensitive.refresh(pipeline.detector.rules());
-                    pipeline.kernel_plan = enforcement::apply(
+                    let plan = enforcement::apply(
                         &mut probes,
                         &mut enforce,
                         pipeline.detector.rules(),
                         offsets.identity != 0,
-                        config.enforcement.enabled,
+                        pipeline.actor.enabled(),
                     );
-                    skips.resync(&mut enforce, &pipeline.kernel_plan, &pipeline.tracker);
-                    pipeline.say_enforcement();
+                    pipeline.set_kernel_plan(plan);
                 }
                 if let Some(why) = reloads.again.take() {
                     reloads.request(&mut pipeline.detector, why);
@@ -285,6 +282,7 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
+        enforcement::sync_policies(&mut enforce, &pipeline);
     }
 
     notifier.stopping();

@@ -154,7 +154,10 @@ impl Actor {
             .into_iter()
             .filter(|(_, a)| *a == Action::Deny)
             .map(|(name, _)| {
-                format!("rule {name}: deny needs BPF LSM in the kernel, which does not decide this rule here; it kills instead")
+                format!(
+                    "rule {name}: deny cannot fail this call on this kernel (it needs BPF LSM for files, \
+                     the cgroup connect hook for connects); it kills instead"
+                )
             })
             .collect()
     }
@@ -184,7 +187,11 @@ impl Actor {
         let by_this_rule = ev.enforced_by.as_deref() == Some(rule);
         if let Some(done) = by_kernel.filter(|_| by_this_rule) {
             // The probe acted at the call; kill-server still ends the rest
-            // of the tree from here.
+            // of the tree from here. A root it killed is the rule's to name
+            // in the server's exit alert.
+            if done == "killed" && ev.pid == scene.root_pid {
+                self.killed_roots.insert(scene.server_id, rule.to_owned());
+            }
             if action == Action::KillServer && scene.enforce {
                 self.kill_tree(rule, scene, now, Some(ev.pid));
             }

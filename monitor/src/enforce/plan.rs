@@ -119,6 +119,14 @@ impl KernelPlan {
         all.len() <= MAX_PREFIXES as usize
     }
 
+    /// Whether the probes fail `rule`'s calls with EPERM (its action is
+    /// deny and this kernel has the hook for its calls).
+    pub fn denies_in_kernel(&self, rule: &str) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.rule == rule && s.kernel.action == action::DENY)
+    }
+
     /// Where `rule`'s action is decided (`None` for a rule without action).
     pub fn latency(&self, rule: &Rule) -> Option<Latency> {
         rule.action()?;

@@ -34,7 +34,8 @@ fn the_secret_read_compiles_to_the_ssh_directory_with_its_clients_exempt() {
         .rule("MCP server read SSH keys or configuration")
         .unwrap();
     assert_eq!(plan.latency(rule), Some(Latency::Kernel));
-    let slot = &plan.slots[plan.slot_of(rule.name()).unwrap() as usize];
+    let i = plan.slot_of(rule.name()).unwrap();
+    let slot = &plan.slots[i as usize];
     assert_eq!(slot.kernel.class, class::FILE);
     assert_eq!(slot.kernel.action, action::KILL);
     assert_ne!(slot.kernel.flags & rule_flags::NOT_DIR, 0);
@@ -43,15 +44,14 @@ fn the_secret_read_compiles_to_the_ssh_directory_with_its_clients_exempt() {
         "open, openat, openat2, creat"
     );
     let paths = plan.paths(&["/home/a".into()]);
-    let bit = 1 << plan.slot_of(rule.name()).unwrap();
-    assert_eq!(paths.get("/home/a/.ssh"), Some(&(0, bit)));
+    assert_eq!(
+        paths.get("/home/a/.ssh").map(|m| m.1 & (1 << i)),
+        Some(1 << i)
+    );
     let comms = plan.comms();
     let ssh = *b"ssh\0\0\0\0\0\0\0\0\0\0\0\0\0";
-    assert_eq!(
-        comms.get(&ssh),
-        Some(&(bit, 0)),
-        "ssh itself may read ~/.ssh"
-    );
+    let exempt = comms.get(&ssh).map_or(0, |m| m.0);
+    assert_eq!(exempt & (1 << i), 1 << i, "ssh itself may read ~/.ssh");
 }
 
 #[test]
@@ -100,27 +100,21 @@ fn metadata_connects_exec_from_tmp_and_module_loads_compile() {
 
 #[test]
 fn deny_without_lsm_kills_and_says_so() {
-    let set = defaults_with(&enforce(
-        "MCP server read SSH keys or configuration",
-        "deny",
-    ));
-    // The default rules kill too: find the rule's own slot.
-    let ssh = |plan: &KernelPlan| {
-        plan.slots[plan
-            .slot_of("MCP server read SSH keys or configuration")
-            .unwrap() as usize]
-            .clone()
-    };
+    let name = "MCP server read SSH keys or configuration";
+    let set = defaults_with(&enforce(name, "deny"));
+    let slot = |plan: &KernelPlan| plan.slots[plan.slot_of(name).unwrap() as usize].clone();
     let plan = KernelPlan::compile(&set, Capabilities::typical());
-    assert_eq!(ssh(&plan).kernel.action, action::KILL);
-    assert!(ssh(&plan).deny_as_kill);
+    assert_eq!(slot(&plan).kernel.action, action::KILL);
+    assert!(slot(&plan).deny_as_kill);
+    assert!(!plan.denies_in_kernel(name));
     let lsm = Capabilities {
         lsm_deny: true,
         ..Capabilities::typical()
     };
     let plan = KernelPlan::compile(&set, lsm);
-    assert_eq!(ssh(&plan).kernel.action, action::DENY);
-    assert!(!ssh(&plan).deny_as_kill);
+    assert_eq!(slot(&plan).kernel.action, action::DENY);
+    assert!(!slot(&plan).deny_as_kill);
+    assert!(plan.denies_in_kernel(name));
 }
 
 #[test]

@@ -107,13 +107,10 @@ pub fn kernel_offsets_from(btf: &Btf, tracefs: &Tracefs) -> Result<KernelOffsets
         );
     }
     off.exec_filename = filename.offset;
-    if off.path_walk == 1 {
-        match with_identity(btf, off) {
-            Ok(with) => off = with,
-            Err(e) => {
-                log::info!("prevent mode will decide file and exec rules in user space only: {e:#}")
-            }
-        }
+    // Prevent mode needs no bpf_loop: it works on kernels that cannot walk.
+    match with_identity(btf, off) {
+        Ok(with) => off = with,
+        Err(e) => log::info!("prevent mode will decide its rules in user space only: {e:#}"),
     }
     if off.path_walk == 1 {
         match with_uring(btf, tracefs, off) {
@@ -230,12 +227,26 @@ fn sized_member(btf: &Btf, strukt: &str, member: &str, size: u32) -> Result<u32>
 fn with_identity(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
     let ptr = std::mem::size_of::<usize>() as u32;
     let at = |strukt: &str, member: &str, size: u32| sized_member(btf, strukt, member, size);
+    let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
+    // The file behind an fd and its dentry chain, as the path walk reads
+    // them (the same values where the walk runs).
     Ok(KernelOffsets {
         identity: 1,
         task_comm: at("task_struct", "comm", 16)?,
         mm_exe_file: at("mm_struct", "exe_file", ptr)?,
         inode_i_sb: at("inode", "i_sb", ptr)?,
         super_block_s_dev: at("super_block", "s_dev", 4)?,
+        task_files: at("task_struct", "files", ptr)?,
+        files_fdt: at("files_struct", "fdt", ptr)?,
+        fdtable_max_fds: at("fdtable", "max_fds", 4)?,
+        fdtable_fd: at("fdtable", "fd", ptr)?,
+        file_f_path: at("file", "f_path", path_size)?,
+        path_dentry: at("path", "dentry", ptr)?,
+        dentry_d_parent: at("dentry", "d_parent", ptr)?,
+        dentry_d_inode: at("dentry", "d_inode", ptr)?,
+        inode_i_ino: at("inode", "i_ino", 8)?,
+        inode_i_mode: at("inode", "i_mode", 2)?,
+        file_f_flags: at("file", "f_flags", 4)?,
         ..base
     })
 }

@@ -32,6 +32,7 @@ pub struct EnforceMaps {
     written_nets: Vec<([u8; 16], u32)>,
     written_comms: Vec<[u8; 16]>,
     written_ports: Vec<u16>,
+    written_skips: BTreeMap<u32, u32>,
 }
 
 impl EnforceMaps {
@@ -54,6 +55,7 @@ impl EnforceMaps {
             written_nets: Vec::new(),
             written_comms: Vec::new(),
             written_ports: Vec::new(),
+            written_skips: BTreeMap::new(),
         })
     }
 
@@ -127,18 +129,28 @@ impl EnforceMaps {
         self.written_inodes.len()
     }
 
-    /// The slots the kernel leaves to user space for server `id`.
-    pub fn set_server_skip(&mut self, id: u32, mask: u32) {
-        let r = if mask == 0 {
-            self.skip.remove(&id)
-        } else {
-            self.skip.insert(id, mask, 0)
-        };
-        if let Err(e) = r
-            && mask != 0
-        {
-            log::warn!("prevent mode: server {id}'s policy not given to the kernel: {e}");
+    /// Makes the slots the kernel leaves to user space, per server id,
+    /// `wanted` (servers whose policy turns enforcement off or grants
+    /// exceptions); writes only what changed.
+    pub fn sync_skips(&mut self, wanted: BTreeMap<u32, u32>) {
+        if wanted == self.written_skips {
+            return;
         }
+        for id in self
+            .written_skips
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+        {
+            let _ = self.skip.remove(id);
+        }
+        for (id, mask) in &wanted {
+            if self.written_skips.get(id) != Some(mask)
+                && let Err(e) = self.skip.insert(id, mask, 0)
+            {
+                log::warn!("prevent mode: server {id}'s policy not given to the kernel: {e}");
+            }
+        }
+        self.written_skips = wanted;
     }
 
     /// The probes stop deciding (at shutdown: nothing acts while no daemon

@@ -126,6 +126,11 @@ impl Tracker {
         }
     }
 
+    /// The ids of the servers known now.
+    pub fn server_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tagger.servers.ids()
+    }
+
     /// Whether server `id`'s policy has an exception for `rule` on `ev`'s
     /// path (`~` is the home of the event's user).
     pub fn allowed(&self, id: u32, rule: &str, ev: &Event) -> bool {

@@ -63,6 +63,8 @@ catalogue! {
     EvtRawres, "evt.rawres", Int, false, "The raw return value: an fd, 0, or a negative errno.";
     EvtFailed, "evt.failed", Bool, false, "The call returned an error.";
     EvtTruncated, "evt.truncated", Bool, false, "A path or the arguments were cut to fit the kernel record.";
+    EvtEnforced, "evt.enforced", Str, false, "Prevent mode: what the probe did at the call, `killed` (SIGKILL before the call returned to the process) or `denied` (the call failed with EPERM); absent when it did nothing.";
+    EvtEnforcedBy, "evt.enforced_by", Str, false, "Prevent mode: the rule whose compiled condition the probe acted on.";
     EvtArgFlags, "evt.arg.flags", Str, false, "Flags by name, per syscall: O_RDONLY|O_CLOEXEC (opens, dup3), AT_REMOVEDIR, AT_SYMLINK_FOLLOW, RENAME_EXCHANGE|RENAME_NOREPLACE, MS_BIND|MS_REC, MNT_DETACH, CLONE_NEWNS|CLONE_NEWUSER (unshare), MFD_CLOEXEC|MFD_ALLOW_SEALING, SOCK_CLOEXEC (accept4), IORING_SETUP_*, FS_IMMUTABLE_FL|FS_APPEND_FL (ioctl: the inode flags set); unnamed bits as 0x...";
     EvtRawargFlags, "evt.rawarg.flags", Int, false, "The flags as a number.";
     EvtArgMode, "evt.arg.mode", Int, false, "Mode argument of an open, creat, chmod or fchmodat. Compared with a number it is the number (420 is 0644); with contains, startswith, endswith, glob or regex it is read as evt.arg.mode_names, as Falco renders it: evt.arg.mode contains S_ISUID.";
@@ -226,6 +228,8 @@ impl FieldRef {
                 (None, None) => Absent,
             },
             Field::EvtTruncated => Bool(ev.truncated),
+            Field::EvtEnforced => s(ev.enforced.as_ref()),
+            Field::EvtEnforcedBy => s(ev.enforced_by.as_ref()),
             Field::EvtArgFlags => s(ev.arg_flags.as_ref()),
             Field::EvtRawargFlags => int(ev.rawarg_flags.map(|v| v as i64)),
             Field::EvtArgMode => int(ev.arg_mode.map(|v| v as i64)),

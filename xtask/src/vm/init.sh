@@ -54,10 +54,16 @@ plant_bait() {
     echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
 }
 
-# Starts the daemon and waits for its "watching" line; prints how long it took.
+# Starts the daemon (with extra arguments) and waits for its "watching" line;
+# prints how long it took.
 start_daemon() {
     start=$(uptime_cs)
-    mcp-monitor run -o json --events >"$OUT" 2>"$ERR" &
+    # Emptied here, not by the background job's redirection, which may come
+    # after the first look for the ready line (a second start would then
+    # read the first daemon's).
+    : >"$OUT"
+    : >"$ERR"
+    mcp-monitor run -o json --events "$@" >"$OUT" 2>"$ERR" &
     daemon=$!
     while [ $(($(uptime_cs) - start)) -lt $READY_LIMIT_CS ]; do
         if grep -q 'mcp-monitor: watching' "$ERR"; then
@@ -103,6 +109,43 @@ run_smoke_server() {
     if connected; then marker connect=yes; else marker connect=no; fi
 }
 
+# Prevent mode: the SSH-key rule set to deny, enforced. Where BPF LSM runs the
+# read fails with EPERM and the server goes on; elsewhere the probe kills the
+# reader at the open. Either way no byte of the key may reach its output.
+run_prevent_check() {
+    cat >/etc/vm-test/deny.yaml <<'RULES'
+- rule: MCP server read SSH keys or configuration
+  action: deny
+  override:
+    action: replace
+RULES
+    if ! start_daemon --enforce --rules /etc/vm-test/deny.yaml; then
+        marker prevent=not_ready
+        return
+    fi
+    if grep -q 'connects cannot be refused in the kernel' "$ERR"; then
+        marker connect_hook=no
+    else
+        marker connect_hook=yes
+    fi
+    timeout 30 mcp-monitor launch --name guard -- sh -c \
+        'cat /root/.ssh/id_rsa; echo "read_status=$?"; echo server-still-running' \
+        >/tmp/guard.out 2>&1
+    deadline=$(($(uptime_cs) + ALERTS_LIMIT_CS))
+    until grep -q '"action.result"' "$OUT" || [ "$(uptime_cs)" -ge $deadline ]; do sleep 0.1; done
+    sed 's/^/guard| /' /tmp/guard.out
+    if grep -q 'bait for the SSH-key rule' /tmp/guard.out; then
+        marker prevent=leaked
+    elif grep -q '"action.result":"denied"' "$OUT" && grep -q 'server-still-running' /tmp/guard.out; then
+        marker prevent=denied
+    elif grep -q '"action.result":"killed"' "$OUT"; then
+        marker prevent=killed
+    else
+        marker prevent=none
+    fi
+    stop_daemon
+}
+
 stop_daemon() {
     kill -TERM "$daemon"
     i=0
@@ -143,4 +186,5 @@ fi
 report_verifier
 run_smoke_server
 stop_daemon
+run_prevent_check
 finish

@@ -22,6 +22,8 @@ pub struct Outcome {
     verified_insns: Option<String>,
     alerts_seen: usize,
     connect: Option<bool>,
+    /// What prevent mode did to the key read: `denied`, `killed`, …
+    prevent: Option<String>,
     failure: Option<String>,
     notes: Vec<String>,
 }
@@ -42,6 +44,7 @@ impl Outcome {
                 .filter(|r| alerts.contains(r))
                 .count(),
             connect: markers.get("connect").map(|c| c == "yes"),
+            prevent: markers.get("prevent").map(str::to_string),
             failure: failure(&markers, boot),
             notes: notes_of(&markers, boot),
         }
@@ -143,15 +146,37 @@ fn failure(markers: &Markers, boot: &qemu::Boot) -> Option<String> {
     if markers.get("connect") != Some("yes") {
         return Some("no connect event".into());
     }
-    match markers.get("daemon_exit") {
-        Some("0") => {}
-        Some(other) => return Some(format!("the daemon's exit on SIGTERM: {other}")),
-        None => return Some("the guest stopped before stopping the daemon".into()),
+    if let Some(why) = prevent_failure(markers) {
+        return Some(why);
+    }
+    let exits: Vec<&str> = markers.all("daemon_exit").collect();
+    if exits.len() < 2 {
+        return Some("the guest stopped before stopping both daemons".into());
+    }
+    if let Some(other) = exits.iter().find(|e| **e != "0") {
+        return Some(format!("the daemon's exit on SIGTERM: {other}"));
     }
     markers
         .get("done")
         .is_none()
         .then(|| "the guest stopped before its checks ended".into())
+}
+
+/// What is wrong with prevent mode's check, if anything: the key must never
+/// reach the server's output, and where BPF LSM runs the read is denied.
+fn prevent_failure(markers: &Markers) -> Option<String> {
+    let lsm_bpf = markers
+        .get("lsm")
+        .is_some_and(|l| l.split(',').any(|m| m == "bpf"));
+    match markers.get("prevent") {
+        Some("denied") => None,
+        Some("killed") if !lsm_bpf => None,
+        Some("killed") => Some("BPF LSM is active, yet the key read was killed, not denied".into()),
+        Some("leaked") => Some("prevent mode: the key reached the server's output".into()),
+        Some("none") => Some("prevent mode: no action on the key read".into()),
+        Some(other) => Some(format!("prevent mode: {other}")),
+        None => Some("the guest stopped before prevent mode's check".into()),
+    }
 }
 
 /// A crash, what the daemon said when it did not get ready, mounts that failed.
@@ -172,8 +197,8 @@ fn notes_of(markers: &Markers, boot: &qemu::Boot) -> Vec<String> {
 
 fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| kernel | ready s | verified insns | alerts | connect | result |\n\
-         |---|---|---|---|---|---|\n",
+        "| kernel | ready s | verified insns | alerts | connect | prevent | result |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         let result = match &o.failure {
@@ -182,7 +207,7 @@ fn table(outcomes: &[Outcome]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}/{} | {} | {result} |",
+            "| {} | {} | {} | {}/{} | {} | {} | {result} |",
             o.version,
             o.ready_s.as_deref().unwrap_or("-"),
             o.verified_insns.as_deref().unwrap_or("-"),
@@ -193,6 +218,7 @@ fn table(outcomes: &[Outcome]) -> String {
                 Some(false) => "no",
                 None => "-",
             },
+            o.prevent.as_deref().unwrap_or("-"),
         );
     }
     out
@@ -227,6 +253,11 @@ reads /root/.ssh/id_rsa and /proc/1/environ and connects to 127.0.0.1:9.
 *ready s*: from starting the daemon to its `watching` line, on the guest's
 clock; *verified insns*: the verifier's count the daemon reports (n/a before
 5.16); *alerts*: the expected alerts seen; *connect*: the connect event seen.
+*prevent*: a second daemon runs `--enforce` with the SSH-key rule set to
+`action: deny`, and a server reads the key: `denied` (BPF LSM failed the open
+with EPERM and the server went on) or `killed` (no BPF LSM: the probe killed
+the reader at the open). No byte of the key may reach the server's output,
+and where BPF LSM is active the read must be denied.
 ";
 
 impl Matrix {
@@ -298,6 +329,7 @@ mod tests {
             "VMTEST ready_s=8.52",
             "\x1b[0mVMTEST alert=MCP server read another process's environment",
             "VMTEST alert=MCP server started",
+            "VMTEST prevent=killed",
             "VMTEST done",
         ]
         .map(String::from)
@@ -306,6 +338,11 @@ mod tests {
         assert_eq!(markers.get("ready_s"), Some("8.52"));
         assert_eq!(markers.all("alert").count(), 2);
         assert_eq!(markers.get("done"), Some(""));
+        assert_eq!(
+            prevent_failure(&markers),
+            None,
+            "killed is right without BPF LSM"
+        );
         let boot = qemu::Boot {
             lines: lines.clone(),
             timed_out: false,
@@ -315,6 +352,23 @@ mod tests {
             failure(&markers, &boot).as_deref(),
             Some("no alert \"MCP server read SSH keys or configuration\"")
         );
+    }
+
+    #[test]
+    fn prevent_mode_must_deny_where_bpf_lsm_runs() {
+        let lines = |l: &[&str]| -> Vec<String> { l.iter().map(|s| s.to_string()).collect() };
+        let with_lsm = lines(&[
+            "VMTEST lsm=lockdown,capability,bpf",
+            "VMTEST prevent=killed",
+        ]);
+        assert!(prevent_failure(&Markers::parse(&with_lsm)).is_some());
+        let denied = lines(&[
+            "VMTEST lsm=lockdown,capability,bpf",
+            "VMTEST prevent=denied",
+        ]);
+        assert_eq!(prevent_failure(&Markers::parse(&denied)), None);
+        let leaked = lines(&["VMTEST lsm=capability", "VMTEST prevent=leaked"]);
+        assert!(prevent_failure(&Markers::parse(&leaked)).is_some());
     }
 
     #[test]

@@ -248,6 +248,14 @@ fn what_the_kernel_did_is_reported_and_kill_server_finishes_the_tree() {
         o.result.as_deref(),
         Some("skipped: killed in the kernel by rule other")
     );
+    // The probe killed the root itself: the server's exit names the rule.
+    let (mut a, _) = actor(true, 10);
+    assert_eq!(a.killed_by(SERVER), None);
+    let mut ev = event(ROOT);
+    ev.enforced = Some("killed".into());
+    ev.enforced_by = Some("r".into());
+    a.act("r", Action::Kill, &ev, &scene(&t, true), Instant::now());
+    assert_eq!(a.killed_by(SERVER), Some("r"));
 }
 
 #[test]
@@ -266,7 +274,8 @@ fn deny_kills_from_user_space_and_says_so_once() {
     assert_eq!(
         a.warnings([("d", Action::Deny), ("k", Action::Kill)]),
         [
-            "rule d: deny needs BPF LSM in the kernel, which does not decide this rule here; it kills instead"
+            "rule d: deny cannot fail this call on this kernel (it needs BPF LSM for files, \
+             the cgroup connect hook for connects); it kills instead"
         ]
     );
 }

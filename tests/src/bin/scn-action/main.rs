@@ -15,6 +15,8 @@
 //! scn-action memfd-exec [proc]     copy /bin/true into a memfd and exec it as
 //!                                  /dev/fd/N (or /proc/self/fd/N)
 //! scn-action listen IP PORT…       accept and close connections until killed
+//! scn-action listen-report IP PORT accept connections until killed, printing
+//!                                  `accepted PEER` for each (after `listening`)
 //! scn-action rename FROM TO        rename(2)
 //! scn-action symlink TARGET LINK   symlink(2)
 //! scn-action chmod PATH MODE       chmod(2), MODE in octal
@@ -111,6 +113,7 @@ fn main() {
         }
         "memfd-exec" => memfd_exec(args.get(1).map(String::as_str) == Some("proc")),
         "listen" => listen(arg(1), &args[2..]),
+        "listen-report" => listen_report(arg(1), arg(2)),
         "rename" => report("rename", std::fs::rename(arg(1), arg(2))),
         "link" => report("link", std::fs::hard_link(arg(1), arg(2))),
         "symlink" => report("symlink", std::os::unix::fs::symlink(arg(1), arg(2))),
@@ -483,6 +486,18 @@ fn memfd_exec(through_proc: bool) {
 }
 
 /// Accepts and closes connections on every PORT of IP, until killed.
+fn listen_report(ip: &str, port: &str) {
+    let l = TcpListener::bind(format!("{ip}:{port}"))
+        .unwrap_or_else(|e| panic!("binding {ip}:{port}: {e}"));
+    println!("listening");
+    for conn in l.incoming() {
+        match conn.and_then(|c| c.peer_addr()) {
+            Ok(peer) => println!("accepted {peer}"),
+            Err(e) => println!("accept failed: {e}"),
+        }
+    }
+}
+
 fn listen(ip: &str, ports: &[String]) {
     let mut handles = Vec::new();
     for port in ports {
