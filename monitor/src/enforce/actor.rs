@@ -195,9 +195,6 @@ impl Actor {
             if action == Action::KillServer && scene.enforce {
                 self.kill_tree(rule, scene, now, Some(ev.pid));
             }
-            if done == "killed" && ev.pid == scene.root_pid {
-                self.killed_roots.insert(scene.server_id, rule.to_owned());
-            }
             return outcome(done.to_owned(), Latency::Kernel);
         }
         if !scene.enforce {

@@ -212,21 +212,6 @@ fn what_the_kernel_did_is_reported_and_kill_server_finishes_the_tree() {
     let o = a.act("r", Action::Kill, &ev, &scene(&t, true), Instant::now());
     assert_eq!(result(&o), ("kill", Some("killed"), Some("kernel")));
     assert!(killed.borrow().is_empty());
-    assert_eq!(a.killed_by(SERVER), None, "a child's death");
-    let mut at_root = ev.clone();
-    at_root.pid = ROOT;
-    a.act(
-        "r",
-        Action::Kill,
-        &at_root,
-        &scene(&t, true),
-        Instant::now(),
-    );
-    assert_eq!(
-        a.killed_by(SERVER),
-        Some("r"),
-        "the root killed in the kernel"
-    );
     let o = a.act(
         "r",
         Action::KillServer,
