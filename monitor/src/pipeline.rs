@@ -336,6 +336,13 @@ fn act(
     let action = rule.action()?;
     let id = sid.unwrap_or(0);
     let tag_of = |pid: u32| TagStore::get(tags, pid).map(|t| t.server_id);
+    let tagged = || -> Vec<u32> {
+        tags.entries()
+            .into_iter()
+            .filter(|(_, t)| t.server_id == id && id != 0)
+            .map(|(pid, _)| pid)
+            .collect()
+    };
     let scene = Scene {
         server_id: id,
         server: ev.mcp_server.as_deref().unwrap_or(""),
@@ -344,6 +351,7 @@ fn act(
         enforce: sid.is_none_or(|id| tracker.enforcement_of(id).enabled),
         table: &tracker.table,
         tag_of: &tag_of,
+        tagged: &tagged,
     };
     Some(actor.act(rule.name(), action, ev, &scene, Instant::now()))
 }
