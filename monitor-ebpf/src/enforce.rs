@@ -96,6 +96,20 @@ pub struct Call {
     pub port: u16,
 }
 
+impl Call {
+    /// A call of `class` with nothing else known about it.
+    #[inline(always)]
+    pub fn of(class: u8) -> Call {
+        Call {
+            class,
+            access: 0,
+            open_type: 0,
+            is_dir: false,
+            port: 0,
+        }
+    }
+}
+
 /// The slots the file at `dentry` stands for: as itself, and as the file or
 /// one of the directories above it.
 #[inline(always)]
@@ -349,7 +363,7 @@ pub fn on_open(fd: i64, open_type: u32, tag: &Tag, tgid: u32) -> u32 {
         return 0;
     }
     let off = offsets();
-    if off.identity == 0 || off.path_walk == 0 {
+    if off.identity == 0 {
         return 0;
     }
     unsafe {
@@ -390,13 +404,7 @@ pub fn on_exec(tag: &Tag, tgid: u32) -> u32 {
             return 0;
         }
         let candidates = identity(&off, file_dentry(&off, exe));
-        let call = Call {
-            class: class::EXEC,
-            access: 0,
-            open_type: 0,
-            is_dir: false,
-            port: 0,
-        };
+        let call = Call::of(class::EXEC);
         decide(candidates, &call, tag, tgid, Hook::Kill)
     }
 }
@@ -413,11 +421,8 @@ pub fn on_connect(addr: [u8; 16], port: u16, tag: &Tag, tgid: u32) -> u32 {
         return 0;
     }
     let call = Call {
-        class: class::CONNECT,
-        access: 0,
-        open_type: 0,
-        is_dir: false,
         port,
+        ..Call::of(class::CONNECT)
     };
     // The cgroup hook fails the call for a kill as well as a deny: a SIGKILL
     // alone lets the connection leave before the process dies.
@@ -438,13 +443,7 @@ pub fn on_call(syscall: u32, tag: &Tag, tgid: u32) -> u32 {
     if candidates == 0 {
         return 0;
     }
-    let call = Call {
-        class: class::CALL,
-        access: 0,
-        open_type: 0,
-        is_dir: false,
-        port: 0,
-    };
+    let call = Call::of(class::CALL);
     decide(candidates, &call, tag, tgid, Hook::Kill)
 }
 
@@ -485,7 +484,7 @@ pub fn enforce_file_open(ctx: LsmContext) -> i32 {
         return 0;
     }
     let off = offsets();
-    if off.identity == 0 || off.path_walk == 0 {
+    if off.identity == 0 {
         return 0;
     }
     let Some(tag) = current_tag() else {

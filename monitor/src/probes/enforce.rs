@@ -30,8 +30,8 @@ pub struct EnforceMaps {
     skip: HashMap<MapData, u32, u32>,
     written_inodes: BTreeMap<InodeKey, InodeRules>,
     written_nets: Vec<([u8; 16], u32)>,
-    written_comms: Vec<[u8; 16]>,
-    written_ports: Vec<u16>,
+    written_comms: BTreeMap<[u8; 16], CommRules>,
+    written_ports: BTreeMap<u16, u32>,
     written_skips: BTreeMap<u32, u32>,
 }
 
@@ -53,8 +53,8 @@ impl EnforceMaps {
             skip: HashMap::try_from(take("ENFORCE_SKIP")?)?,
             written_inodes: BTreeMap::new(),
             written_nets: Vec::new(),
-            written_comms: Vec::new(),
-            written_ports: Vec::new(),
+            written_comms: BTreeMap::new(),
+            written_ports: BTreeMap::new(),
             written_skips: BTreeMap::new(),
         })
     }
@@ -73,23 +73,23 @@ impl EnforceMaps {
             let p = prefixes.get(i as usize).copied().unwrap_or_default();
             self.prefixes.set(i, p, 0)?;
         }
-        for old in std::mem::take(&mut self.written_ports) {
-            let _ = self.ports.remove(&old);
+        let ports = plan.ports();
+        if let Some((port, e)) = sync(&mut self.ports, &self.written_ports, &ports).pop() {
+            return Err(e).with_context(|| format!("port {port}"));
         }
-        for (port, slots) in plan.ports() {
-            self.ports.insert(port, slots, 0)?;
-            self.written_ports.push(port);
-        }
+        self.written_ports = ports;
         for (i, mask) in plan.calls().into_iter().enumerate() {
             self.calls.set(i as u32, mask, 0)?;
         }
-        for old in std::mem::take(&mut self.written_comms) {
-            let _ = self.comms.remove(&old);
+        let comms = plan
+            .comms()
+            .into_iter()
+            .map(|(comm, (own, parent))| (comm, CommRules { own, parent }))
+            .collect();
+        if let Some((_, e)) = sync(&mut self.comms, &self.written_comms, &comms).pop() {
+            return Err(e).context("a process name");
         }
-        for (comm, (own, parent)) in plan.comms() {
-            self.comms.insert(comm, CommRules { own, parent }, 0)?;
-            self.written_comms.push(comm);
-        }
+        self.written_comms = comms;
         for (addr, len) in std::mem::take(&mut self.written_nets) {
             let _ = self.nets.remove(&Key::new(len, addr));
         }
@@ -108,22 +108,11 @@ impl EnforceMaps {
     /// has a new one). Returns how many the kernel holds.
     pub fn refresh_files(&mut self, plan: &KernelPlan, homes: &[String]) -> usize {
         let wanted = inodes(plan, homes);
-        for gone in self
-            .written_inodes
-            .keys()
-            .filter(|k| !wanted.contains_key(k))
-        {
-            let _ = self.inodes.remove(gone);
-        }
-        for (key, rules) in &wanted {
-            if self.written_inodes.get(key) != Some(rules)
-                && let Err(e) = self.inodes.insert(key, rules, 0)
-            {
-                log::warn!(
-                    "prevent mode: inode {} not protected in the kernel: {e}",
-                    key.ino
-                );
-            }
+        for (key, e) in sync(&mut self.inodes, &self.written_inodes, &wanted) {
+            log::warn!(
+                "prevent mode: inode {} not protected in the kernel: {e}",
+                key.ino
+            );
         }
         self.written_inodes = wanted;
         self.written_inodes.len()
@@ -133,22 +122,8 @@ impl EnforceMaps {
     /// `wanted` (servers whose policy turns enforcement off or grants
     /// exceptions); writes only what changed.
     pub fn sync_skips(&mut self, wanted: BTreeMap<u32, u32>) {
-        if wanted == self.written_skips {
-            return;
-        }
-        for id in self
-            .written_skips
-            .keys()
-            .filter(|id| !wanted.contains_key(id))
-        {
-            let _ = self.skip.remove(id);
-        }
-        for (id, mask) in &wanted {
-            if self.written_skips.get(id) != Some(mask)
-                && let Err(e) = self.skip.insert(id, mask, 0)
-            {
-                log::warn!("prevent mode: server {id}'s policy not given to the kernel: {e}");
-            }
+        for (id, e) in sync(&mut self.skip, &self.written_skips, &wanted) {
+            log::warn!("prevent mode: server {id}'s policy not given to the kernel: {e}");
         }
         self.written_skips = wanted;
     }
@@ -158,6 +133,23 @@ impl EnforceMaps {
     pub fn deactivate(&mut self) {
         let _ = self.config.set(config::ACTIVE, 0, 0);
     }
+}
+
+/// Makes `map` hold `wanted` where it held `written`: removes the keys
+/// gone, writes the values that changed. Returns the writes that failed.
+fn sync<K: aya::Pod + Ord, V: aya::Pod + PartialEq>(
+    map: &mut HashMap<MapData, K, V>,
+    written: &BTreeMap<K, V>,
+    wanted: &BTreeMap<K, V>,
+) -> Vec<(K, aya::maps::MapError)> {
+    for gone in written.keys().filter(|k| !wanted.contains_key(k)) {
+        let _ = map.remove(gone);
+    }
+    wanted
+        .iter()
+        .filter(|(k, v)| written.get(k) != Some(v))
+        .filter_map(|(k, v)| map.insert(k, v, 0).err().map(|e| (*k, e)))
+        .collect()
 }
 
 /// The kernel's identity (superblock device, inode) of each protected path
