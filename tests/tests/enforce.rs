@@ -28,7 +28,17 @@ const MARKER_RULES: &str = r#"
   output: MCP server %mcp.server ran the marker (process=%proc.name cmdline=%proc.cmdline)
   priority: warning
   action: kill-server
+
+- rule: Enforce test storm marker run by MCP server
+  desc: A process of an MCP server ran sh with the storm test's marker argument.
+  condition: >
+    mcp_process and spawned_process and proc.name = sh
+    and proc.cmdline contains "storm-marker"
+  output: MCP server %mcp.server ran a storm marker (pid=%proc.pid cmdline=%proc.cmdline)
+  priority: warning
+  action: kill
 "#;
+const STORM_RULE: &str = "Enforce test storm marker run by MCP server";
 
 /// A HOME under /home with a fake SSH key.
 fn planted_home() -> TempDir {
@@ -47,6 +57,11 @@ fn planted_home() -> TempDir {
 /// Starts the daemon with `--servers-dir` holding `policies` (name, YAML)
 /// and the marker rule, enforcing when `enforce`.
 fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
+    daemon_with(work, enforce, policies, &[])
+}
+
+/// [`daemon`] with more `run` arguments.
+fn daemon_with(work: &Path, enforce: bool, policies: &[(&str, String)], more: &[&str]) -> Daemon {
     let servers = work.join("servers.d");
     std::fs::create_dir_all(&servers).unwrap();
     for (name, yaml) in policies {
@@ -63,6 +78,7 @@ fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
     if enforce {
         args.push("--enforce");
     }
+    args.extend(more);
     let d = Daemon::start_configured(DEFAULT_CONFIG, &args);
     let mode = if enforce { "enforce mode" } else { "dry run" };
     assert!(d.stderr_text().contains(mode), "{}", d.stderr_text());
@@ -75,13 +91,21 @@ fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
 /// `sh` that becomes a sleeper too: the alert's process).
 fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, PathBuf, PathBuf) {
     let pids = work.join(format!("{name}.pids"));
-    let done = work.join(format!("{name}.done"));
     // The marker is put together at run time: the root's own command line
     // must not contain it.
     let server = format!(
         "sleep 600 & echo $! > {pids}; m=enforce; sh -c 'exec sleep 600' $m-marker; wait",
         pids = pids.display()
     );
+    let (child, done) = host_running(daemon, name, &server, work);
+    (child, pids, done)
+}
+
+/// A host (`sh`) that starts the server NAME running the shell script
+/// `server` through the launch wrapper, then writes `host-alive` to the
+/// returned file when the server has ended.
+fn host_running(daemon: &Daemon, name: &str, server: &str, work: &Path) -> (Child, PathBuf) {
+    let done = work.join(format!("{name}.done"));
     let host = format!(
         "'{bin}' launch --name {name} --control-socket '{sock}' -- sh -c \"$0\"; echo host-alive > '{done}'",
         bin = monitor_bin().display(),
@@ -98,7 +122,7 @@ fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    (child, pids, done)
+    (child, done)
 }
 
 /// The server's processes: the sleeper in `file` (once written), the
@@ -378,4 +402,62 @@ fn a_normal_filesystem_session_in_enforce_mode_is_not_touched() {
         exit["output_fields"].get("mcp.killed_by").is_none(),
         "{exit}"
     );
+}
+
+#[test]
+fn an_action_storm_is_cut_at_the_limit_and_reported_once() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-storm");
+    let d = daemon_with(work.path(), true, &[], &["--enforce-max-actions", "3"]);
+    // Five processes trip a kill rule decided in user space at once (each
+    // its own command line: repeats of one alert would be suppressed).
+    let server = "m=storm; for i in 1 2 3 4 5; do sh -c 'exec sleep 600' $m-marker-$i & done; wait";
+    let (mut host, _done) = host_running(&d, "storm", server, work.path());
+    let started = Instant::now();
+    let alerts = loop {
+        let alerts: Vec<Value> = d
+            .alerts()
+            .into_iter()
+            .filter(|a| s(a, "rule") == STORM_RULE && a["mcp"]["server"] == "storm")
+            .collect();
+        if alerts.len() >= 5 {
+            break alerts;
+        }
+        assert!(started.elapsed() < WAIT, "5 alerts: {alerts:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let results: Vec<&str> = alerts.iter().map(|a| s(a, "action.result")).collect();
+    let killed = results.iter().filter(|r| **r == "killed").count();
+    let limited = results
+        .iter()
+        .filter(|r| **r == "skipped: rate-limited")
+        .count();
+    assert_eq!((killed, limited), (3, 2), "{results:?}");
+    let storm = d
+        .wait_for_alert(WAIT, |a| s(a, "rule") == "Enforcement actions rate-limited")
+        .expect("the storm reported");
+    assert_eq!(storm["mcp"]["server"], "storm", "{storm}");
+    assert_eq!(storm["output_fields"]["monitor.max_actions"], 3, "{storm}");
+    // The ones over the limit still run; the test ends them and the server.
+    let pid = |a: &Value| a["process"]["pid"].as_u64().unwrap() as u32;
+    let mut left: Vec<u32> = alerts
+        .iter()
+        .filter(|a| s(a, "action.result") == "skipped: rate-limited")
+        .map(pid)
+        .collect();
+    assert!(left.iter().all(|p| running(*p)), "{left:?}");
+    for a in alerts.iter().filter(|a| s(a, "action.result") == "killed") {
+        wait_until("a killed marker ended", || !running(pid(a)));
+    }
+    left.push(alerts[0]["mcp"]["root_pid"].as_u64().unwrap() as u32);
+    end(&left);
+    assert!(host.wait().unwrap().success());
+    let reports = d
+        .alerts()
+        .into_iter()
+        .filter(|a| s(a, "rule") == "Enforcement actions rate-limited")
+        .count();
+    assert_eq!(reports, 1, "one report per storm");
 }
