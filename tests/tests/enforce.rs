@@ -5,6 +5,7 @@
 //! left alone, an `allow` exception silences the rule for that server only,
 //! and a normal session of the real filesystem server is not touched.
 use std::{
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -81,7 +82,7 @@ fn daemon_with(work: &Path, enforce: bool, policies: &[(&str, String)], more: &[
     args.extend(more);
     let d = Daemon::start_configured(DEFAULT_CONFIG, &args);
     let mode = if enforce { "enforce mode" } else { "dry run" };
-    assert!(d.stderr_text().contains(mode), "{}", d.stderr_text());
+    assert!(d.wait_for_stderr(WAIT, mode), "{}", d.stderr_text());
     d
 }
 
@@ -89,7 +90,7 @@ fn daemon_with(work: &Path, enforce: bool, policies: &[(&str, String)], more: &[
 /// then writes `host-alive` to `done` when the server has ended. The server
 /// writes its background sleeper's pid to `pids`, then runs the marker (a
 /// `sh` that becomes a sleeper too: the alert's process).
-fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, PathBuf, PathBuf) {
+fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Host, PathBuf, PathBuf) {
     let pids = work.join(format!("{name}.pids"));
     // The marker is put together at run time: the root's own command line
     // must not contain it.
@@ -104,7 +105,7 @@ fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, 
 /// A host (`sh`) that starts the server NAME running the shell script
 /// `server` through the launch wrapper, then writes `host-alive` to the
 /// returned file when the server has ended.
-fn host_running(daemon: &Daemon, name: &str, server: &str, work: &Path) -> (Child, PathBuf) {
+fn host_running(daemon: &Daemon, name: &str, server: &str, work: &Path) -> (Host, PathBuf) {
     let done = work.join(format!("{name}.done"));
     let host = format!(
         "'{bin}' launch --name {name} --control-socket '{sock}' -- sh -c \"$0\"; echo host-alive > '{done}'",
@@ -120,9 +121,30 @@ fn host_running(daemon: &Daemon, name: &str, server: &str, work: &Path) -> (Chil
         .stdout(Stdio::null())
         // The host shell reports its killed child: not the test's output.
         .stderr(Stdio::null())
+        // A group of its own, for the guard to end whatever a failed test
+        // leaves running.
+        .process_group(0)
         .spawn()
         .unwrap();
-    (child, done)
+    (Host(child), done)
+}
+
+/// The host and, through its process group, the server it started: what is
+/// left of them is killed when the test ends, passed or failed.
+struct Host(Child);
+
+impl Host {
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group this test started.
+        unsafe { libc::killpg(self.0.id() as i32, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
 }
 
 /// The server's processes: the sleeper in `file` (once written), the
