@@ -55,6 +55,8 @@ pub struct Counters {
     started: Instant,
     events: Tally,
     reloads: Tally,
+    /// Rules' actions by result (`killed`, `skipped`, …, `would`).
+    actions: Tally,
 }
 
 impl Default for Counters {
@@ -63,6 +65,7 @@ impl Default for Counters {
             started: Instant::now(),
             events: Tally::default(),
             reloads: Tally::default(),
+            actions: Tally::default(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl Pipeline {
             tracking: self.tracker.figures(),
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
+            actions: self.counters.actions.clone(),
         }
     }
 
@@ -305,6 +309,9 @@ impl Pipeline {
                             }
                             let acted =
                                 act(&mut self.actor, &self.tracker, &self.tags, rule, sid, &ev);
+                            if let Some(o) = &acted {
+                                self.counters.actions.add(o.kind(), 1);
+                            }
                             self.alerts.raise_match(rule, &ev, acted.as_ref());
                         }
                         for storm in self.actor.take_storms() {

@@ -34,6 +34,17 @@ pub struct Outcome {
     pub latency: Option<Latency>,
 }
 
+impl Outcome {
+    /// The result without its reason, for metrics: `killed`, `denied`,
+    /// `failed`, `skipped`, or `would` in dry run.
+    pub fn kind(&self) -> &str {
+        match &self.result {
+            None => "would",
+            Some(r) => r.split(':').next().unwrap_or(r),
+        }
+    }
+}
+
 /// The event's server as the tracker knows it.
 pub struct Scene<'a> {
     pub server_id: u32,

@@ -330,3 +330,28 @@ fn the_pidfd_killer_checks_the_process_before_the_signal() {
     use std::os::unix::process::ExitStatusExt as _;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
+
+#[test]
+fn outcomes_are_counted_by_their_result_without_the_reason() {
+    let (mut dry, _) = actor(false, 10);
+    let (mut on, _) = actor(true, 10);
+    let t = table();
+    let now = Instant::now();
+    let kind = |o: Outcome| o.kind().to_owned();
+    assert_eq!(
+        kind(dry.act("r", Action::Kill, &event(101), &scene(&t, true), now)),
+        "would"
+    );
+    assert_eq!(
+        kind(on.act("r", Action::Kill, &event(101), &scene(&t, true), now)),
+        "killed"
+    );
+    assert_eq!(
+        kind(on.act("r", Action::Kill, &event(103), &scene(&t, true), now)),
+        "failed"
+    );
+    assert_eq!(
+        kind(on.act("r", Action::Kill, &event(300), &scene(&t, true), now)),
+        "skipped"
+    );
+}
