@@ -483,3 +483,30 @@ fn an_action_storm_is_cut_at_the_limit_and_reported_once() {
         .count();
     assert_eq!(reports, 1, "one report per storm");
 }
+
+#[test]
+fn enforcement_turned_on_in_the_config_file_acts_after_sighup() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-sighup");
+    let d = daemon(work.path(), false, &[]);
+    let config = d.dir().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}enforcement:\n  enabled: true\n")).unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        d.wait_for_stderr(WAIT, "enforce mode: rules' actions act"),
+        "{}",
+        d.stderr_text()
+    );
+    let (mut host, pids, done) = host_with_marked_server(&d, "late", work.path());
+    let a = alert_of(&d, MARKER_RULE, "late");
+    assert_eq!(s(&a, "action"), "kill-server", "{a}");
+    assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    for pid in tree_of(&pids, &a) {
+        wait_until(&format!("pid {pid} of the server ended"), || !running(pid));
+    }
+    assert!(host.wait().unwrap().success());
+    assert!(done.exists());
+}
