@@ -158,7 +158,10 @@ pub const fn enforced_parts(value: u32) -> Option<(u8, u32)> {
 pub mod config {
     /// Non-zero when any slot is filled: probes skip the lookups otherwise.
     pub const ACTIVE: u32 = 0;
-    pub const LEN: u32 = 1;
+    /// The daemon's tgid, which the probes never act on (nor on pid 1),
+    /// whatever was tagged.
+    pub const MONITOR: u32 = 1;
+    pub const LEN: u32 = 2;
 }
 
 /// Indexes of the `ENFORCE_MASKS` array: for each property of a call, the

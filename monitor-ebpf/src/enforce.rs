@@ -116,6 +116,12 @@ impl Call {
 pub fn identity(off: &KernelOffsets, dentry: u64) -> u32 {
     let mut mask = 0u32;
     let mut d = dentry;
+    // `d_parent` never leaves the filesystem: one device for the chain.
+    let dev = unsafe {
+        let inode = read_ptr(d as *const u8, off.dentry_d_inode) as *const u8;
+        let sb = read_ptr(inode, off.inode_i_sb) as *const u8;
+        read_u32(sb, off.super_block_s_dev)
+    };
     let mut i = 0;
     while i < IDENTITY_DEPTH {
         if d == 0 {
@@ -124,10 +130,9 @@ pub fn identity(off: &KernelOffsets, dentry: u64) -> u32 {
         unsafe {
             let inode = read_ptr(d as *const u8, off.dentry_d_inode) as *const u8;
             if !inode.is_null() {
-                let sb = read_ptr(inode, off.inode_i_sb) as *const u8;
                 let key = InodeKey {
                     ino: read_ptr(inode, off.inode_i_ino),
-                    dev: read_u32(sb, off.super_block_s_dev),
+                    dev,
                     _pad: 0,
                 };
                 if let Some(r) = ENFORCE_INODES.get(&key) {
@@ -195,6 +200,11 @@ pub enum Hook {
 pub fn decide(candidates: u32, call: &Call, tag: &Tag, tgid: u32, hook: Hook) -> u32 {
     let off = offsets();
     if candidates == 0 || off.identity == 0 {
+        return 0;
+    }
+    // Never init, never the monitor, whatever a tag says.
+    let monitor = ENFORCE_CONFIG.get(config::MONITOR).copied().unwrap_or(0);
+    if tgid <= 1 || tgid == monitor {
         return 0;
     }
     let mut mask = candidates & mask_at(masks::CLASS + (call.class & 7) as u32);
@@ -523,7 +533,12 @@ pub fn enforce_open(ctx: TracePointContext) -> u32 {
     if let Some(h) = slot() {
         // SAFETY: this CPU's hand-off slot, written by the exit program.
         unsafe {
-            let mut v = take_verdict();
+            // The LSM hook's refusal, if that is why the open failed.
+            let mut v = if (*h).ret == -(EPERM as i64) {
+                take_verdict()
+            } else {
+                0
+            };
             if v == 0
                 && (*h).ret >= 0
                 && (*h).file == 0

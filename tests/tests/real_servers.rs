@@ -1,4 +1,5 @@
-//! Real MCP servers in normal use raise nothing above notice: the filesystem,
+//! Real MCP servers in normal use raise nothing above notice, and in enforce
+//! mode not one action is taken: the filesystem,
 //! everything and memory servers (npm) and the fetch server (PyPI), each
 //! started through `mcp-monitor launch` and driven through a session of its
 //! tools by the real `mcp` SDK client. Prints, per server, the events seen and
@@ -201,7 +202,8 @@ fn real_servers_in_normal_sessions_raise_nothing_above_notice() {
         },
     ];
 
-    let daemon = Daemon::start(&[]);
+    // In enforce mode: normal sessions must not trip a single action.
+    let daemon = Daemon::start(&["--enforce"]);
     let mut loud = Vec::new();
     for session in &sessions {
         let (events, alerts) = drive(&daemon, session);
@@ -238,6 +240,18 @@ fn real_servers_in_normal_sessions_raise_nothing_above_notice() {
     assert!(
         loud.is_empty(),
         "alerts above notice in normal sessions: {loud:#?}"
+    );
+    let acted: Vec<Value> = daemon
+        .alerts()
+        .into_iter()
+        .filter(|a| a.get("action.result").is_some() || a.get("action").is_some())
+        .collect();
+    assert!(acted.is_empty(), "actions in normal sessions: {acted:#?}");
+    assert!(
+        daemon
+            .stderr_text()
+            .contains("enforce mode: rules' actions act"),
+        "the daemon was not in enforce mode"
     );
     assert!(daemon.stop().success());
 }

@@ -156,15 +156,12 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let metrics = crate::metrics::http::Publisher::start(config.metrics.address).await?;
 
     let mut notifier = crate::sdnotify::Notifier::from_env();
-    eprintln!(
-        "{}",
-        startup::watching_line(&probes, &detector, &tracking, opts.pids.len(), &config)
-    );
-    notifier.ready(&format!(
+    let watching = startup::watching_line(&probes, &detector, &tracking, opts.pids.len(), &config);
+    let ready = format!(
         "watching {} hooks, {} rules",
         probes.attached().len(),
         detector.rules().rules().len()
-    ));
+    );
     let startup::Tracking {
         mut tracker,
         homes,
@@ -191,6 +188,10 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     };
     pipeline.say_enforcement();
     enforcement::sync_policies(&mut enforce, &pipeline);
+    // Ready, last: what the daemon enforces has been said, and the servers'
+    // policies are in the kernel.
+    eprintln!("{watching}");
+    notifier.ready(&ready);
     if !probes.skipped.is_empty() {
         let hooks: Vec<String> = probes.skipped.iter().map(ToString::to_string).collect();
         let alert = health::probes_unavailable(&hooks, pipeline.alerts.hostname());

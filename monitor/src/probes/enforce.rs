@@ -63,6 +63,7 @@ impl EnforceMaps {
     /// stop deciding first, so they never see half of a plan.
     pub fn apply(&mut self, plan: Option<&KernelPlan>, homes: &[String]) -> anyhow::Result<()> {
         self.config.set(config::ACTIVE, 0, 0)?;
+        self.config.set(config::MONITOR, std::process::id(), 0)?;
         let empty = KernelPlan::default();
         let plan = plan.unwrap_or(&empty);
         for (i, mask) in plan.masks().into_iter().enumerate() {
