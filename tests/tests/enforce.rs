@@ -510,3 +510,41 @@ fn enforcement_turned_on_in_the_config_file_acts_after_sighup() {
     assert!(host.wait().unwrap().success());
     assert!(done.exists());
 }
+
+#[test]
+fn kill_server_decided_in_the_kernel_ends_the_rest_of_the_tree_from_user_space() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-kernel-tree");
+    let home = planted_home();
+    // The SSH rule, decided at the open, ends the whole server.
+    let rules = work.path().join("tree.yaml");
+    std::fs::write(
+        &rules,
+        format!("- rule: {SSH_RULE}\n  action: kill-server\n  override:\n    action: replace\n"),
+    )
+    .unwrap();
+    let d = daemon_with(
+        work.path(),
+        true,
+        &[],
+        &["--rules", rules.to_str().unwrap()],
+    );
+    let pids = work.path().join("tree.pids");
+    let server = format!(
+        "sleep 600 & echo $! > {pids}; cat '{key}' > /dev/null; wait",
+        pids = pids.display(),
+        key = home.path().join(".ssh/id_rsa").display()
+    );
+    let (mut host, done) = host_running(&d, "tree", &server, work.path());
+    let a = alert_of(&d, SSH_RULE, "tree");
+    assert_eq!(s(&a, "action"), "kill-server", "{a}");
+    assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    assert_eq!(s(&a, "action.latency"), "kernel", "{a}");
+    for pid in tree_of(&pids, &a) {
+        wait_until(&format!("pid {pid} of the server ended"), || !running(pid));
+    }
+    assert!(host.wait().unwrap().success());
+    assert!(done.exists(), "the host went on");
+}
