@@ -6,7 +6,8 @@
 Starts CMD as a stdio MCP server, initialises a session, lists the tools
 ({"tools": [names]}, or {"tools": null, "list_error"} when the list does not
 validate), makes each call in order and prints one JSON line per call:
-{"tool", "ok", "text"}.
+{"tool", "ok", "text"}. JSON_ARGS may be @FILE: the arguments are read from
+FILE (for arguments too large for a command line).
 Exits non-zero if the session cannot be set up.
 """
 import argparse
@@ -49,7 +50,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--call", nargs=2, action="append", default=[], metavar=("TOOL", "JSON_ARGS"))
     opts = parser.parse_args(argv[:split])
-    calls = [(tool, json.loads(args)) for tool, args in opts.call]
+    def arguments(text):
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as f:
+                return json.load(f)
+        return json.loads(text)
+
+    calls = [(tool, arguments(args)) for tool, args in opts.call]
     asyncio.run(run(argv[split + 1:], calls))
 
 

@@ -48,6 +48,9 @@ pub enum Command {
     },
     /// Follow the daemon's alerts live, optionally replaying recent ones first.
     Tail(tail::TailArgs),
+    /// Follow the tool calls of the servers started through `launch`, each
+    /// with what it did in the kernel (files, connects, execs, alerts).
+    Calls(tail::CallsArgs),
     /// Work with detection rules.
     #[command(subcommand)]
     Rules(rules::cli::RulesCommand),
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             pids: args.pids,
         }),
         Command::Tail(args) => tail::run(args),
+        Command::Calls(args) => tail::run_calls(args),
         Command::Launch(args) => Ok(launch::launch(&launch::LaunchOptions {
             name: &args.name,
             host: args.host.as_deref(),

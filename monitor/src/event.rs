@@ -273,6 +273,33 @@ pub struct Event {
     /// Destinations the server's policy file allows (addresses, CIDRs, host:port).
     #[serde(rename = "mcp.destinations", skip_serializing_if = "Vec::is_empty")]
     pub mcp_destinations: Vec<String>,
+    /// Whether the event happened inside a call of the server's host
+    /// (`in_call`), outside any (`idle`: start-up, background work), or for a
+    /// server whose conversation is not observed (`unobserved`: not started
+    /// through `mcp-monitor launch`).
+    #[serde(rename = "mcp.call.state", skip_serializing_if = "Option::is_none")]
+    pub mcp_call_state: Option<String>,
+    /// The calls in flight at the event's time, oldest first: one method,
+    /// JSON-RPC id and argument text per call (parallel lists).
+    #[serde(rename = "mcp.method", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_method: Vec<String>,
+    #[serde(rename = "mcp.tool.call_id", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tool_call_id: Vec<String>,
+    #[serde(rename = "mcp.tool.args", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tool_args: Vec<String>,
+    /// The tools of the `tools/call` calls among them.
+    #[serde(rename = "mcp.tool.name", skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tool_name: Vec<String>,
+    /// The AI host's client, as it said in `initialize`.
+    #[serde(rename = "mcp.client.name", skip_serializing_if = "Option::is_none")]
+    pub mcp_client_name: Option<String>,
+    #[serde(rename = "mcp.client.version", skip_serializing_if = "Option::is_none")]
+    pub mcp_client_version: Option<String>,
+    #[serde(
+        rename = "mcp.protocol_version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mcp_protocol_version: Option<String>,
 
     /// execve of a discovery command: distinct discovery commands of the
     /// server in the last 10 seconds, and which.

@@ -18,6 +18,7 @@ pub mod event;
 pub(crate) mod glob;
 pub(crate) mod kernel;
 pub(crate) mod launch;
+pub(crate) mod mcp;
 pub(crate) mod metrics;
 pub(crate) mod names;
 pub(crate) mod paths;

@@ -11,11 +11,13 @@ use monitor_common::KernelFailure;
 use crate::{
     alerts::health,
     alerts::sink::AlertSink,
+    control::conversation::{Command as ConversationCommand, What},
     decode,
     enforce::{
         actor::{Actor, Outcome, Scene},
         plan::KernelPlan,
     },
+    mcp::{ToolsListObserver, conversation::Conversations, jsonrpc},
     metrics::{Snapshot, Tally},
     probes::{
         self,
@@ -48,6 +50,11 @@ pub struct Pipeline {
     pub counters: Counters,
     /// Prevent mode: what rules' actions do (`enforce`).
     pub actor: Actor,
+    /// The stdio conversations the launch wrapper relays, which say which
+    /// call each event of their server happened in.
+    pub conversations: Conversations,
+    /// Told of each tool list a server gives.
+    pub tools: Box<dyn ToolsListObserver>,
 }
 
 /// What the event loop counts for metrics: plain fields, no locks.
@@ -71,6 +78,51 @@ impl Default for Counters {
 }
 
 impl Pipeline {
+    /// Takes what a launch wrapper's relay sent: a conversation opened or
+    /// closed, or one message of it.
+    pub fn conversation(&mut self, cmd: ConversationCommand) {
+        let clock = self.tracker.enricher.clock();
+        match cmd.what {
+            What::Open(reply) => {
+                // The wrapper opens it before it registers: a process that
+                // is a server already (or part of one) cannot speak for its
+                // conversation.
+                let tagged = self
+                    .tracker
+                    .table
+                    .get(cmd.pid)
+                    .is_some_and(|p| p.server_id != 0);
+                let _ = reply.send(!tagged && self.conversations.open(cmd.pid));
+            }
+            What::Message(copy, ack) => {
+                let time_ns = clock.epoch_ns(copy.t);
+                let table = &self.tracker.table;
+                let server = table
+                    .get(cmd.pid)
+                    .filter(|p| p.server_id != 0)
+                    .and_then(|p| Some((self.tracker.tagger.servers.get(p.server_id)?, p)))
+                    .map(|(s, p)| (s.name.clone(), p.argv.join(" ")));
+                self.conversations.message(
+                    cmd.pid,
+                    copy,
+                    time_ns,
+                    server.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+                    self.tools.as_mut(),
+                );
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            }
+            What::Closed => {
+                if let Some(c) = self.conversations.get(cmd.pid) {
+                    log::info!("conversation of pid {} ended: {:?}", cmd.pid, c.figures);
+                }
+                self.conversations
+                    .closed(cmd.pid, clock.epoch_ns(jsonrpc::boottime_ns()));
+            }
+        }
+    }
+
     /// Raises the servers' lifecycle alerts the tracker noted.
     pub fn lifecycle_alerts(&mut self) {
         for note in self.tracker.take_lifecycle_notes() {
@@ -208,7 +260,21 @@ impl Pipeline {
             kernel_failures,
             undecodable_records: self.drops_watch.bad_total,
             alerts: self.alerts.figures(),
-            tracking: self.tracker.figures(),
+            tracking: {
+                let mut t = self.tracker.figures();
+                let c = &self.conversations.totals;
+                t.conversations = self.conversations.len() as u64;
+                for (kind, n) in [
+                    ("message", c.messages),
+                    ("relay_dropped", c.relay_dropped),
+                    ("not_json", c.not_json),
+                    ("cut", c.cut),
+                    ("evicted", c.evicted),
+                ] {
+                    t.conversation_messages.add(kind, n);
+                }
+                t
+            },
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
             actions: self.counters.actions.clone(),
@@ -254,6 +320,16 @@ impl Pipeline {
             self.alerts.raise_health(alert);
         }
         self.tracker.prune();
+        let now = self
+            .tracker
+            .enricher
+            .clock()
+            .epoch_ns(jsonrpc::boottime_ns());
+        for (server, call) in self.conversations.settled(now) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
+        self.conversations.prune(now);
         self.tracker.lifecycle_tick(Instant::now());
         self.lifecycle_alerts();
         self.alerts.tick();
@@ -263,6 +339,11 @@ impl Pipeline {
     /// deliver, and what was lost over the run is said.
     pub fn finish(mut self, wait: std::time::Duration, lost: &[(LostKind, u64)]) {
         self.sink.flush();
+        // The records of the calls answered lately go out without waiting.
+        for (server, call) in self.conversations.settled(u64::MAX) {
+            let record = crate::mcp::calls::record(&server, &call, self.alerts.hostname());
+            self.alerts.call_record(record);
+        }
         self.alerts.finish();
         self.alerts.shutdown(wait);
         self.drops_watch.final_report(lost);
@@ -280,6 +361,7 @@ impl Pipeline {
                         if let Some(slot) = ev.enforced_slot {
                             ev.enforced_by = self.kernel_plan.rule_of(slot).map(str::to_owned);
                         }
+                        self.conversations.attribute(&mut ev);
                         self.counters.events.add(&ev.evt_type, 1);
                         self.sink.event(&ev);
                         // The kernel acted on a narrower condition than the
@@ -312,6 +394,7 @@ impl Pipeline {
                             if let Some(o) = &acted {
                                 self.counters.actions.add(o.kind(), 1);
                             }
+                            self.conversations.alert_raised(&ev, rule.name());
                             self.alerts.raise_match(rule, &ev, acted.as_ref());
                         }
                         for storm in self.actor.take_storms() {

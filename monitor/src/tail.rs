@@ -1,4 +1,5 @@
-//! `mcp-monitor tail`: follows the daemon's alerts from its alert socket.
+//! `mcp-monitor tail`: follows the daemon's alerts from its alert socket;
+//! `mcp-monitor calls`: the records of tool calls from the same socket.
 //!
 //! The daemon does the work that needs privileges or order: it checks who may
 //! read, replays from its alert log (0600, root's), joins the replay to the
@@ -13,7 +14,7 @@ use std::{
 };
 
 use crate::{
-    alerts::{Alert, AlertFilter, render_text, rfc3339_nanos},
+    alerts::{Alert, AlertFilter, CALL_RULE, render_call, render_text, rfc3339_nanos},
     config::{self, AlertFormat, HumanDuration},
     sinks::socket::{self, Dropped, Refusal, Request},
 };
@@ -51,14 +52,66 @@ pub struct TailArgs {
     pub config: Option<PathBuf>,
 }
 
+/// `mcp-monitor calls`: what it asks for.
+#[derive(Debug, clap::Args)]
+pub struct CallsArgs {
+    /// Replay the calls of this last stretch of time first (e.g. 30s, 10m, 2h).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<HumanDuration>,
+    /// Replay the last N calls first.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub last: Option<usize>,
+    /// Only the calls of this MCP server (a glob: "github-*").
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// text: each call and what it did, coloured on a terminal; json: the
+    /// daemon's records as they are. Default: text on a terminal, json otherwise.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<AlertFormat>,
+    /// Print the replay and exit instead of following live calls.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// The daemon's alert socket [default: sinks.socket.path of the config
+    /// file, else /run/mcp-monitor/alerts.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The daemon's config file, to find its socket [default: /etc/mcp-monitor/config.yaml].
+    #[arg(long, value_name = "PATH", env = "MCP_MONITOR_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mcp-monitor calls`: `tail` of the call records.
+pub fn run_calls(args: CallsArgs) -> anyhow::Result<i32> {
+    run_filtered(
+        TailArgs {
+            last: args.last,
+            since: args.since,
+            min_priority: None,
+            server: args.server,
+            rule: None,
+            output: args.output,
+            no_follow: args.no_follow,
+            socket: args.socket,
+            config: args.config,
+        },
+        true,
+    )
+}
+
 /// How long to wait between attempts to reach a daemon that went away.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 pub fn run(args: TailArgs) -> anyhow::Result<i32> {
+    run_filtered(args, false)
+}
+
+/// Alerts, or (`calls`) the records of tool calls.
+fn run_filtered(args: TailArgs, calls: bool) -> anyhow::Result<i32> {
     let filter = AlertFilter {
         min_priority: args.min_priority.clone(),
         server: args.server.clone(),
         rule: args.rule.clone(),
+        calls,
     };
     filter
         .check()
@@ -220,6 +273,8 @@ fn print_alerts(
         }
         let text = if json {
             line
+        } else if alert.rule == CALL_RULE {
+            render_call(&alert, colour)
         } else {
             render_text(&alert, colour)
         };

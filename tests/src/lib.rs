@@ -84,7 +84,8 @@ pub fn old_filesystem_dir(test: &str) -> Option<PathBuf> {
 
 /// One session of the real `mcp` SDK client (tests/mcp_client.py) with a
 /// server started as `mcp-monitor launch --name NAME --host test-client --
-/// CMD…` against `daemon`, making `calls` (tool, JSON arguments) in order.
+/// CMD…` against `daemon`, making `calls` (tool, JSON arguments) in order;
+/// arguments given as the string `"@FILE"` are read from FILE by the client.
 pub struct McpSession<'a> {
     pub python: &'a Path,
     pub name: &'a str,
@@ -119,7 +120,12 @@ impl McpSession<'_> {
         let mut cmd = Command::new(self.python);
         cmd.arg(workspace_root().join("tests/mcp_client.py"));
         for (tool, args) in &self.calls {
-            cmd.arg("--call").arg(tool).arg(args.to_string());
+            // "@FILE": the client reads the arguments from FILE.
+            let text = match args {
+                Value::String(file) if file.starts_with('@') => file.clone(),
+                other => other.to_string(),
+            };
+            cmd.arg("--call").arg(tool).arg(text);
         }
         cmd.arg("--")
             .arg(monitor_bin())

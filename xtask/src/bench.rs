@@ -6,9 +6,12 @@
 //! untagged; the monitor with the load tagged (started through `launch`). The
 //! loads are a syscall storm (open+close of one file, `iterations` times), a
 //! mixed storm of the other hooked calls ordinary programs make often (dup,
-//! rename, chmod, unlink, bind, kill; `iterations / 10` rounds) and a real
-//! workload (`tar` of /usr/share into a pipe). Figures are medians over the
-//! rounds.
+//! rename, chmod, unlink, bind, kill; `iterations / 10` rounds), a read/write
+//! storm (64 bytes into a pipe and back, `iterations` times: the small I/O
+//! that kernel capture of MCP stdio through read/write hooks would tax for
+//! every process; the monitor hooks neither, its launch wrapper relays stdio
+//! instead) and a real workload (`tar` of /usr/share into a pipe). Figures
+//! are medians over the rounds.
 use std::{
     io::{BufRead as _, BufReader},
     path::Path,
@@ -19,7 +22,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{cargo, checked, root, setup, step};
+use crate::{cargo, checked, setup, step, target_dir};
 
 const WORKLOAD: &str = "tar -cf - /usr/share 2>/dev/null | wc -c >/dev/null";
 
@@ -37,7 +40,7 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
         "e2e",
         "--bins",
     ]))?;
-    let release = root().join("target/release");
+    let release = target_dir().join("release");
     let monitor = release.join("mcp-monitor");
     let storm = release.join("syscall-storm");
     let socket = std::env::temp_dir().join(format!("mcpmon-bench-{}.sock", std::process::id()));
@@ -48,13 +51,14 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
     std::fs::create_dir_all(&scratch)?;
     let mixed_iterations = (iterations / 10).max(1);
 
-    // results[configuration][load]: open storm ns, mixed storm ns, workload s.
-    let mut results: [[Vec<f64>; 3]; 4] = Default::default();
+    // results[configuration][load]: open storm ns, mixed storm ns, workload s,
+    // read/write storm ns.
+    let mut results: [[Vec<f64>; 4]; 4] = Default::default();
     let mut drop_warnings = 0;
     // The monitor's time from start to its `watching` line, per round.
     let mut ready_s = Vec::new();
     let mut verifier: Option<String> = None;
-    let loads = |via: &dyn Fn(&str) -> Option<Command>| -> anyhow::Result<[f64; 3]> {
+    let loads = |via: &dyn Fn(&str) -> Option<Command>| -> anyhow::Result<[f64; 4]> {
         Ok([
             storm_run(&storm, &[&iterations.to_string()], via("storm"))?,
             storm_run(
@@ -67,9 +71,10 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
                 via("storm"),
             )?,
             shell(WORKLOAD, via("tar"))?,
+            storm_run(&storm, &["--pipe", &iterations.to_string()], via("storm"))?,
         ])
     };
-    let mut record = |config: usize, figures: [f64; 3]| {
+    let mut record = |config: usize, figures: [f64; 4]| {
         for (load, v) in figures.into_iter().enumerate() {
             results[config][load].push(v);
         }
@@ -125,13 +130,14 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let m: Vec<[f64; 3]> = results
+    let m: Vec<[f64; 4]> = results
         .iter_mut()
         .map(|loads| {
             [
                 median(&mut loads[0]),
                 median(&mut loads[1]),
                 median(&mut loads[2]),
+                median(&mut loads[3]),
             ]
         })
         .collect();
@@ -154,17 +160,23 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
     println!(
         "open+close storm, {iterations} iterations; mixed storm (dup, dup2, rename ×2, chmod, \
          unlink, bind, kill 0, plus the unhooked calls between), {mixed_iterations} iterations; \
-         workload `{WORKLOAD}`; medians of {rounds} rounds"
+         workload `{WORKLOAD}`; read/write storm (64 bytes through a pipe and back), \
+         {iterations} iterations; medians of {rounds} rounds"
     );
     println!();
     println!(
-        "| configuration | storm ns/iter | × none | × floor | mixed ns/iter | × none | × floor | workload s | × none | × floor |"
+        "| configuration | storm ns/iter | × none | × floor | mixed ns/iter | × none | × floor | workload s | × none | × floor | read/write ns/iter | × none | × floor |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let per_iter = [iterations as f64, mixed_iterations as f64, 1.0];
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let per_iter = [
+        iterations as f64,
+        mixed_iterations as f64,
+        1.0,
+        iterations as f64,
+    ];
     for (i, name) in names.iter().enumerate() {
         let mut row = format!("| {name} |");
-        for load in 0..3 {
+        for load in 0..4 {
             let v = m[i][load] / per_iter[load];
             let v = if load == 2 {
                 format!("{v:.3}")
@@ -180,7 +192,11 @@ pub fn run(iterations: u64, rounds: usize, enforce: bool) -> anyhow::Result<()> 
         println!("{row}");
     }
     println!();
-    for (load, what) in [(0, "open storm"), (1, "mixed storm")] {
+    for (load, what) in [
+        (0, "open storm"),
+        (1, "mixed storm"),
+        (3, "read/write storm"),
+    ] {
         println!(
             "{what}: untagged ≤ floor + 3% → {:+.1}% over floor ({}); tagged ≤ 2× none → {:.2}× ({})",
             (m[2][load] / m[1][load] - 1.0) * 100.0,

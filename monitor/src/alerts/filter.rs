@@ -17,7 +17,15 @@ pub struct AlertFilter {
     /// The rule's name, a glob (`*SSH*`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Records of tool calls ([`CALL_RULE`], what `mcp-monitor calls`
+    /// shows) instead of alerts; without it, they are left out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub calls: bool,
 }
+
+/// The rule name of the records of tool calls: Informational, in the alert
+/// log and on the alert socket only.
+pub const CALL_RULE: &str = "MCP tool call";
 
 impl AlertFilter {
     /// Refuses a priority nobody knows.
@@ -38,6 +46,9 @@ impl AlertFilter {
     }
 
     pub fn matches(&self, a: &Alert) -> bool {
+        if (a.rule == CALL_RULE) != self.calls {
+            return false;
+        }
         if let Some(min) = self.min_priority.as_deref().and_then(Priority::parse)
             && a.priority > min
         {

@@ -58,6 +58,7 @@ fn mcp_of(s: &ServerInfo) -> AlertMcp {
         tag_source: Some(source_name(s.source).to_owned()),
         root_pid: Some(s.root_pid),
         roots: s.roots.clone(),
+        conversation: Default::default(),
     }
 }
 

@@ -18,8 +18,9 @@ pub mod suppress;
 mod tests;
 mod text;
 
-pub use filter::AlertFilter;
+pub use filter::{AlertFilter, CALL_RULE};
 pub use model::{
-    Alert, AlertMcp, AlertProcess, Ancestor, hostname, parse_rfc3339_nanos, rfc3339_nanos,
+    Alert, AlertConversation, AlertMcp, AlertProcess, Ancestor, hostname, parse_rfc3339_nanos,
+    rfc3339_nanos,
 };
-pub use text::render_text;
+pub use text::{render_call, render_text};

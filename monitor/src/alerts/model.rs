@@ -51,6 +51,89 @@ pub struct AlertMcp {
     pub root_pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roots: Vec<String>,
+    /// Which of the host's calls the event happened in (the `mcp.call.*`,
+    /// `mcp.method`, `mcp.tool.*`, `mcp.client.*` fields, at the same paths).
+    #[serde(flatten)]
+    pub conversation: AlertConversation,
+}
+
+/// The conversation fields of an alert's event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertConversation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<AlertCallState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub method: Vec<String>,
+    #[serde(default, skip_serializing_if = "AlertTool::is_empty")]
+    pub tool: AlertTool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<AlertClient>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertCallState {
+    pub state: String,
+}
+
+/// The calls in flight: `name` per tool call, `call_id` and `args` per call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertTool {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub name: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_id: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+impl AlertTool {
+    fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.call_id.is_empty() && self.args.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl AlertConversation {
+    pub fn of(ev: &Event) -> Self {
+        AlertConversation {
+            call: ev
+                .mcp_call_state
+                .clone()
+                .map(|state| AlertCallState { state }),
+            method: ev.mcp_method.clone(),
+            tool: AlertTool {
+                name: ev.mcp_tool_name.clone(),
+                call_id: ev.mcp_tool_call_id.clone(),
+                args: ev.mcp_tool_args.clone(),
+            },
+            client: (ev.mcp_client_name.is_some() || ev.mcp_client_version.is_some()).then(|| {
+                AlertClient {
+                    name: ev.mcp_client_name.clone(),
+                    version: ev.mcp_client_version.clone(),
+                }
+            }),
+            protocol_version: ev.mcp_protocol_version.clone(),
+        }
+    }
+
+    /// What a one-line rendering names: the tools, else the methods.
+    pub fn label(&self) -> Option<String> {
+        let names = if self.tool.name.is_empty() {
+            &self.method
+        } else {
+            &self.tool.name
+        };
+        (!names.is_empty()).then(|| names.join(","))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,6 +163,7 @@ impl AlertMcp {
             tag_source: None,
             root_pid: None,
             roots: Vec::new(),
+            conversation: AlertConversation::default(),
         }
     }
 }
@@ -103,6 +187,7 @@ impl Alert {
                 tag_source: ev.mcp_tag_source.clone(),
                 root_pid: ev.mcp_root_pid,
                 roots: ev.mcp_roots.clone(),
+                conversation: AlertConversation::of(ev),
             },
             process: Some(AlertProcess {
                 pid: ev.pid,

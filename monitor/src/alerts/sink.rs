@@ -78,6 +78,13 @@ impl AlertSink {
         }
     }
 
+    /// Sends the record of a tool call to the alert log and the alert socket
+    /// (for `mcp-monitor calls`), not to the terminal or the webhook: it is
+    /// a record of what happened, not an alert.
+    pub fn call_record(&mut self, record: Alert) {
+        self.send(record, &[SinkKind::Stdout, SinkKind::Webhook]);
+    }
+
     /// Raises a server's lifecycle alert (not throttled: see [`Gate`]).
     pub fn lifecycle(&mut self, alert: Alert) {
         self.send(alert, &[]);

@@ -87,6 +87,9 @@ const SENSITIVE_REFRESH: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_secs(1);
 /// How soon to look at the ring buffer again after a drain that found records.
 const REPOLL: Duration = Duration::from_millis(2);
+/// Relayed conversation messages waiting for the event loop; more are
+/// dropped (the relays count what they could not deliver).
+const CONVERSATION_QUEUE: usize = 4096;
 /// How long the sinks get to deliver and sync their last alerts at shutdown.
 const SINK_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -145,8 +148,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
     let tracking = startup::start_tracker(&config, &mut tags, previous_daemon, &opts.pids)?;
 
     let (tx, mut commands) = mpsc::channel::<TagCommand>(64);
+    let (conversations_tx, mut conversations) = mpsc::channel(CONVERSATION_QUEUE);
     let control_socket = config.control.socket.clone();
-    let server = control::serve(&control_socket, tx)?;
+    let server = control::serve(&control_socket, tx, conversations_tx)?;
     // SAFETY: the ring buffer owns its map fd, which stays open and the same for
     // as long as the AsyncFd holds it.
     let mut ring = unsafe { AsyncFd::register(events) }
@@ -185,6 +189,8 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
         failure_watch: Default::default(),
         counters: Counters::default(),
         actor,
+        conversations: Default::default(),
+        tools: Box::new(crate::mcp::IgnoreToolsLists),
     };
     pipeline.say_enforcement();
     enforcement::sync_policies(&mut enforce, &pipeline);
@@ -228,6 +234,9 @@ async fn run_async(opts: RunOptions) -> anyhow::Result<i32> {
                 enforcement::sync_policies(&mut enforce, &pipeline);
                 let _ = cmd.reply.send(result);
                 pipeline.lifecycle_alerts();
+            }
+            Some(cmd) = conversations.recv() => {
+                pipeline.conversation(cmd);
             }
             _ = tick.tick() => {
                 notifier.tick(Instant::now());

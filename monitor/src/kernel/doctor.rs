@@ -396,6 +396,7 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
              (fd.name_source says so)",
         ),
     });
+    rows.extend(prevent_rows(c, offsets));
     rows.push(match &c.tracefs {
         Some(p) => row("tracefs", Avail::Yes, format!("mounted at {}", p.display())),
         None if tracefs_unmounted(c) => row(
@@ -465,6 +466,52 @@ fn rows(c: &Capabilities, offsets: &Result<monitor_common::KernelOffsets, String
     });
     rows.push(check_row("memlock rlimit", &memlock_check(c), false));
     rows
+}
+
+/// What prevent mode (`run --enforce`) can do here: decide in the kernel,
+/// fail a file's open, refuse a connect.
+fn prevent_rows(
+    c: &Capabilities,
+    offsets: &Result<monitor_common::KernelOffsets, String>,
+) -> Vec<Row> {
+    let identity = matches!(offsets, Ok(o) if o.identity == 1);
+    let lsm = c.bpf_lsm.avail == Avail::Yes;
+    vec![
+        if identity {
+            row(
+                "prevent mode in the kernel",
+                Avail::Yes,
+                "rules on files, execs, connects and syscalls are decided at the call (SIGKILL before it returns)",
+            )
+        } else {
+            row(
+                "prevent mode in the kernel",
+                Avail::No,
+                "offsets of a file's identity missing from BTF: every action is taken from user space, after the call",
+            )
+        },
+        row(
+            "  deny a file's open",
+            Avail::from(identity && lsm),
+            if lsm {
+                "BPF LSM file_open: a denied open fails with EPERM"
+            } else {
+                "needs BPF LSM: `deny` on files kills instead"
+            },
+        ),
+        match crate::probes::enforce::cgroup2_root() {
+            Some(root) => row(
+                "  refuse a connect",
+                Avail::Yes,
+                format!("cgroup v2 connect hooks on {root}"),
+            ),
+            None => row(
+                "  refuse a connect",
+                Avail::No,
+                "no cgroup v2 hierarchy mounted: connect rules kill, and the connection may leave first",
+            ),
+        },
+    ]
 }
 
 fn check_json(c: &Check) -> Value {

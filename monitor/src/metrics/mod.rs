@@ -112,6 +112,10 @@ pub struct AlertFigures {
 pub struct TrackingFigures {
     pub tagged_processes: u64,
     pub servers: u64,
+    /// Stdio conversations the launch wrappers relay now.
+    pub conversations: u64,
+    /// Their messages and what was lost or cut of them, by kind.
+    pub conversation_messages: Tally,
 }
 
 /// One metric family: name, help, type, samples.
@@ -222,6 +226,20 @@ impl Snapshot {
         let m = "mcp_monitor_servers";
         f.head(m, "gauge", "MCP servers running now.")
             .sample(m, &[], self.tracking.servers);
+        let m = "mcp_monitor_conversations";
+        f.head(
+            m,
+            "gauge",
+            "Stdio conversations of MCP servers the launch wrappers relay now.",
+        )
+        .sample(m, &[], self.tracking.conversations);
+        let m = "mcp_monitor_conversation_messages_total";
+        f.head(
+            m,
+            "counter",
+            "Relayed JSON-RPC messages (kind=message) and what was lost of them: copies the relays dropped (relay_dropped), lines that were not JSON-RPC (not_json), messages cut at 64 KiB (cut), calls forgotten unanswered (evicted).",
+        )
+        .tally(m, "kind", &self.tracking.conversation_messages);
         let m = "mcp_monitor_rules_loaded";
         f.head(m, "gauge", "Detection rules in the running set.")
             .sample(m, &[], self.rules_loaded);
@@ -374,6 +392,7 @@ mod tests {
             tracking: TrackingFigures {
                 tagged_processes: 3,
                 servers: 2,
+                ..Default::default()
             },
             rules_loaded: 31,
             ..Default::default()

@@ -210,7 +210,7 @@ pub fn attach_connect_hooks(ebpf: &mut Ebpf) -> anyhow::Result<()> {
 
 /// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or
 /// `/sys/fs/cgroup/unified` on hybrid systems).
-fn cgroup2_root() -> Option<String> {
+pub fn cgroup2_root() -> Option<String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts.lines().find_map(|l| {
         let mut f = l.split_whitespace();

@@ -9,7 +9,7 @@
 //!   other two.
 pub mod activity;
 pub mod cgroups;
-mod clock;
+pub mod clock;
 mod enrich;
 pub mod hosts;
 pub mod lifecycle;
@@ -173,6 +173,7 @@ impl Tracker {
                 .filter(|p| table.get(*p).is_some_and(|i| i.server_id != 0))
                 .count() as u64,
             servers: self.tagger.lifecycle.live() as u64,
+            ..Default::default()
         }
     }
 

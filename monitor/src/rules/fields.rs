@@ -162,6 +162,14 @@ catalogue! {
     McpReconCount, "mcp.recon.count", Int, false, "execve of a discovery command (list mcp_discovery_binaries): how many distinct discovery commands the server ran in the last 10 seconds, this one included. Absent for other events.";
     McpReconCommands, "mcp.recon.commands", StrList, false, "execve of a discovery command: the distinct discovery commands the server ran in the last 10 seconds, sorted.";
     McpInRoots, "mcp.in_roots", Bool, false, "fd.name lies under one of mcp.roots (absent when the server has no roots or the event has no path).";
+    McpCallState, "mcp.call.state", Str, false, "in_call: the event happened while the server's host had a request in flight (a tools/call, resources/read, ...); idle: outside any (background work, before the first request; start-up usually happens while initialize is in flight); unobserved: the server's conversation is not seen (it was not started through mcp-monitor launch: tagged by pid, pattern, cgroup or as a host's child, or a Streamable-HTTP server).";
+    McpMethod, "mcp.method", StrList, false, "The JSON-RPC methods of the requests in flight at the event's time (tools/call, resources/read, prompts/get, ...), oldest first; = matches any of them. Absent outside calls.";
+    McpToolName, "mcp.tool.name", StrList, false, "The tools of the tools/call requests in flight at the event's time (usually one: mcp.tool.name = read_text_file). Absent outside tool calls and for unobserved servers.";
+    McpToolCallId, "mcp.tool.call_id", StrList, false, "The JSON-RPC ids of the requests in flight, in the order of mcp.method (a number as written, a string as is).";
+    McpToolArgs, "mcp.tool.args", StrList, false, "The arguments of the requests in flight as JSON text (a resource's uri, a prompt's name), in the order of mcp.method; redacted like command lines and cut to 512 bytes (1 KiB of a message over 64 KiB).";
+    McpClientName, "mcp.client.name", Str, false, "The AI host's MCP client name, as its initialize request said (clientInfo.name).";
+    McpClientVersion, "mcp.client.version", Str, false, "The client's version (clientInfo.version).";
+    McpProtocolVersion, "mcp.protocol_version", Str, false, "The MCP protocol version of the session (the server's initialize answer, else the client's request).";
     ContainerId, "container.id", Str, false, "Container id, when the process runs in one.";
 }
 
@@ -368,6 +376,14 @@ impl FieldRef {
                 }
                 _ => Absent,
             },
+            Field::McpCallState => s(ev.mcp_call_state.as_ref()),
+            Field::McpMethod => StrList(&ev.mcp_method),
+            Field::McpToolName => StrList(&ev.mcp_tool_name),
+            Field::McpToolCallId => StrList(&ev.mcp_tool_call_id),
+            Field::McpToolArgs => StrList(&ev.mcp_tool_args),
+            Field::McpClientName => s(ev.mcp_client_name.as_ref()),
+            Field::McpClientVersion => s(ev.mcp_client_version.as_ref()),
+            Field::McpProtocolVersion => s(ev.mcp_protocol_version.as_ref()),
             Field::ContainerId => s(ev.container_id.as_ref()),
         }
     }

@@ -3,27 +3,33 @@
 //! `syscall-storm N [PATH]` opens and closes PATH (default /etc/hostname) N
 //! times; `syscall-storm --mixed N DIR` runs N rounds of the other calls the
 //! monitor hooks that ordinary programs make often (dup/dup2, rename, chmod,
-//! unlink, bind, kill with signal 0) on files in DIR. Either prints the elapsed
-//! nanoseconds.
+//! unlink, bind, kill with signal 0) on files in DIR; `syscall-storm --pipe N`
+//! writes 64 bytes into a pipe and reads them back N times (the small I/O a
+//! read/write hook would tax). Each prints the elapsed nanoseconds.
 use std::{ffi::CString, time::Instant};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mixed = args.first().is_some_and(|a| a == "--mixed");
-    if mixed {
+    let pipe = args.first().is_some_and(|a| a == "--pipe");
+    if mixed || pipe {
         args.remove(0);
     }
     let n: u64 = args
         .first()
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| {
-            eprintln!("usage: syscall-storm N [PATH] | syscall-storm --mixed N DIR");
+            eprintln!(
+                "usage: syscall-storm N [PATH] | syscall-storm --mixed N DIR | syscall-storm --pipe N"
+            );
             std::process::exit(2)
         });
     let start = Instant::now();
     if mixed {
         let dir = args.get(1).map_or("/tmp", String::as_str);
         mixed_storm(n, dir);
+    } else if pipe {
+        pipe_storm(n);
     } else {
         let path = args.get(1).map_or("/etc/hostname", String::as_str);
         open_storm(n, &CString::new(path).expect("path"));
@@ -40,6 +46,21 @@ fn open_storm(n: u64, path: &CString) {
                 libc::close(fd);
             }
         }
+    }
+}
+
+fn pipe_storm(n: u64) {
+    let mut fds = [0; 2];
+    let mut buf = [7u8; 64];
+    // SAFETY: a valid fd array and buffer; the pipe is this process's own.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        for _ in 0..n {
+            libc::write(fds[1], buf.as_ptr().cast(), buf.len());
+            libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+        }
+        libc::close(fds[0]);
+        libc::close(fds[1]);
     }
 }
 

@@ -67,6 +67,11 @@ impl Default for Enricher {
 }
 
 impl Enricher {
+    /// The clock kernel stamps are converted with.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Says which gone processes were earlier daemons of this monitor.
     pub fn set_previous_daemons(&mut self, pids: Vec<u32>) {
         self.monitor_pids = pids;

@@ -1,16 +1,18 @@
 //! The control socket: how `mcp-monitor launch` asks the daemon to tag it.
 //!
-//! One JSON request line, one JSON response line. The pid that gets tagged is
+//! One JSON request line, one JSON response line, except for a conversation
+//! (see [`conversation`]), which streams. The pid that gets tagged is
 //! the peer's, taken from the socket credentials (SO_PEERCRED), never from the
 //! message: a client can tag itself and nothing else, and there is no way to
 //! untag. The socket is world-writable for that reason: tagging yourself only
 //! makes you watched.
+pub mod conversation;
 use std::{os::unix::fs::PermissionsExt as _, path::Path, time::Duration};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{UnixListener, UnixStream},
     sync::{mpsc, oneshot},
 };
@@ -42,6 +44,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 pub enum Request {
     /// Tag the calling process as MCP server `name`.
     Tag { name: String, host: Option<String> },
+    /// The launch wrapper's relay: the stdio conversation of the server the
+    /// calling process is about to become, as a stream of
+    /// [`crate::mcp::jsonrpc::Stamped`] lines.
+    Conversation,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -92,6 +98,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 pub fn serve(
     path: &Path,
     commands: mpsc::Sender<TagCommand>,
+    conversations: mpsc::Sender<conversation::Command>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -105,6 +112,7 @@ pub fn serve(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
     let open = PerUid::default();
+    let streams = PerUid::default();
     let registrations = Registrations::default();
     Ok(tokio::spawn(async move {
         loop {
@@ -122,11 +130,23 @@ pub fn serve(
                 continue;
             };
             let commands = commands.clone();
+            let conversations = conversations.clone();
             let registrations = registrations.clone();
+            let streams = streams.clone();
             tokio::spawn(async move {
-                let _slot = slot;
                 let handled = handle(stream, uid, commands, registrations);
-                let _ = tokio::time::timeout(Duration::from_secs(5), handled).await;
+                let Ok(Some((stream, pid))) =
+                    tokio::time::timeout(Duration::from_secs(5), handled).await
+                else {
+                    return;
+                };
+                // A conversation lasts as long as its server: it leaves the
+                // short-lived connections' slot for one of its own.
+                drop(slot);
+                let Some(_slot) = streams.admit_up_to(uid, conversation::MAX_PER_UID) else {
+                    return;
+                };
+                conversation::serve(stream, pid, conversations).await;
             });
         }
     }))
@@ -144,9 +164,13 @@ struct Slot {
 
 impl PerUid {
     fn admit(&self, uid: u32) -> Option<Slot> {
+        self.admit_up_to(uid, MAX_PER_UID)
+    }
+
+    fn admit_up_to(&self, uid: u32, max: usize) -> Option<Slot> {
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(uid).or_default();
-        if *n >= MAX_PER_UID {
+        if *n >= max {
             return None;
         }
         *n += 1;
@@ -202,23 +226,26 @@ impl Drop for Slot {
     }
 }
 
+/// Answers a one-line request; a conversation's stream is handed back with
+/// its peer's pid instead.
 async fn handle(
-    stream: UnixStream,
+    mut stream: UnixStream,
     uid: u32,
     commands: mpsc::Sender<TagCommand>,
     registrations: Registrations,
-) {
+) -> Option<(UnixStream, u32)> {
     let pid = stream
         .peer_cred()
         .ok()
         .and_then(|c| c.pid())
         .map(|p| p as u32);
-    let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    let read_ok = BufReader::new(read.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .await
-        .is_ok();
+    let (read_ok, line) = read_request(&mut stream).await;
+    if let (Some(pid), true) = (pid, read_ok)
+        && matches!(serde_json::from_str(line.trim()), Ok(Request::Conversation))
+    {
+        return Some((stream, pid));
+    }
+    let (_, mut write) = stream.into_split();
     let result = match (pid, read_ok) {
         (None, _) => Err("the peer's pid is not available".to_owned()),
         (_, false) => Err("could not read the request".to_owned()),
@@ -239,6 +266,26 @@ async fn handle(
     let mut out = serde_json::to_string(&response).unwrap_or_default();
     out.push('\n');
     let _ = write.write_all(out.as_bytes()).await;
+    None
+}
+
+/// Reads the request line byte by byte, so that nothing after it (a
+/// conversation's first messages) is taken from the stream.
+async fn read_request(stream: &mut UnixStream) -> (bool, String) {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while (line.len() as u64) < MAX_REQUEST {
+        match stream.read(&mut byte).await {
+            Ok(0) => break,
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => return (false, String::new()),
+        }
+    }
+    match String::from_utf8(line) {
+        Ok(s) => (true, s),
+        Err(_) => (false, String::new()),
+    }
 }
 
 /// Answers one request; `admit` says whether its user may register another
@@ -251,7 +298,9 @@ async fn answer(
 ) -> Result<u32, String> {
     let request: Request =
         serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))?;
-    let Request::Tag { name, host } = request;
+    let Request::Tag { name, host } = request else {
+        return Err("a conversation is not a one-line request".to_owned());
+    };
     validate_name(&name)?;
     if let Some(h) = &host {
         validate_name(h)?;
@@ -279,6 +328,7 @@ async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
 
     #[test]
     fn names_with_invisible_or_direction_characters_are_refused() {
@@ -355,7 +405,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mcpmon-ctl-{}", std::process::id()));
         let path = dir.join("c.sock");
         let (tx, mut rx) = mpsc::channel(4);
-        let server = serve(&path, tx).unwrap();
+        let (ctx, _crx) = mpsc::channel(4);
+        let server = serve(&path, tx, ctx).unwrap();
         let daemon = tokio::spawn(async move {
             let cmd = rx.recv().await.unwrap();
             let pid = cmd.pid;
@@ -382,7 +433,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mcpmon-ctl2-{}", std::process::id()));
         let path = dir.join("c.sock");
         let (tx, mut rx) = mpsc::channel(4);
-        let server = serve(&path, tx).unwrap();
+        let (ctx, _crx) = mpsc::channel(4);
+        let server = serve(&path, tx, ctx).unwrap();
         for request in [
             "{\"op\":\"tag\",\"name\":\"fs\",\"pid\":1}\n",
             "{\"op\":\"untag\",\"pid\":1}\n",

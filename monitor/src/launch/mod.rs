@@ -1,8 +1,14 @@
 //! `mcp-monitor launch --name NAME -- CMD ARGS…`: the wrapper a user puts in an
 //! AI host's MCP configuration. It asks the daemon to tag its own pid, then
-//! execs CMD in place (same pid, nothing in between), so everything CMD does is
-//! watched from its first instruction. It never touches stdin or stdout: those
-//! belong to the MCP stdio transport.
+//! execs CMD in place (same pid), so everything CMD does is watched from its
+//! first instruction, the host's child exits with the server's status, and
+//! signals reach the server directly.
+//!
+//! When a daemon follows it, the server's stdin and stdout go through a relay
+//! ([`relay`]) that copies the bytes unchanged and tells the daemon each
+//! JSON-RPC message, so events can name the tool call they happened in.
+pub mod relay;
+
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     os::unix::{net::UnixStream, process::CommandExt as _},
@@ -59,6 +65,26 @@ pub fn launch(opts: &LaunchOptions) -> i32 {
         );
         return 2;
     };
+    // The relay first: forked before the registration, it is not tagged.
+    if let Some(daemon) = relay::connect(opts.socket) {
+        match relay::start(daemon) {
+            Ok(ends) => {
+                // SAFETY: making the pipes this process's stdin and stdout;
+                // the originals are closed when `ends` drops.
+                let ok = unsafe {
+                    libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&ends.stdin), 0) >= 0
+                        && libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&ends.stdout), 1) >= 0
+                };
+                if !ok {
+                    eprintln!("mcp-monitor launch: cannot set up the stdio relay");
+                    return 1;
+                }
+            }
+            Err(e) => eprintln!(
+                "mcp-monitor launch: warning: no stdio relay ({e}); tool calls will not be attributed"
+            ),
+        }
+    }
     match register(opts) {
         Ok(id) => log::debug!("tagged as MCP server {} (id {id})", opts.name),
         Err(e) if opts.require_monitor => {
