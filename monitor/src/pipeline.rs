@@ -67,6 +67,8 @@ pub struct Counters {
     started: Instant,
     events: Tally,
     reloads: Tally,
+    /// Rules' actions by result (`killed`, `skipped`, …, `would`).
+    actions: Tally,
 }
 
 impl Default for Counters {
@@ -75,6 +77,7 @@ impl Default for Counters {
             started: Instant::now(),
             events: Tally::default(),
             reloads: Tally::default(),
+            actions: Tally::default(),
         }
     }
 }
@@ -340,6 +343,7 @@ impl Pipeline {
             },
             rules_loaded: self.detector.rules().rules().len() as u64,
             rule_reloads: self.counters.reloads.clone(),
+            actions: self.counters.actions.clone(),
         }
     }
 
@@ -466,6 +470,9 @@ impl Pipeline {
                 continue;
             }
             let acted = act(&mut self.actor, &self.tracker, &self.tags, rule, sid, ev);
+            if let Some(o) = &acted {
+                self.counters.actions.add(o.kind(), 1);
+            }
             self.conversations.alert_raised(ev, rule.name());
             self.alerts.raise_match(rule, ev, acted.as_ref());
         }
@@ -502,6 +509,13 @@ fn act(
     let action = rule.action()?;
     let id = sid.unwrap_or(0);
     let tag_of = |pid: u32| TagStore::get(tags, pid).map(|t| t.server_id);
+    let tagged = || -> Vec<u32> {
+        tags.entries()
+            .into_iter()
+            .filter(|(_, t)| t.server_id == id && id != 0)
+            .map(|(pid, _)| pid)
+            .collect()
+    };
     let scene = Scene {
         server_id: id,
         server: ev.mcp_server.as_deref().unwrap_or(""),
@@ -510,6 +524,7 @@ fn act(
         enforce: sid.is_none_or(|id| tracker.enforcement_of(id).enabled),
         table: &tracker.table,
         tag_of: &tag_of,
+        tagged: &tagged,
     };
     Some(actor.act(rule.name(), action, ev, &scene, Instant::now()))
 }

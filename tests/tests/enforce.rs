@@ -5,6 +5,7 @@
 //! left alone, an `allow` exception silences the rule for that server only,
 //! and a normal session of the real filesystem server is not touched.
 use std::{
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -28,7 +29,17 @@ const MARKER_RULES: &str = r#"
   output: MCP server %mcp.server ran the marker (process=%proc.name cmdline=%proc.cmdline)
   priority: warning
   action: kill-server
+
+- rule: Enforce test storm marker run by MCP server
+  desc: A process of an MCP server ran sh with the storm test's marker argument.
+  condition: >
+    mcp_process and spawned_process and proc.name = sh
+    and proc.cmdline contains "storm-marker"
+  output: MCP server %mcp.server ran a storm marker (pid=%proc.pid cmdline=%proc.cmdline)
+  priority: warning
+  action: kill
 "#;
+const STORM_RULE: &str = "Enforce test storm marker run by MCP server";
 
 /// A HOME under /home with a fake SSH key.
 fn planted_home() -> TempDir {
@@ -47,6 +58,11 @@ fn planted_home() -> TempDir {
 /// Starts the daemon with `--servers-dir` holding `policies` (name, YAML)
 /// and the marker rule, enforcing when `enforce`.
 fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
+    daemon_with(work, enforce, policies, &[])
+}
+
+/// [`daemon`] with more `run` arguments.
+fn daemon_with(work: &Path, enforce: bool, policies: &[(&str, String)], more: &[&str]) -> Daemon {
     let servers = work.join("servers.d");
     std::fs::create_dir_all(&servers).unwrap();
     for (name, yaml) in policies {
@@ -63,9 +79,10 @@ fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
     if enforce {
         args.push("--enforce");
     }
+    args.extend(more);
     let d = Daemon::start_configured(DEFAULT_CONFIG, &args);
     let mode = if enforce { "enforce mode" } else { "dry run" };
-    assert!(d.stderr_text().contains(mode), "{}", d.stderr_text());
+    assert!(d.wait_for_stderr(WAIT, mode), "{}", d.stderr_text());
     d
 }
 
@@ -73,15 +90,23 @@ fn daemon(work: &Path, enforce: bool, policies: &[(&str, String)]) -> Daemon {
 /// then writes `host-alive` to `done` when the server has ended. The server
 /// writes its background sleeper's pid to `pids`, then runs the marker (a
 /// `sh` that becomes a sleeper too: the alert's process).
-fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, PathBuf, PathBuf) {
+fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Host, PathBuf, PathBuf) {
     let pids = work.join(format!("{name}.pids"));
-    let done = work.join(format!("{name}.done"));
     // The marker is put together at run time: the root's own command line
     // must not contain it.
     let server = format!(
         "sleep 600 & echo $! > {pids}; m=enforce; sh -c 'exec sleep 600' $m-marker; wait",
         pids = pids.display()
     );
+    let (child, done) = host_running(daemon, name, &server, work);
+    (child, pids, done)
+}
+
+/// A host (`sh`) that starts the server NAME running the shell script
+/// `server` through the launch wrapper, then writes `host-alive` to the
+/// returned file when the server has ended.
+fn host_running(daemon: &Daemon, name: &str, server: &str, work: &Path) -> (Host, PathBuf) {
+    let done = work.join(format!("{name}.done"));
     let host = format!(
         "'{bin}' launch --name {name} --control-socket '{sock}' -- sh -c \"$0\"; echo host-alive > '{done}'",
         bin = monitor_bin().display(),
@@ -96,9 +121,30 @@ fn host_with_marked_server(daemon: &Daemon, name: &str, work: &Path) -> (Child, 
         .stdout(Stdio::null())
         // The host shell reports its killed child: not the test's output.
         .stderr(Stdio::null())
+        // A group of its own, for the guard to end whatever a failed test
+        // leaves running.
+        .process_group(0)
         .spawn()
         .unwrap();
-    (child, pids, done)
+    (Host(child), done)
+}
+
+/// The host and, through its process group, the server it started: what is
+/// left of them is killed when the test ends, passed or failed.
+struct Host(Child);
+
+impl Host {
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group this test started.
+        unsafe { libc::killpg(self.0.id() as i32, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
 }
 
 /// The server's processes: the sleeper in `file` (once written), the
@@ -308,6 +354,14 @@ fn an_allow_exception_silences_the_rule_for_that_server_only() {
     let a = alert_of(&d, SSH_RULE, "other");
     assert_eq!(s(&a, "action"), "kill", "{a}");
     assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    // The process killed was the server's root: its exit names the rule,
+    // wherever the kill was decided.
+    let exit = d
+        .wait_for_alert(WAIT, |a| {
+            s(a, "rule") == "MCP server exited" && a["mcp"]["server"] == "other"
+        })
+        .expect("an exit alert");
+    assert_eq!(exit["output_fields"]["mcp.killed_by"], SSH_RULE, "{exit}");
     let for_deploy: Vec<Value> = d
         .alerts()
         .into_iter()
@@ -370,4 +424,127 @@ fn a_normal_filesystem_session_in_enforce_mode_is_not_touched() {
         exit["output_fields"].get("mcp.killed_by").is_none(),
         "{exit}"
     );
+}
+
+#[test]
+fn an_action_storm_is_cut_at_the_limit_and_reported_once() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-storm");
+    let d = daemon_with(work.path(), true, &[], &["--enforce-max-actions", "3"]);
+    // Five processes trip a kill rule decided in user space at once (each
+    // its own command line: repeats of one alert would be suppressed).
+    let server = "m=storm; for i in 1 2 3 4 5; do sh -c 'exec sleep 600' $m-marker-$i & done; wait";
+    let (mut host, _done) = host_running(&d, "storm", server, work.path());
+    let started = Instant::now();
+    let alerts = loop {
+        let alerts: Vec<Value> = d
+            .alerts()
+            .into_iter()
+            .filter(|a| s(a, "rule") == STORM_RULE && a["mcp"]["server"] == "storm")
+            .collect();
+        if alerts.len() >= 5 {
+            break alerts;
+        }
+        assert!(started.elapsed() < WAIT, "5 alerts: {alerts:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let results: Vec<&str> = alerts.iter().map(|a| s(a, "action.result")).collect();
+    let killed = results.iter().filter(|r| **r == "killed").count();
+    let limited = results
+        .iter()
+        .filter(|r| **r == "skipped: rate-limited")
+        .count();
+    assert_eq!((killed, limited), (3, 2), "{results:?}");
+    let storm = d
+        .wait_for_alert(WAIT, |a| s(a, "rule") == "Enforcement actions rate-limited")
+        .expect("the storm reported");
+    assert_eq!(storm["mcp"]["server"], "storm", "{storm}");
+    assert_eq!(storm["output_fields"]["monitor.max_actions"], 3, "{storm}");
+    // The ones over the limit still run; the test ends them and the server.
+    let pid = |a: &Value| a["process"]["pid"].as_u64().unwrap() as u32;
+    let mut left: Vec<u32> = alerts
+        .iter()
+        .filter(|a| s(a, "action.result") == "skipped: rate-limited")
+        .map(pid)
+        .collect();
+    assert!(left.iter().all(|p| running(*p)), "{left:?}");
+    for a in alerts.iter().filter(|a| s(a, "action.result") == "killed") {
+        wait_until("a killed marker ended", || !running(pid(a)));
+    }
+    left.push(alerts[0]["mcp"]["root_pid"].as_u64().unwrap() as u32);
+    end(&left);
+    assert!(host.wait().unwrap().success());
+    let reports = d
+        .alerts()
+        .into_iter()
+        .filter(|a| s(a, "rule") == "Enforcement actions rate-limited")
+        .count();
+    assert_eq!(reports, 1, "one report per storm");
+}
+
+#[test]
+fn enforcement_turned_on_in_the_config_file_acts_after_sighup() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-sighup");
+    let d = daemon(work.path(), false, &[]);
+    let config = d.dir().join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}enforcement:\n  enabled: true\n")).unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        d.wait_for_stderr(WAIT, "enforce mode: rules' actions act"),
+        "{}",
+        d.stderr_text()
+    );
+    let (mut host, pids, done) = host_with_marked_server(&d, "late", work.path());
+    let a = alert_of(&d, MARKER_RULE, "late");
+    assert_eq!(s(&a, "action"), "kill-server", "{a}");
+    assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    for pid in tree_of(&pids, &a) {
+        wait_until(&format!("pid {pid} of the server ended"), || !running(pid));
+    }
+    assert!(host.wait().unwrap().success());
+    assert!(done.exists());
+}
+
+#[test]
+fn kill_server_decided_in_the_kernel_ends_the_rest_of_the_tree_from_user_space() {
+    if !privileged("enforce") {
+        return;
+    }
+    let work = TempDir::new("enforce-kernel-tree");
+    let home = planted_home();
+    // The SSH rule, decided at the open, ends the whole server.
+    let rules = work.path().join("tree.yaml");
+    std::fs::write(
+        &rules,
+        format!("- rule: {SSH_RULE}\n  action: kill-server\n  override:\n    action: replace\n"),
+    )
+    .unwrap();
+    let d = daemon_with(
+        work.path(),
+        true,
+        &[],
+        &["--rules", rules.to_str().unwrap()],
+    );
+    let pids = work.path().join("tree.pids");
+    let server = format!(
+        "sleep 600 & echo $! > {pids}; cat '{key}' > /dev/null; wait",
+        pids = pids.display(),
+        key = home.path().join(".ssh/id_rsa").display()
+    );
+    let (mut host, done) = host_running(&d, "tree", &server, work.path());
+    let a = alert_of(&d, SSH_RULE, "tree");
+    assert_eq!(s(&a, "action"), "kill-server", "{a}");
+    assert_eq!(s(&a, "action.result"), "killed", "{a}");
+    assert_eq!(s(&a, "action.latency"), "kernel", "{a}");
+    for pid in tree_of(&pids, &a) {
+        wait_until(&format!("pid {pid} of the server ended"), || !running(pid));
+    }
+    assert!(host.wait().unwrap().success());
+    assert!(done.exists(), "the host went on");
 }

@@ -8,7 +8,10 @@
 //! [`RateLimit`] agree and after checking that the pid still names the
 //! process of the event (tagged for the server, started no later than the
 //! event). `deny` cannot be done from user space: it kills instead.
-use std::{collections::HashMap, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
 
 use super::{
     Action, EnforcementConfig,
@@ -16,6 +19,10 @@ use super::{
     safety::{Admit, RateLimit, Safety},
 };
 use crate::{event::Event, procs::table::ProcessTable};
+
+/// How often kill-server looks for the server's processes again (children
+/// forked while it was killing their parents).
+const TREE_PASSES: usize = 3;
 
 /// What a rule's action did, for its alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +32,17 @@ pub struct Outcome {
     /// `killed`, `denied`, `failed: …`, `skipped: …`; `None` in dry run.
     pub result: Option<String>,
     pub latency: Option<Latency>,
+}
+
+impl Outcome {
+    /// The result without its reason, for metrics: `killed`, `denied`,
+    /// `failed`, `skipped`, or `would` in dry run.
+    pub fn kind(&self) -> &str {
+        match &self.result {
+            None => "would",
+            Some(r) => r.split(':').next().unwrap_or(r),
+        }
+    }
 }
 
 /// The event's server as the tracker knows it.
@@ -39,6 +57,9 @@ pub struct Scene<'a> {
     pub table: &'a ProcessTable,
     /// The server id the kernel's tag map gives a pid now.
     pub tag_of: &'a dyn Fn(u32) -> Option<u32>,
+    /// Every pid the kernel's tag map gives this server now (read only for
+    /// kill-server).
+    pub tagged: &'a dyn Fn() -> Vec<u32>,
 }
 
 /// A storm of actions the rate limit cut short, to report once.
@@ -256,37 +277,49 @@ impl Actor {
         if let Some(skipped) = self.admit(rule, scene, now) {
             return skipped;
         }
-        let mut pids: Vec<u32> = scene
-            .table
-            .pids()
-            .filter(|p| {
-                scene
-                    .table
-                    .get(*p)
-                    .is_some_and(|i| i.server_id == scene.server_id)
-            })
-            .collect();
-        pids.sort_unstable();
-        // The root first: a server that respawns its workers loses its head.
-        pids.retain(|p| *p != scene.root_pid);
-        pids.insert(0, scene.root_pid);
         let (mut killed, mut first_problem) = (0, None);
-        for pid in pids.into_iter().filter(|p| Some(*p) != done) {
-            let tag = (scene.tag_of)(pid);
-            if let Err(r) = self.safety.check(pid, scene.server_id, tag, scene.host_pid) {
-                // The root's exit already ended its tag: nothing to say.
-                if tag.is_some() || pid != scene.root_pid {
-                    first_problem.get_or_insert_with(|| format!("skipped: {}", r.as_str()));
-                }
-                continue;
+        let mut seen: HashSet<u32> = done.into_iter().collect();
+        // A process may fork between the look and the kill: its child is
+        // tagged by the kernel, and the next pass finds it.
+        for _ in 0..TREE_PASSES {
+            let mut pids: Vec<u32> = scene
+                .table
+                .pids()
+                .filter(|p| {
+                    scene
+                        .table
+                        .get(*p)
+                        .is_some_and(|i| i.server_id == scene.server_id)
+                })
+                .chain((scene.tagged)())
+                .chain([scene.root_pid])
+                .filter(|p| seen.insert(*p))
+                .collect();
+            if pids.is_empty() {
+                break;
             }
-            let known_start = scene.table.get(pid).map_or(0, |p| p.start_time);
-            let (sid, tag_of) = (scene.server_id, scene.tag_of);
-            let verify = move || same_process(pid, sid, tag_of, known_start, u64::MAX);
-            match self.killer.kill(pid, &verify) {
-                Ok(()) => killed += 1,
-                Err(e) => {
-                    first_problem.get_or_insert_with(|| format!("failed: {e}"));
+            pids.sort_unstable();
+            // The root first: a server that respawns its workers loses its head.
+            if let Some(i) = pids.iter().position(|p| *p == scene.root_pid) {
+                pids[..=i].rotate_right(1);
+            }
+            for pid in pids {
+                let tag = (scene.tag_of)(pid);
+                if let Err(r) = self.safety.check(pid, scene.server_id, tag, scene.host_pid) {
+                    // Untagged: gone (its exit ended its tag), nothing to say.
+                    if tag.is_some() {
+                        first_problem.get_or_insert_with(|| format!("skipped: {}", r.as_str()));
+                    }
+                    continue;
+                }
+                let known_start = scene.table.get(pid).map_or(0, |p| p.start_time);
+                let (sid, tag_of) = (scene.server_id, scene.tag_of);
+                let verify = move || same_process(pid, sid, tag_of, known_start, u64::MAX);
+                match self.killer.kill(pid, &verify) {
+                    Ok(()) => killed += 1,
+                    Err(e) => {
+                        first_problem.get_or_insert_with(|| format!("failed: {e}"));
+                    }
                 }
             }
         }

@@ -91,6 +91,9 @@ pub struct Snapshot {
     pub tracking: TrackingFigures,
     pub rules_loaded: u64,
     pub rule_reloads: Tally,
+    /// Rules' actions, by result: killed, denied, failed, skipped, would
+    /// (dry run).
+    pub actions: Tally,
 }
 
 /// The alert sink's figures (`AlertSink::figures`).
@@ -243,6 +246,13 @@ impl Snapshot {
         let m = "mcp_monitor_rule_reloads_total";
         f.head(m, "counter", "Rule reloads, by result (ok, rejected).")
             .tally(m, "result", &self.rule_reloads);
+        let m = "mcp_monitor_actions_total";
+        f.head(
+            m,
+            "counter",
+            "Rules' actions, by result (killed, denied, failed, skipped; would in dry run).",
+        )
+        .tally(m, "result", &self.actions);
         if !self.alerts.sinks.is_empty() {
             let m = "mcp_monitor_sink_queue_depth";
             f.head(m, "gauge", "Alerts waiting in each sink's queue.");
@@ -397,6 +407,7 @@ mod tests {
         s.alerts.suppressed.add("Marker", 199);
         s.alerts.throttled.add("noisy", 4);
         s.rule_reloads.add("ok", 1);
+        s.actions.add("killed", 2);
         s.alerts.sinks.push(SinkFigures {
             name: "stdout".into(),
             queue_depth: 3,
@@ -460,6 +471,10 @@ mod tests {
         assert_eq!(
             get("mcp_monitor_alerts_suppressed_total", &[("rule", "Marker")]),
             Some(199.0)
+        );
+        assert_eq!(
+            get("mcp_monitor_actions_total", &[("result", "killed")]),
+            Some(2.0)
         );
         assert_eq!(get("mcp_monitor_uptime_seconds", &[]), Some(12.5));
         assert_eq!(get("mcp_monitor_servers", &[]), Some(2.0));

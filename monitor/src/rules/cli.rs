@@ -402,3 +402,28 @@ fn priority_colour(p: Priority) -> &'static str {
         Informational | Debug => "2",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enforce::plan::{Capabilities, KernelPlan};
+
+    #[test]
+    fn the_action_column_says_where_each_action_is_decided() {
+        let mut sources = default_sources();
+        sources.push(RuleSource::new(
+            "extra.yaml",
+            "- rule: Marker\n  desc: d\n  condition: mcp.server exists and evt.type = execve \
+             and proc.cmdline contains marker\n  output: o\n  priority: warning\n  action: kill-server\n",
+        ));
+        let set = RuleSet::load(&sources).unwrap().0;
+        let plan = KernelPlan::compile(&set, Capabilities::typical());
+        let column = |name: &str| action_column(&plan, set.rule(name).unwrap());
+        assert_eq!(
+            column("MCP server read SSH keys or configuration"),
+            "kill (kernel)"
+        );
+        assert_eq!(column("Marker"), "kill-server (user)");
+        assert_eq!(column("MCP server listed a secret directory"), "-");
+    }
+}
