@@ -381,8 +381,25 @@ pub fn on_open(fd: i64, open_type: u32, tag: &Tag, tgid: u32) -> u32 {
         if file.is_null() {
             return 0;
         }
-        let dentry = file_dentry(&off, file);
-        let candidates = identity(&off, dentry);
+        on_file(&off, file, open_type, tag, tgid, Hook::Kill)
+    }
+}
+
+/// An open of `file` (a `struct file`) by `open_type` (an `OpenSyscall`),
+/// decided by `hook`: the file's identity, its access mode, whether it is a
+/// directory. Callers checked `identity`.
+#[inline(always)]
+unsafe fn on_file(
+    off: &KernelOffsets,
+    file: *const u8,
+    open_type: u32,
+    tag: &Tag,
+    tgid: u32,
+    hook: Hook,
+) -> u32 {
+    unsafe {
+        let dentry = file_dentry(off, file);
+        let candidates = identity(off, dentry);
         if candidates == 0 {
             return 0;
         }
@@ -390,10 +407,10 @@ pub fn on_open(fd: i64, open_type: u32, tag: &Tag, tgid: u32) -> u32 {
             class: class::FILE,
             access: access_of(read_u32(file, off.file_f_flags) as u64),
             open_type: open_type as u8,
-            is_dir: is_dir(&off, dentry),
+            is_dir: is_dir(off, dentry),
             port: 0,
         };
-        decide(candidates, &call, tag, tgid, Hook::Kill)
+        decide(candidates, &call, tag, tgid, hook)
     }
 }
 
@@ -500,27 +517,13 @@ pub fn enforce_file_open(ctx: LsmContext) -> i32 {
     let Some(tag) = current_tag() else {
         return 0;
     };
-    unsafe {
-        let dentry = file_dentry(&off, file);
-        let candidates = identity(&off, dentry);
-        if candidates == 0 {
-            return 0;
-        }
-        let call = Call {
-            class: class::FILE,
-            access: access_of(read_u32(file, off.file_f_flags) as u64),
-            // Which syscall is not known here: user space compiles deny
-            // only for rules that cover every open syscall, openat's mask
-            // stands for them all.
-            open_type: monitor_common::OpenSyscall::OpenAt as u8,
-            is_dir: is_dir(&off, dentry),
-            port: 0,
-        };
-        let v = decide(candidates, &call, &tag, current_tgid(), Hook::Deny);
-        if v != 0 {
-            leave_verdict(v);
-            return -EPERM;
-        }
+    // Which syscall is not known here: user space compiles deny only for
+    // rules that cover every open syscall, so openat's mask stands for them.
+    let openat = monitor_common::OpenSyscall::OpenAt as u32;
+    let v = unsafe { on_file(&off, file, openat, &tag, current_tgid(), Hook::Deny) };
+    if v != 0 {
+        leave_verdict(v);
+        return -EPERM;
     }
     0
 }

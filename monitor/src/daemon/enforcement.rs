@@ -79,7 +79,8 @@ pub(super) fn apply(
 /// paths named). Cheap when nothing changed: called after every batch.
 pub(super) fn sync_policies(maps: &mut EnforceMaps, pipeline: &crate::pipeline::Pipeline) {
     let plan = &pipeline.kernel_plan;
-    if plan.slots.is_empty() {
+    // In a dry run the kernel decides nothing: no policy to give it.
+    if plan.slots.is_empty() || !pipeline.actor.enabled() {
         return;
     }
     let all = plan.mask_of(plan.slots.iter().map(|s| s.rule.as_str()));

@@ -183,19 +183,13 @@ fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
         sized_member(btf, strukt, member, size).context("needed to resolve paths in the kernel")
     };
     let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
+    let base = with_open_files(btf, base).context("needed to resolve paths in the kernel")?;
     Ok(KernelOffsets {
         path_walk: 1,
-        task_files: at("task_struct", "files", ptr)?,
         task_fs: at("task_struct", "fs", ptr)?,
-        files_fdt: at("files_struct", "fdt", ptr)?,
-        fdtable_max_fds: at("fdtable", "max_fds", 4)?,
-        fdtable_fd: at("fdtable", "fd", ptr)?,
-        file_f_path: at("file", "f_path", path_size)?,
         path_mnt: at("path", "mnt", ptr)?,
-        path_dentry: at("path", "dentry", ptr)?,
         fs_root: at("fs_struct", "root", path_size)?,
         fs_pwd: at("fs_struct", "pwd", path_size)?,
-        dentry_d_parent: at("dentry", "d_parent", ptr)?,
         dentry_d_name_name: at("dentry", "d_name.name", ptr)?,
         vfsmount_mnt_root: at("vfsmount", "mnt_root", ptr)?,
         mount_mnt: at(
@@ -205,10 +199,29 @@ fn with_path_walk(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
         )?,
         mount_mnt_parent: at("mount", "mnt_parent", ptr)?,
         mount_mnt_mountpoint: at("mount", "mnt_mountpoint", ptr)?,
+        ..base
+    })
+}
+
+/// Adds what both the path walk and prevent mode read of an open file: the
+/// `struct file` behind an fd, its flags, and its dentry chain with the
+/// inodes' numbers and modes.
+fn with_open_files(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
+    let ptr = std::mem::size_of::<usize>() as u32;
+    let at = |strukt: &str, member: &str, size: u32| sized_member(btf, strukt, member, size);
+    let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
+    Ok(KernelOffsets {
+        task_files: at("task_struct", "files", ptr)?,
+        files_fdt: at("files_struct", "fdt", ptr)?,
+        fdtable_max_fds: at("fdtable", "max_fds", 4)?,
+        fdtable_fd: at("fdtable", "fd", ptr)?,
+        file_f_path: at("file", "f_path", path_size)?,
+        file_f_flags: at("file", "f_flags", 4)?,
+        path_dentry: at("path", "dentry", ptr)?,
+        dentry_d_parent: at("dentry", "d_parent", ptr)?,
         dentry_d_inode: at("dentry", "d_inode", ptr)?,
         inode_i_ino: at("inode", "i_ino", 8)?,
         inode_i_mode: at("inode", "i_mode", 2)?,
-        file_f_flags: at("file", "f_flags", 4)?,
         ..base
     })
 }
@@ -227,26 +240,13 @@ fn sized_member(btf: &Btf, strukt: &str, member: &str, size: u32) -> Result<u32>
 fn with_identity(btf: &Btf, base: KernelOffsets) -> Result<KernelOffsets> {
     let ptr = std::mem::size_of::<usize>() as u32;
     let at = |strukt: &str, member: &str, size: u32| sized_member(btf, strukt, member, size);
-    let path_size = btf.struct_size("path").map_err(|e| anyhow!("{e}"))?;
-    // The file behind an fd and its dentry chain, as the path walk reads
-    // them (the same values where the walk runs).
+    let base = with_open_files(btf, base)?;
     Ok(KernelOffsets {
         identity: 1,
         task_comm: at("task_struct", "comm", 16)?,
         mm_exe_file: at("mm_struct", "exe_file", ptr)?,
         inode_i_sb: at("inode", "i_sb", ptr)?,
         super_block_s_dev: at("super_block", "s_dev", 4)?,
-        task_files: at("task_struct", "files", ptr)?,
-        files_fdt: at("files_struct", "fdt", ptr)?,
-        fdtable_max_fds: at("fdtable", "max_fds", 4)?,
-        fdtable_fd: at("fdtable", "fd", ptr)?,
-        file_f_path: at("file", "f_path", path_size)?,
-        path_dentry: at("path", "dentry", ptr)?,
-        dentry_d_parent: at("dentry", "d_parent", ptr)?,
-        dentry_d_inode: at("dentry", "d_inode", ptr)?,
-        inode_i_ino: at("inode", "i_ino", 8)?,
-        inode_i_mode: at("inode", "i_mode", 2)?,
-        file_f_flags: at("file", "f_flags", 4)?,
         ..base
     })
 }

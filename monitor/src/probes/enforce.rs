@@ -36,11 +36,10 @@ pub struct EnforceMaps {
 }
 
 impl EnforceMaps {
-    pub fn take(ebpf: &mut Ebpf) -> anyhow::Result<EnforceMaps> {
-        let mut take = |name: &str| {
-            ebpf.take_map(name)
-                .ok_or_else(|| anyhow!("map {name} is missing from the eBPF object"))
-        };
+    /// The maps, each taken out of the loaded object by `take` (by name).
+    pub fn take(
+        mut take: impl FnMut(&str) -> anyhow::Result<aya::maps::Map>,
+    ) -> anyhow::Result<EnforceMaps> {
         Ok(EnforceMaps {
             config: Array::try_from(take("ENFORCE_CONFIG")?)?,
             masks: Array::try_from(take("ENFORCE_MASKS")?)?,

@@ -222,7 +222,7 @@ pub fn load(opts: &LoadOptions) -> anyhow::Result<(Probes, Maps)> {
     let mut verified = Vec::new();
     let handlers = load_handlers(&mut ebpf, opts.offsets.path_walk != 0, &mut verified)?;
     let events = RingBuf::try_from(take(&mut ebpf, names::EVENTS)?)?;
-    let enforce = enforce::EnforceMaps::take(&mut ebpf)?;
+    let enforce = enforce::EnforceMaps::take(|name| take(&mut ebpf, name))?;
     let sensitive =
         sensitive::SensitiveMap::new(HashMap::try_from(take(&mut ebpf, names::SENSITIVE)?)?);
     let tags = TagMap {
