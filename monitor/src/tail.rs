@@ -43,6 +43,13 @@ pub struct TailArgs {
     /// Print the replay and exit instead of following live alerts.
     #[arg(long)]
     pub no_follow: bool,
+    #[command(flatten)]
+    pub daemon: AlertSocketArgs,
+}
+
+/// Where `tail` and `calls` find the daemon's alert socket.
+#[derive(Debug, clap::Args)]
+pub struct AlertSocketArgs {
     /// The daemon's alert socket [default: sinks.socket.path of the config
     /// file, else /run/mcp-monitor/alerts.sock].
     #[arg(long, value_name = "PATH")]
@@ -71,13 +78,8 @@ pub struct CallsArgs {
     /// Print the replay and exit instead of following live calls.
     #[arg(long)]
     pub no_follow: bool,
-    /// The daemon's alert socket [default: sinks.socket.path of the config
-    /// file, else /run/mcp-monitor/alerts.sock].
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
-    /// The daemon's config file, to find its socket [default: /etc/mcp-monitor/config.yaml].
-    #[arg(long, value_name = "PATH", env = "MCP_MONITOR_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub daemon: AlertSocketArgs,
 }
 
 /// `mcp-monitor calls`: `tail` of the call records.
@@ -91,8 +93,7 @@ pub fn run_calls(args: CallsArgs) -> anyhow::Result<i32> {
             rule: None,
             output: args.output,
             no_follow: args.no_follow,
-            socket: args.socket,
-            config: args.config,
+            daemon: args.daemon,
         },
         true,
     )
@@ -116,7 +117,7 @@ fn run_filtered(args: TailArgs, calls: bool) -> anyhow::Result<i32> {
     filter
         .check()
         .map_err(|e| anyhow::anyhow!("--min-priority: {e}"))?;
-    let path = socket_path(&args)?;
+    let path = args.daemon.path()?;
     let tty = std::io::stdout().is_terminal();
     let (json, colour) = match args.output.unwrap_or_default() {
         AlertFormat::Auto => (!tty, tty),
@@ -337,26 +338,28 @@ fn time_ago(d: Duration) -> String {
     rfc3339_nanos(now.as_nanos() as u64)
 }
 
-/// `--socket`, else the config file's `sinks.socket.path`, else the default.
-fn socket_path(args: &TailArgs) -> anyhow::Result<PathBuf> {
-    if let Some(p) = &args.socket {
-        return Ok(p.clone());
-    }
-    let file = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-    match std::fs::read_to_string(&file) {
-        Ok(text) => Ok(config::Config::parse(&file.display().to_string(), &text)
-            .map_err(|e| anyhow::anyhow!("{e}; or pass --socket"))?
-            .sinks
-            .socket
-            .path),
-        Err(e) if args.config.is_some() => Err(anyhow::anyhow!(
-            "{}: {e}; pass the daemon's config file or its --socket",
-            file.display()
-        )),
-        Err(_) => Ok(PathBuf::from(socket::DEFAULT_SOCKET)),
+impl AlertSocketArgs {
+    /// `--socket`, else the config file's `sinks.socket.path`, else the default.
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.socket {
+            return Ok(p.clone());
+        }
+        let file = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(config::Config::parse(&file.display().to_string(), &text)
+                .map_err(|e| anyhow::anyhow!("{e}; or pass --socket"))?
+                .sinks
+                .socket
+                .path),
+            Err(e) if self.config.is_some() => Err(anyhow::anyhow!(
+                "{}: {e}; pass the daemon's config file or its --socket",
+                file.display()
+            )),
+            Err(_) => Ok(PathBuf::from(socket::DEFAULT_SOCKET)),
+        }
     }
 }
 

@@ -24,15 +24,19 @@ fn assert_valid(v: &jsonschema::Validator, alert: &Alert) {
     assert!(errors.is_empty(), "{json}\n{errors:#?}");
 }
 
-#[test]
-fn rule_alerts_from_the_default_rules_match_the_schema() {
-    let v = validator();
-    let (set, _) = rules::load_configured(&LoadOptions {
+/// The default rules, as the daemon loads them without a rules directory.
+fn default_rules() -> rules::RuleSet {
+    rules::load_configured(&LoadOptions {
         rules_dir: None,
         ..LoadOptions::default()
     })
-    .unwrap();
-    let ev = Event {
+    .unwrap()
+    .0
+}
+
+/// A server's process reading an SSH key, which default rules alert on.
+fn key_read() -> Event {
+    Event {
         evt_type: "openat".into(),
         category: "file".into(),
         time_ns: 1_795_586_988_159_473_973,
@@ -58,7 +62,14 @@ fn rule_alerts_from_the_default_rules_match_the_schema() {
         mcp_root_pid: Some(9),
         mcp_roots: vec!["/srv".into()],
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn rule_alerts_from_the_default_rules_match_the_schema() {
+    let v = validator();
+    let set = default_rules();
+    let ev = key_read();
     let mut n = 0;
     set.evaluate(&ev, |m| {
         n += 1;
@@ -261,29 +272,8 @@ fn the_schema_names_every_priority_in_order() {
 #[test]
 fn action_fields_match_the_schema() {
     let v = validator();
-    let (set, _) = rules::load_configured(&LoadOptions {
-        rules_dir: None,
-        ..LoadOptions::default()
-    })
-    .unwrap();
-    let ev = Event {
-        evt_type: "openat".into(),
-        category: "file".into(),
-        pid: 10,
-        ppid: 9,
-        name: "cat".into(),
-        fd_name: Some("/root/.ssh/id_rsa".into()),
-        fd_typechar: Some("f".into()),
-        fd_num: Some(3),
-        res: Some("SUCCESS".into()),
-        rawres: Some(3),
-        is_open_read: Some(true),
-        is_open_write: Some(false),
-        mcp_server: Some("fs".into()),
-        mcp_tag_source: Some("wrapper".into()),
-        mcp_root_pid: Some(9),
-        ..Default::default()
-    };
+    let set = default_rules();
+    let ev = key_read();
     let mut acted = 0;
     set.evaluate(&ev, |m| {
         let Some(action) = m.action else { return };

@@ -70,14 +70,7 @@ impl Framer {
     pub fn push(&mut self, mut chunk: &[u8], mut line: impl FnMut(Line)) {
         while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
             self.keep(&chunk[..nl]);
-            line(Line {
-                bytes: &self.buf,
-                cut: self.cut,
-                tail: &self.tail,
-            });
-            self.buf.clear();
-            self.tail.clear();
-            self.cut = false;
+            self.take_line(&mut line);
             chunk = &chunk[nl + 1..];
         }
         self.keep(chunk);
@@ -86,12 +79,17 @@ impl Framer {
     /// The unfinished line at the end of the stream, if any.
     pub fn finish(&mut self, mut line: impl FnMut(Line)) {
         if !self.buf.is_empty() || self.cut {
-            line(Line {
-                bytes: &self.buf,
-                cut: self.cut,
-                tail: &self.tail,
-            });
+            self.take_line(&mut line);
         }
+    }
+
+    /// Hands the line kept so far to `line` and starts a new one.
+    fn take_line(&mut self, line: &mut impl FnMut(Line)) {
+        line(Line {
+            bytes: &self.buf,
+            cut: self.cut,
+            tail: &self.tail,
+        });
         self.buf.clear();
         self.tail.clear();
         self.cut = false;
